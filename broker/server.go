@@ -1,0 +1,229 @@
+// Package broker runs an embedded NATS server — the DPC hub's message
+// broker — from a validated Config: client port, JetStream store, HTTP
+// monitoring, TLS, users or nkeys with per-subject permissions, and cluster
+// routes so that several hubs form one NATS cluster.
+//
+// The host program owns signals (the server is started with NoSigs) and the
+// server's log lines go to log/slog.
+//
+//	srv, err := broker.Start(ctx, cfg)
+//	defer srv.Shutdown()
+//	nc, err := srv.Connect() // in-process, no TCP
+package broker
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"sync"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+)
+
+// ErrNotReady is returned when the server does not accept connections
+// within Config.ReadyTimeout.
+var ErrNotReady = errors.New("broker: server not ready")
+
+// Server is a running embedded NATS server.
+type Server struct {
+	cfg          Config
+	ns           *server.Server
+	internalUser string
+	internalPass string
+	shutdownOnce sync.Once
+}
+
+// Start validates cfg and starts the server, returning once it accepts
+// connections. ctx bounds only the start.
+func Start(ctx context.Context, cfg Config) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg}
+	opts, err := s.options()
+	if err != nil {
+		return nil, err
+	}
+	ns, err := server.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("broker: new server: %w", err)
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	ns.SetLoggerV2(slogAdapter{logger.With("component", "nats-server")}, cfg.Debug, cfg.Trace, false)
+	s.ns = ns
+
+	ready := make(chan bool, 1)
+	go func() {
+		ns.Start()
+		ready <- ns.ReadyForConnections(cfg.ReadyTimeout)
+	}()
+	select {
+	case ok := <-ready:
+		if !ok {
+			s.Shutdown()
+			return nil, fmt.Errorf("%w within %s (is port %d free?)", ErrNotReady, cfg.ReadyTimeout, cfg.Port)
+		}
+	case <-ctx.Done():
+		s.Shutdown()
+		return nil, fmt.Errorf("broker: start: %w", ctx.Err())
+	}
+	if cfg.JetStream && !ns.JetStreamEnabled() {
+		s.Shutdown()
+		return nil, fmt.Errorf("broker: JetStream did not start (store %s)", cfg.StoreDir)
+	}
+	return s, nil
+}
+
+func (s *Server) options() (*server.Options, error) {
+	c := s.cfg
+	o := &server.Options{
+		ServerName:         c.Name,
+		Host:               c.Host,
+		Port:               c.Port,
+		NoSigs:             true,
+		JetStream:          c.JetStream,
+		StoreDir:           c.StoreDir,
+		JetStreamMaxMemory: c.MaxMemory,
+		JetStreamMaxStore:  c.MaxStore,
+		HTTPHost:           c.HTTPHost,
+		HTTPPort:           c.HTTPPort,
+		MaxPayload:         c.MaxPayload,
+		Debug:              c.Debug,
+		Trace:              c.Trace,
+	}
+	if o.Port == 0 {
+		o.Port = 4222
+	}
+	if c.JetStream && c.MaxMemory == 0 {
+		o.JetStreamMaxMemory = -1
+	}
+	if c.JetStream && c.MaxStore == 0 {
+		o.JetStreamMaxStore = -1
+	}
+	if t := c.TLS; t != nil {
+		tc, err := server.GenTLSConfig(&server.TLSConfigOpts{
+			CertFile: t.CertFile, KeyFile: t.KeyFile, CaFile: t.CAFile, Verify: t.VerifyClients,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("broker: TLS: %w", err)
+		}
+		o.TLS, o.TLSVerify, o.TLSConfig = true, t.VerifyClients, tc
+		o.TLSCert, o.TLSKey, o.TLSCaCert = t.CertFile, t.KeyFile, t.CAFile
+		o.TLSTimeout = 2
+	}
+	if len(c.Users) > 0 || len(c.NKeys) > 0 {
+		s.internalUser = "dpc-internal-" + randomHex(4)
+		s.internalPass = randomHex(16)
+		o.Users = append(o.Users, &server.User{Username: s.internalUser, Password: s.internalPass})
+		for _, u := range c.Users {
+			o.Users = append(o.Users, &server.User{Username: u.Name, Password: u.Password, Permissions: u.Permissions.server()})
+		}
+		for _, k := range c.NKeys {
+			o.Nkeys = append(o.Nkeys, &server.NkeyUser{Nkey: k.PublicKey, Permissions: k.Permissions.server()})
+		}
+	}
+	if cl := c.Cluster; cl != nil {
+		o.Cluster.Name = cl.Name
+		o.Cluster.Host = cl.Host
+		o.Cluster.Port = cl.Port
+		for _, r := range cl.Routes {
+			u, err := url.Parse(r)
+			if err != nil {
+				return nil, fmt.Errorf("broker: config Cluster.Routes: %w", err)
+			}
+			o.Routes = append(o.Routes, u)
+		}
+	}
+	return o, nil
+}
+
+func (p *Permissions) server() *server.Permissions {
+	if p == nil {
+		return nil
+	}
+	sp := &server.Permissions{}
+	if p.PublishAllow != nil || p.PublishDeny != nil {
+		sp.Publish = &server.SubjectPermission{Allow: p.PublishAllow, Deny: p.PublishDeny}
+	}
+	if p.SubscribeAllow != nil || p.SubscribeDeny != nil {
+		sp.Subscribe = &server.SubjectPermission{Allow: p.SubscribeAllow, Deny: p.SubscribeDeny}
+	}
+	if p.AllowResponses {
+		sp.Response = &server.ResponsePermission{MaxMsgs: 1}
+	}
+	return sp
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// Connect opens an in-process client connection (no TCP) for the host
+// program's own use. It authenticates as the server's internal user, so it
+// works whatever users are configured. The caller closes it.
+func (s *Server) Connect(opts ...nats.Option) (*nats.Conn, error) {
+	all := []nats.Option{nats.InProcessServer(s.ns), nats.Name(s.cfg.Name + "-internal")}
+	if s.internalUser != "" {
+		all = append(all, nats.UserInfo(s.internalUser, s.internalPass))
+	}
+	// In-process connections skip TLS: the server knows no bytes leave the
+	// process.
+	all = append(all, opts...)
+	nc, err := nats.Connect("", all...)
+	if err != nil {
+		return nil, fmt.Errorf("broker: in-process connect: %w", err)
+	}
+	return nc, nil
+}
+
+// ClientURL is the URL clients on other hosts or processes connect to,
+// e.g. nats://127.0.0.1:4222 (tls:// when TLS is on).
+func (s *Server) ClientURL() string { return s.ns.ClientURL() }
+
+// MonitorURL is the base URL of the HTTP monitoring endpoints, or "" when
+// monitoring is off.
+func (s *Server) MonitorURL() string {
+	a := s.ns.MonitorAddr()
+	if a == nil {
+		return ""
+	}
+	return fmt.Sprintf("http://%s", a.String())
+}
+
+// ClusterURL is the nats-route:// URL other servers list in their Routes to
+// join this one, or "" when clustering is off.
+func (s *Server) ClusterURL() string {
+	a := s.ns.ClusterAddr()
+	if a == nil {
+		return ""
+	}
+	return fmt.Sprintf("nats-route://%s", a.String())
+}
+
+// NumRoutes is the number of cluster routes currently connected.
+func (s *Server) NumRoutes() int { return s.ns.NumRoutes() }
+
+// NATS exposes the underlying server for what this package does not wrap.
+func (s *Server) NATS() *server.Server { return s.ns }
+
+// Config is the configuration the server was started with.
+func (s *Server) Config() Config { return s.cfg }
+
+// Shutdown stops the server and waits until it has stopped. It is safe to
+// call more than once and from several goroutines.
+func (s *Server) Shutdown() {
+	s.shutdownOnce.Do(func() {
+		s.ns.Shutdown()
+		s.ns.WaitForShutdown()
+	})
+}

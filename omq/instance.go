@@ -1,0 +1,420 @@
+package omq
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"runtime/debug"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
+)
+
+// Instance is one bound copy of a service. Unbind it to stop serving.
+type Instance struct {
+	node  *Node
+	name  string
+	id    string
+	cfg   bindConfig
+	funcs map[string]*function // fixed at bind; read without locks
+
+	sem       chan struct{}
+	inflight  sync.WaitGroup
+	running   atomic.Int64
+	waiting   atomic.Int64
+	subs      []*nats.Subscription // call subscriptions
+	srvSubs   []*nats.Subscription // $SRV subscriptions
+	consumer  jetstream.ConsumeContext
+	started   time.Time
+	waits     waitWindow
+	arrivalMu sync.Mutex
+	arrivals  moments
+	lastArriv time.Time
+
+	ctx    context.Context // handlers' base context; cancelled if Unbind gives up
+	cancel context.CancelFunc
+
+	unbindOnce sync.Once
+	unbindErr  error
+}
+
+type function struct {
+	name    string
+	handler Handler
+	subject string
+	stats   funcStats
+	metrics *fnMetrics
+}
+
+func newInstance(ctx context.Context, n *Node, name string, hs Handlers, cfg bindConfig) (*Instance, error) {
+	id := cfg.id
+	if id == "" {
+		id = nuid.Next()
+	}
+	if err := checkName("instance", id); err != nil {
+		return nil, err
+	}
+	i := &Instance{
+		node:    n,
+		name:    name,
+		id:      id,
+		cfg:     cfg,
+		funcs:   make(map[string]*function, len(hs)),
+		sem:     make(chan struct{}, cfg.concurrency),
+		started: time.Now().UTC(),
+	}
+	i.ctx, i.cancel = context.WithCancel(context.Background())
+	for fn, h := range hs {
+		i.funcs[fn] = &function{
+			name:    fn,
+			handler: h,
+			subject: n.subj.unicast(name, fn),
+			metrics: n.cfg.metrics.forFunction(name, fn),
+		}
+	}
+	if err := i.subscribe(ctx); err != nil {
+		i.unsubscribeAll()
+		i.cancel()
+		return nil, err
+	}
+	return i, nil
+}
+
+// Name is the service name the instance is bound under.
+func (i *Instance) Name() string { return i.name }
+
+// ID is the instance's unique id; Stub.At(id) addresses it alone.
+func (i *Instance) ID() string { return i.id }
+
+// Functions lists the function names the instance serves, sorted.
+func (i *Instance) Functions() []string { return slices.Sorted(maps.Keys(i.funcs)) }
+
+func (i *Instance) subscribe(ctx context.Context) error {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, i.node.cfg.timeout)
+		defer cancel()
+	}
+	nc := i.node.nc
+	s := i.node.subj
+	add := func(sub *nats.Subscription, err error) error {
+		if err != nil {
+			return fmt.Errorf("omq: bind %s: subscribe: %w", i.name, err)
+		}
+		i.subs = append(i.subs, sub)
+		return nil
+	}
+	if err := add(nc.QueueSubscribe(s.unicast(i.name, "*"), i.name, i.onMsg(KindUnicast))); err != nil {
+		return err
+	}
+	if err := add(nc.Subscribe(s.multi(i.name, "*"), i.onMsg(KindMulti))); err != nil {
+		return err
+	}
+	if err := add(nc.Subscribe(s.direct(i.name, i.id, "*"), i.onMsg(KindDirect))); err != nil {
+		return err
+	}
+	if !i.cfg.noDurable {
+		if err := i.startDurable(ctx); err != nil {
+			return err
+		}
+	}
+	// $SRV last: once an instance answers PING it serves every lane.
+	if err := i.subscribeSRV(); err != nil {
+		return fmt.Errorf("omq: bind %s: subscribe $SRV: %w", i.name, err)
+	}
+	// Make sure the server has every subscription before Bind returns, so a
+	// call made right after Bind finds this instance.
+	if err := nc.FlushWithContext(ctx); err != nil {
+		return fmt.Errorf("omq: bind %s: flush: %w", i.name, err)
+	}
+	return nil
+}
+
+func lastToken(subject string) string {
+	return subject[strings.LastIndexByte(subject, '.')+1:]
+}
+
+// arrive records an arrival at the instance and returns its time.
+func (i *Instance) arrive(fn *function) time.Time {
+	now := time.Now()
+	i.arrivalMu.Lock()
+	if !i.lastArriv.IsZero() {
+		i.arrivals.add(now.Sub(i.lastArriv).Seconds())
+	}
+	i.lastArriv = now
+	i.arrivalMu.Unlock()
+	if fn != nil {
+		fn.stats.arrival(now)
+	}
+	return now
+}
+
+// acquire takes a handler slot, blocking the subscription's delivery while
+// all are busy; NATS then keeps further messages in the subscription's
+// pending queue, which Backlog reports.
+func (i *Instance) acquire() {
+	i.waiting.Add(1)
+	i.sem <- struct{}{}
+	i.waiting.Add(-1)
+	i.running.Add(1)
+	i.inflight.Add(1)
+}
+
+func (i *Instance) release() {
+	i.running.Add(-1)
+	<-i.sem
+	i.inflight.Done()
+}
+
+func (i *Instance) onMsg(kind Kind) nats.MsgHandler {
+	return func(msg *nats.Msg) {
+		fn := i.funcs[lastToken(msg.Subject)]
+		arrival := i.arrive(fn)
+		i.acquire()
+		go func() {
+			defer i.release()
+			data, rerr := i.run(kind, fn, lastToken(msg.Subject), msg.Header, msg.Data, arrival)
+			if data == nil && rerr == nil { // expired: nobody is waiting
+				return
+			}
+			if msg.Reply == "" {
+				return
+			}
+			i.reply(kind, msg.Reply, data, rerr)
+		}()
+	}
+}
+
+func (i *Instance) reply(kind Kind, to string, data []byte, rerr *Error) {
+	nc := i.node.nc
+	if rerr == nil && kind == KindUnicast {
+		if err := nc.Publish(to, data); err != nil {
+			i.node.log.Warn("omq: reply failed", "service", i.name, "err", err)
+		}
+		return
+	}
+	out := &nats.Msg{Subject: to, Data: data, Header: nats.Header{}}
+	if kind != KindUnicast {
+		out.Header.Set(HeaderInstance, i.id)
+	}
+	if rerr != nil {
+		out.Header.Set(HeaderError, rerr.Description)
+		out.Header.Set(HeaderErrorCode, fmt.Sprint(rerr.Code))
+	}
+	if err := nc.PublishMsg(out); err != nil {
+		i.node.log.Warn("omq: reply failed", "service", i.name, "err", err)
+	}
+}
+
+var jsonNull = []byte("null")
+
+// run handles one call and returns the encoded result or the error to send.
+// Both nil means the call expired before it started and gets no reply.
+func (i *Instance) run(kind Kind, fn *function, fnName string, hdr nats.Header, body []byte, arrival time.Time) ([]byte, *Error) {
+	start := time.Now()
+	wait := start.Sub(arrival)
+	var sent, deadline time.Time
+	var hasDeadline bool
+	if hdr != nil {
+		var ok bool
+		if sent, ok = parseTime(hdr.Get(HeaderSent)); ok {
+			wait = max(0, start.Sub(sent))
+		}
+		deadline, hasDeadline = parseTime(hdr.Get(HeaderDeadline))
+	}
+	if hasDeadline && !start.Before(deadline) {
+		if fn != nil {
+			fn.stats.expire()
+			fn.metrics.expire()
+		}
+		return nil, nil
+	}
+	i.waits.add(wait)
+	if fn == nil {
+		e := Errorf(CodeUnknownFunction, "service %s has no function %q (it has: %s)", i.name, fnName, strings.Join(i.Functions(), ", "))
+		return nil, e
+	}
+
+	var res any
+	var err error
+	if perr := checkArgs(fnName, body); perr != nil {
+		err = perr
+	} else {
+		ctx := i.ctx
+		var cancel context.CancelFunc
+		switch {
+		case hasDeadline:
+			ctx, cancel = context.WithDeadline(ctx, deadline)
+		case kind == KindDurable:
+			ctx, cancel = context.WithTimeout(ctx, i.cfg.ackWait)
+		}
+		req := &Request{Service: i.name, Function: fnName, Instance: i.id, Kind: kind, Args: body, Header: hdr, Sent: sent}
+		res, err = i.call(ctx, fn, req)
+		if cancel != nil {
+			cancel()
+		}
+	}
+	var data []byte
+	if err == nil {
+		data, err = encodeResult(res)
+	}
+	service := time.Since(start)
+	var rerr *Error
+	errText := ""
+	if err != nil {
+		if !errors.As(err, &rerr) {
+			rerr = &Error{Code: CodeHandlerFailure, Description: err.Error()}
+		}
+		errText = rerr.Description
+		if rerr.Code >= 500 {
+			i.node.log.Warn("omq: handler failed", "service", i.name, "function", fnName, "code", rerr.Code, "err", rerr.Description)
+		}
+	}
+	fn.stats.done(wait, service, errText)
+	code := 0
+	if rerr != nil {
+		code = rerr.Code
+	}
+	fn.metrics.observe(wait, service, code)
+	if rerr != nil {
+		return nil, rerr
+	}
+	return data, nil
+}
+
+// call runs the handler, turning a panic into a 500 so that one bad call
+// never takes the instance down.
+func (i *Instance) call(ctx context.Context, fn *function, req *Request) (res any, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			i.node.log.Error("omq: handler panicked", "service", i.name, "function", fn.name, "panic", p, "stack", string(debug.Stack()))
+			res, err = nil, Errorf(CodeHandlerFailure, "%s panicked: %v", fn.name, p)
+		}
+	}()
+	return fn.handler.Handle(ctx, req)
+}
+
+// checkArgs rejects bodies that are not empty, a JSON array or a JSON
+// object, before any handler sees them.
+func checkArgs(fn string, body []byte) *Error {
+	t := bytes.TrimSpace(body)
+	if len(t) == 0 {
+		return nil
+	}
+	if (t[0] != '[' && t[0] != '{') || !json.Valid(t) {
+		return Errorf(CodeBadArguments, "malformed arguments to %s: want a JSON array (by position) or object (by name), got %q", fn, truncate(t, 40))
+	}
+	return nil
+}
+
+func truncate(b []byte, n int) string {
+	if len(b) <= n {
+		return string(b)
+	}
+	return string(b[:n]) + "…"
+}
+
+func encodeResult(res any) ([]byte, error) {
+	switch r := res.(type) {
+	case nil:
+		return jsonNull, nil
+	case json.RawMessage:
+		if len(r) == 0 {
+			return jsonNull, nil
+		}
+		return r, nil
+	}
+	b, err := json.Marshal(res)
+	if err != nil {
+		return nil, Errorf(CodeHandlerFailure, "encoding result: %v", err)
+	}
+	return b, nil
+}
+
+// Backlog is the number of calls received but not started: those waiting
+// for a free handler slot plus those queued in the NATS client.
+func (i *Instance) Backlog() int64 {
+	n := i.waiting.Load()
+	for _, s := range i.subs {
+		if p, _, err := s.Pending(); err == nil {
+			n += int64(p)
+		}
+	}
+	return n
+}
+
+// Unbind stops the instance: it leaves the queue group and the durable
+// lane, lets calls already delivered to it finish, then stops answering
+// $SRV requests. If ctx ends first, running handlers see their contexts
+// cancelled and Unbind returns ctx's error. Safe to call twice.
+func (i *Instance) Unbind(ctx context.Context) error {
+	i.unbindOnce.Do(func() { i.unbindErr = i.unbind(ctx) })
+	return i.unbindErr
+}
+
+func (i *Instance) unbind(ctx context.Context) error {
+	defer i.node.forget(i)
+	defer i.cancel()
+	var errs []error
+	if i.consumer != nil {
+		i.consumer.Drain()
+		select {
+		case <-i.consumer.Closed():
+		case <-ctx.Done():
+			i.consumer.Stop()
+		}
+	}
+	for _, s := range i.subs {
+		closed := s.StatusChanged(nats.SubscriptionClosed)
+		if err := s.Drain(); err != nil {
+			if errors.Is(err, nats.ErrConnectionClosed) || errors.Is(err, nats.ErrBadSubscription) {
+				continue
+			}
+			errs = append(errs, err)
+			continue
+		}
+		if !s.IsValid() {
+			continue
+		}
+		select {
+		case <-closed:
+		case <-ctx.Done():
+			_ = s.Unsubscribe()
+		}
+	}
+	done := make(chan struct{})
+	go func() { i.inflight.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		i.cancel()
+		errs = append(errs, fmt.Errorf("omq: unbind %s: %d calls still running: %w", i.name, i.running.Load(), ctx.Err()))
+	}
+	i.unsubscribeSRV()
+	return errors.Join(errs...)
+}
+
+func (i *Instance) unsubscribeAll() {
+	if i.consumer != nil {
+		i.consumer.Stop()
+	}
+	for _, s := range i.subs {
+		_ = s.Unsubscribe()
+	}
+	i.unsubscribeSRV()
+}
+
+func (i *Instance) unsubscribeSRV() {
+	for _, s := range i.srvSubs {
+		_ = s.Unsubscribe()
+	}
+}

@@ -1,0 +1,209 @@
+package omq
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Node is one program's handle on omq: it binds instances and looks up
+// stubs over a NATS connection the caller owns. A Node is safe for
+// concurrent use.
+type Node struct {
+	nc   *nats.Conn
+	cfg  nodeConfig
+	subj subjects
+	log  *slog.Logger
+
+	mu        sync.Mutex
+	instances map[*Instance]struct{}
+	closed    bool
+
+	jsOnce sync.Once
+	js     jetstream.JetStream
+	jsErr  error
+
+	streamMu    sync.Mutex
+	streamReady bool
+}
+
+// New creates a Node on nc. The caller keeps ownership of nc: Close does not
+// close it.
+func New(nc *nats.Conn, opts ...Option) (*Node, error) {
+	if nc == nil {
+		return nil, errors.New("omq: nil NATS connection")
+	}
+	cfg := nodeConfig{prefix: DefaultPrefix, stream: DefaultStream, timeout: DefaultTimeout}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if err := checkName("prefix", cfg.prefix); err != nil {
+		return nil, err
+	}
+	if err := checkName("stream", cfg.stream); err != nil {
+		return nil, err
+	}
+	if cfg.timeout <= 0 {
+		return nil, fmt.Errorf("omq: timeout %s must be positive", cfg.timeout)
+	}
+	if cfg.logger == nil {
+		cfg.logger = slog.New(slog.DiscardHandler)
+	}
+	return &Node{
+		nc:        nc,
+		cfg:       cfg,
+		subj:      subjects{prefix: cfg.prefix},
+		log:       cfg.logger,
+		instances: map[*Instance]struct{}{},
+	}, nil
+}
+
+// Conn is the NATS connection the node uses.
+func (n *Node) Conn() *nats.Conn { return n.nc }
+
+// Bind serves v under name and returns the bound instance. v is either
+// Handlers (functions defined at run time) or a Go value whose exported
+// methods become functions (see FunctionName for how they are named). A
+// method may take a context.Context first, then any JSON-encodable
+// parameters, and return (), (T), (error) or (T, error).
+//
+// Every instance bound to a name shares the name's queue group (unicast
+// calls are load-balanced over them), receives every multi call, answers
+// calls addressed to its own id, and takes work from the durable lane when
+// the server has JetStream.
+func (n *Node) Bind(ctx context.Context, name string, v any, opts ...BindOption) (*Instance, error) {
+	if err := checkName("service", name); err != nil {
+		return nil, err
+	}
+	cfg := bindConfig{concurrency: DefaultConcurrency, version: "0.0.0", ackWait: DefaultAckWait}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if cfg.concurrency < 1 {
+		return nil, fmt.Errorf("omq: bind %s: concurrency %d must be at least 1", name, cfg.concurrency)
+	}
+	var handlers Handlers
+	switch h := v.(type) {
+	case Handlers:
+		if len(h) == 0 {
+			return nil, fmt.Errorf("omq: bind %s: no handlers", name)
+		}
+		if cfg.argNames != nil {
+			return nil, fmt.Errorf("omq: bind %s: ArgNames applies to Go values, not Handlers", name)
+		}
+		for fn, hh := range h {
+			if err := checkName("function", fn); err != nil {
+				return nil, fmt.Errorf("omq: bind %s: %w", name, err)
+			}
+			if hh == nil {
+				return nil, fmt.Errorf("omq: bind %s: nil handler for %q", name, fn)
+			}
+		}
+		handlers = h
+	case nil:
+		return nil, fmt.Errorf("omq: bind %s: nil value", name)
+	default:
+		var err error
+		if handlers, err = reflectHandlers(v, cfg.argNames, cfg.skipUnsuitable); err != nil {
+			return nil, err
+		}
+	}
+	n.mu.Lock()
+	if n.closed {
+		n.mu.Unlock()
+		return nil, ErrClosed
+	}
+	n.mu.Unlock()
+
+	inst, err := newInstance(ctx, n, name, handlers, cfg)
+	if err != nil {
+		return nil, err
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed {
+		go inst.Unbind(context.Background())
+		return nil, ErrClosed
+	}
+	n.instances[inst] = struct{}{}
+	return inst, nil
+}
+
+func (n *Node) forget(inst *Instance) {
+	n.mu.Lock()
+	delete(n.instances, inst)
+	n.mu.Unlock()
+}
+
+// Lookup returns a stub for calling the service bound under name. It does
+// no I/O: a name with no instances fails on the first call with
+// ErrNoResponders.
+func (n *Node) Lookup(name string) *Stub {
+	return &Stub{node: n, service: name}
+}
+
+// Close unbinds every instance, draining in-flight calls, and makes further
+// Bind calls fail. If ctx ends first, running handlers see their contexts
+// cancelled. It does not close the NATS connection. Safe to call twice.
+func (n *Node) Close(ctx context.Context) error {
+	n.mu.Lock()
+	n.closed = true
+	insts := make([]*Instance, 0, len(n.instances))
+	for i := range n.instances {
+		insts = append(insts, i)
+	}
+	n.mu.Unlock()
+	var wg sync.WaitGroup
+	errs := make([]error, len(insts))
+	for k, i := range insts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[k] = i.Unbind(ctx)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// jetStream returns the JetStream context, or ErrNoJetStream.
+func (n *Node) jetStream() (jetstream.JetStream, error) {
+	n.jsOnce.Do(func() {
+		n.js, n.jsErr = jetstream.New(n.nc)
+	})
+	return n.js, n.jsErr
+}
+
+// ensureStream creates the durable lane's work-queue stream if needed. A
+// failure is not remembered, so a later call retries.
+func (n *Node) ensureStream(ctx context.Context) (jetstream.JetStream, error) {
+	js, err := n.jetStream()
+	if err != nil {
+		return nil, err
+	}
+	n.streamMu.Lock()
+	defer n.streamMu.Unlock()
+	if n.streamReady {
+		return js, nil
+	}
+	_, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        n.cfg.stream,
+		Description: "omq durable async calls",
+		Subjects:    []string{n.subj.durableAll()},
+		Retention:   jetstream.WorkQueuePolicy,
+		Storage:     jetstream.FileStorage,
+	})
+	if err != nil {
+		if errors.Is(err, jetstream.ErrJetStreamNotEnabled) || errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount) || errors.Is(err, nats.ErrNoResponders) {
+			return nil, fmt.Errorf("%w: %w", ErrNoJetStream, err)
+		}
+		return nil, fmt.Errorf("omq: durable lane stream %s: %w", n.cfg.stream, err)
+	}
+	n.streamReady = true
+	return js, nil
+}

@@ -1,0 +1,145 @@
+package omq
+
+import (
+	"log/slog"
+	"time"
+)
+
+// Defaults.
+const (
+	// DefaultTimeout bounds a call whose context has no deadline.
+	DefaultTimeout = 5 * time.Second
+	// DefaultConcurrency is how many calls one instance handles at once.
+	// NATS hands a subscription its messages one at a time; an instance
+	// runs up to this many handlers in parallel, so a bound Go value must
+	// be safe for concurrent use (as with net/rpc).
+	DefaultConcurrency = 16
+	// DefaultRetries is how many times a call marked Idempotent is repeated
+	// after a timeout or a lost instance.
+	DefaultRetries = 2
+	// DefaultAckWait is how long the durable lane waits for a handler
+	// before it redelivers the message to another instance.
+	DefaultAckWait = 30 * time.Second
+)
+
+// Option configures a Node.
+type Option func(*nodeConfig)
+
+type nodeConfig struct {
+	logger  *slog.Logger
+	metrics *Metrics
+	prefix  string
+	stream  string
+	timeout time.Duration
+}
+
+// WithLogger sends the node's logs to l (default: discarded).
+func WithLogger(l *slog.Logger) Option { return func(c *nodeConfig) { c.logger = l } }
+
+// WithMetrics records calls in m, a collector registered on a registry of
+// the caller's choosing (see NewMetrics).
+func WithMetrics(m *Metrics) Option { return func(c *nodeConfig) { c.metrics = m } }
+
+// WithPrefix changes the first token of call subjects (default "dpc"), to
+// run separate systems on one NATS server.
+func WithPrefix(p string) Option { return func(c *nodeConfig) { c.prefix = p } }
+
+// WithStream names the JetStream stream of the durable lane (default
+// DPC_ASYNC).
+func WithStream(name string) Option { return func(c *nodeConfig) { c.stream = name } }
+
+// WithTimeout sets the timeout of calls whose context has no deadline
+// (default DefaultTimeout).
+func WithTimeout(d time.Duration) Option { return func(c *nodeConfig) { c.timeout = d } }
+
+// BindOption configures one bound instance.
+type BindOption func(*bindConfig)
+
+type bindConfig struct {
+	concurrency    int
+	id             string
+	version        string
+	description    string
+	metadata       map[string]string
+	argNames       map[string][]string
+	skipUnsuitable bool
+	noDurable      bool
+	ackWait        time.Duration
+}
+
+// Concurrency sets how many calls the instance handles at once (default
+// DefaultConcurrency).
+func Concurrency(n int) BindOption { return func(c *bindConfig) { c.concurrency = n } }
+
+// InstanceID sets the instance's id (default: a unique random one). Ids
+// must be unique among the instances of one name.
+func InstanceID(id string) BindOption { return func(c *bindConfig) { c.id = id } }
+
+// Version is reported in $SRV.INFO (a SemVer string, default 0.0.0).
+func Version(v string) BindOption { return func(c *bindConfig) { c.version = v } }
+
+// Description is reported in $SRV.INFO.
+func Description(d string) BindOption { return func(c *bindConfig) { c.description = d } }
+
+// Metadata is reported in $SRV.INFO, PING and STATS.
+func Metadata(m map[string]string) BindOption {
+	return func(c *bindConfig) { c.metadata = m }
+}
+
+// ArgNames names the parameters of a bound method, so that it can be called
+// with arguments by name as well as by position.
+func ArgNames(function string, names ...string) BindOption {
+	return func(c *bindConfig) {
+		if c.argNames == nil {
+			c.argNames = map[string][]string{}
+		}
+		c.argNames[function] = names
+	}
+}
+
+// SkipUnsuitable leaves out exported methods that cannot be functions,
+// instead of failing the bind.
+func SkipUnsuitable() BindOption { return func(c *bindConfig) { c.skipUnsuitable = true } }
+
+// NoDurable keeps the instance off the durable async lane.
+func NoDurable() BindOption { return func(c *bindConfig) { c.noDurable = true } }
+
+// AckWait sets how long the durable lane waits for this name's handlers
+// before redelivering (default DefaultAckWait).
+func AckWait(d time.Duration) BindOption { return func(c *bindConfig) { c.ackWait = d } }
+
+// CallOption configures one call.
+type CallOption func(*callConfig)
+
+type callConfig struct {
+	timeout    time.Duration
+	idempotent bool
+	retries    int
+	expect     int
+	durable    bool
+	msgID      string
+}
+
+// Timeout bounds the call when the context has no earlier deadline.
+func Timeout(d time.Duration) CallOption { return func(c *callConfig) { c.timeout = d } }
+
+// Idempotent marks the call safe to repeat: after a timeout of one attempt
+// or a lost instance it is sent again (DefaultRetries times unless Retries
+// says otherwise), each attempt getting an equal share of the timeout.
+func Idempotent() CallOption { return func(c *callConfig) { c.idempotent = true } }
+
+// Retries sets how many times an Idempotent call is repeated.
+func Retries(n int) CallOption { return func(c *callConfig) { c.retries = n } }
+
+// Expect makes MultiCall return as soon as n replies are in. Without it,
+// MultiCall first counts the live instances with $SRV.PING.
+func Expect(n int) CallOption { return func(c *callConfig) { c.expect = n } }
+
+// Durable makes Send go through the JetStream lane: it returns once the
+// message is stored, and exactly one instance handles it at least once, even
+// if none is bound yet or the server restarts.
+func Durable() CallOption { return func(c *callConfig) { c.durable = true } }
+
+// MsgID sets a durable message's id, so that JetStream drops a repeat
+// sent within its duplicate window.
+func MsgID(id string) CallOption { return func(c *callConfig) { c.msgID = id } }

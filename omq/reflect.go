@@ -1,0 +1,269 @@
+package omq
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+	"unicode"
+)
+
+var (
+	typeOfContext = reflect.TypeFor[context.Context]()
+	typeOfError   = reflect.TypeFor[error]()
+)
+
+// methodHandler calls one exported method of a bound Go value.
+type methodHandler struct {
+	name     string
+	recv     reflect.Value
+	method   reflect.Method
+	hasCtx   bool
+	params   []reflect.Type
+	argNames []string // optional, for calls by name to multi-parameter methods
+	hasValue bool     // returns a result value
+	hasError bool     // last result is an error
+}
+
+// FunctionName is the function name a method is bound under: the method name
+// with its leading capitals lowered, so Add → add, AddMany → addMany,
+// HTTPGet → httpGet.
+func FunctionName(method string) string {
+	r := []rune(method)
+	for i := range r {
+		if !unicode.IsUpper(r[i]) {
+			break
+		}
+		// Keep the last capital of an acronym that starts a word: HTTPGet → httpGet.
+		if i > 0 && i+1 < len(r) && unicode.IsLower(r[i+1]) {
+			break
+		}
+		r[i] = unicode.ToLower(r[i])
+	}
+	return string(r)
+}
+
+// reflectHandlers turns the exported methods of v into handlers. Every
+// unsuitable method is reported, with what to change, unless skipUnsuitable.
+func reflectHandlers(v any, argNames map[string][]string, skipUnsuitable bool) (Handlers, error) {
+	rv := reflect.ValueOf(v)
+	rt := rv.Type()
+	if rt.NumMethod() == 0 {
+		hint := ""
+		if rt.Kind() != reflect.Pointer && reflect.PointerTo(rt).NumMethod() > 0 {
+			hint = " (its methods have pointer receivers: bind a pointer)"
+		}
+		return nil, fmt.Errorf("omq: bind %s: type has no exported methods%s", rt, hint)
+	}
+	out := Handlers{}
+	var problems []error
+	for i := 0; i < rt.NumMethod(); i++ {
+		m := rt.Method(i)
+		h, err := newMethodHandler(rv, m)
+		if err != nil {
+			if !skipUnsuitable {
+				problems = append(problems, fmt.Errorf("method %s.%s: %w", rt, m.Name, err))
+			}
+			continue
+		}
+		if names, ok := argNames[h.name]; ok {
+			if len(names) != len(h.params) {
+				problems = append(problems, fmt.Errorf("method %s.%s: %d argument names given for %d parameters", rt, m.Name, len(names), len(h.params)))
+			}
+			h.argNames = names
+		}
+		out[h.name] = h
+	}
+	for fn := range argNames {
+		if _, ok := out[fn]; !ok {
+			problems = append(problems, fmt.Errorf("argument names given for %q, which is not a function of %s", fn, rt))
+		}
+	}
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("omq: bind %s: %w (or pass SkipUnsuitable to leave such methods out)", rt, errors.Join(problems...))
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("omq: bind %s: no suitable methods", rt)
+	}
+	return out, nil
+}
+
+func newMethodHandler(recv reflect.Value, m reflect.Method) (*methodHandler, error) {
+	mt := m.Type
+	h := &methodHandler{name: FunctionName(m.Name), recv: recv, method: m}
+	if err := checkName("function", h.name); err != nil {
+		return nil, err
+	}
+	for i := 1; i < mt.NumIn(); i++ { // 0 is the receiver
+		p := mt.In(i)
+		if i == 1 && p == typeOfContext {
+			h.hasCtx = true
+			continue
+		}
+		if p == typeOfContext {
+			return nil, errors.New("context.Context must be the first parameter")
+		}
+		if mt.IsVariadic() && i == mt.NumIn()-1 {
+			return nil, errors.New("variadic parameters are not supported; take a slice")
+		}
+		if !jsonable(p) {
+			return nil, fmt.Errorf("parameter %d has type %s, which JSON cannot carry", i, p)
+		}
+		h.params = append(h.params, p)
+	}
+	switch mt.NumOut() {
+	case 0:
+	case 1:
+		if mt.Out(0) == typeOfError {
+			h.hasError = true
+		} else {
+			h.hasValue = true
+		}
+	case 2:
+		if mt.Out(1) != typeOfError {
+			return nil, fmt.Errorf("second result is %s; want (T, error)", mt.Out(1))
+		}
+		h.hasValue, h.hasError = true, true
+	default:
+		return nil, fmt.Errorf("returns %d values; want (), (T), (error) or (T, error)", mt.NumOut())
+	}
+	if h.hasValue && !jsonable(mt.Out(0)) {
+		return nil, fmt.Errorf("result type %s cannot be carried as JSON", mt.Out(0))
+	}
+	return h, nil
+}
+
+func jsonable(t reflect.Type) bool {
+	switch t.Kind() {
+	case reflect.Chan, reflect.Func, reflect.UnsafePointer, reflect.Complex64, reflect.Complex128:
+		return false
+	case reflect.Pointer, reflect.Slice, reflect.Array:
+		return jsonable(t.Elem())
+	case reflect.Map:
+		return jsonable(t.Key()) && jsonable(t.Elem())
+	}
+	return true
+}
+
+// Handle decodes the arguments into the method's parameters and calls it.
+func (h *methodHandler) Handle(ctx context.Context, req *Request) (any, error) {
+	args, err := h.decode(req)
+	if err != nil {
+		return nil, err
+	}
+	in := make([]reflect.Value, 0, len(args)+2)
+	in = append(in, h.recv)
+	if h.hasCtx {
+		in = append(in, reflect.ValueOf(ctx))
+	}
+	in = append(in, args...)
+	out := h.method.Func.Call(in)
+	var res any
+	if h.hasValue {
+		res = out[0].Interface()
+	}
+	if h.hasError {
+		if e := out[len(out)-1]; !e.IsNil() {
+			return nil, e.Interface().(error)
+		}
+	}
+	return res, nil
+}
+
+func (h *methodHandler) decode(req *Request) ([]reflect.Value, error) {
+	body := bytes.TrimSpace(req.Args)
+	n := len(h.params)
+	switch {
+	case len(body) == 0:
+		if n != 0 {
+			return nil, Errorf(CodeBadArguments, "%s takes %d arguments (%s), got none", h.name, n, h.signature())
+		}
+		return nil, nil
+	case body[0] == '[':
+		var raw []json.RawMessage
+		if err := json.Unmarshal(body, &raw); err != nil {
+			return nil, Errorf(CodeBadArguments, "malformed arguments to %s: %v", h.name, err)
+		}
+		if len(raw) != n {
+			return nil, Errorf(CodeBadArguments, "%s takes %d arguments (%s), got %d", h.name, n, h.signature(), len(raw))
+		}
+		vals := make([]reflect.Value, n)
+		for i, r := range raw {
+			p := reflect.New(h.params[i])
+			if err := json.Unmarshal(r, p.Interface()); err != nil {
+				return nil, Errorf(CodeBadArguments, "argument %d (%s) of %s: %v", i+1, h.paramName(i), h.name, jsonProblem(err))
+			}
+			vals[i] = p.Elem()
+		}
+		return vals, nil
+	case body[0] == '{' && h.argNames != nil:
+		var raw map[string]json.RawMessage
+		if err := json.Unmarshal(body, &raw); err != nil {
+			return nil, Errorf(CodeBadArguments, "malformed arguments to %s: %v", h.name, err)
+		}
+		vals := make([]reflect.Value, n)
+		for i, name := range h.argNames {
+			r, ok := raw[name]
+			if !ok {
+				return nil, Errorf(CodeBadArguments, "%s: missing argument %q", h.name, name)
+			}
+			delete(raw, name)
+			p := reflect.New(h.params[i])
+			if err := json.Unmarshal(r, p.Interface()); err != nil {
+				return nil, Errorf(CodeBadArguments, "argument %q of %s: %v", name, h.name, jsonProblem(err))
+			}
+			vals[i] = p.Elem()
+		}
+		for extra := range raw {
+			return nil, Errorf(CodeBadArguments, "%s has no argument %q (takes %s)", h.name, extra, h.signature())
+		}
+		return vals, nil
+	case body[0] == '{' && n == 1:
+		// One parameter: the object is that parameter (a struct's fields
+		// are the names).
+		p := reflect.New(h.params[0])
+		dec := json.NewDecoder(bytes.NewReader(body))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(p.Interface()); err != nil {
+			return nil, Errorf(CodeBadArguments, "arguments of %s: %v", h.name, jsonProblem(err))
+		}
+		return []reflect.Value{p.Elem()}, nil
+	case body[0] == '{':
+		return nil, Errorf(CodeBadArguments, "%s takes arguments by position (%s); it has no argument names", h.name, h.signature())
+	}
+	return nil, Errorf(CodeBadArguments, "malformed arguments to %s: want a JSON array or object", h.name)
+}
+
+func (h *methodHandler) paramName(i int) string {
+	if h.argNames != nil {
+		return h.argNames[i]
+	}
+	return h.params[i].String()
+}
+
+func (h *methodHandler) signature() string {
+	parts := make([]string, len(h.params))
+	for i, p := range h.params {
+		if h.argNames != nil {
+			parts[i] = h.argNames[i] + " " + p.String()
+		} else {
+			parts[i] = p.String()
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// jsonProblem shortens encoding/json's messages to what a caller can act on.
+func jsonProblem(err error) string {
+	var ute *json.UnmarshalTypeError
+	if errors.As(err, &ute) {
+		if ute.Field != "" {
+			return fmt.Sprintf("field %s: got JSON %s, want %s", ute.Field, ute.Value, ute.Type)
+		}
+		return fmt.Sprintf("got JSON %s, want %s", ute.Value, ute.Type)
+	}
+	return err.Error()
+}

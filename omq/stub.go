@@ -1,0 +1,414 @@
+package omq
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/micro"
+)
+
+// Stub calls the functions of one service name, or of one instance of it
+// (see At). A Stub is cheap, holds no resources and is safe for concurrent
+// use.
+type Stub struct {
+	node     *Node
+	service  string
+	instance string
+}
+
+// Service is the name the stub calls.
+func (s *Stub) Service() string { return s.service }
+
+// At returns a stub whose calls go to the one instance with the given id
+// (from Instances, a multi-call reply, or Instance.ID).
+func (s *Stub) At(instanceID string) *Stub {
+	return &Stub{node: s.node, service: s.service, instance: instanceID}
+}
+
+func (s *Stub) subject(fn string) string {
+	if s.instance != "" {
+		return s.node.subj.direct(s.service, s.instance, fn)
+	}
+	return s.node.subj.unicast(s.service, fn)
+}
+
+func (s *Stub) check(fn string) error {
+	if err := checkName("service", s.service); err != nil {
+		return err
+	}
+	if s.instance != "" {
+		if err := checkName("instance", s.instance); err != nil {
+			return err
+		}
+	}
+	return checkName("function", fn)
+}
+
+func callOptions(opts []CallOption) callConfig {
+	cc := callConfig{retries: -1}
+	for _, o := range opts {
+		o(&cc)
+	}
+	if cc.retries < 0 {
+		cc.retries = DefaultRetries
+	}
+	return cc
+}
+
+// withTimeout applies the call's timeout unless ctx already ends sooner.
+func (s *Stub) withTimeout(ctx context.Context, cc callConfig) (context.Context, context.CancelFunc) {
+	d := cc.timeout
+	if d <= 0 {
+		if _, ok := ctx.Deadline(); ok {
+			return context.WithCancel(ctx)
+		}
+		d = s.node.cfg.timeout
+	}
+	return context.WithTimeout(ctx, d)
+}
+
+// Call invokes fn synchronously and decodes its result into reply (which may
+// be nil to discard it). args is nil, a slice or array (by position: see
+// Args), or a map or struct (by name).
+//
+// It fails with ErrNoResponders at once when nothing is bound, ErrTimeout
+// when no reply arrives in time (the context's deadline, Timeout, or the
+// node's default), or an *Error the instance sent. A call marked Idempotent
+// is repeated after a timed-out attempt or a lost instance.
+func (s *Stub) Call(ctx context.Context, fn string, args, reply any, opts ...CallOption) error {
+	start := time.Now()
+	err := s.call(ctx, fn, args, reply, callOptions(opts))
+	s.node.cfg.metrics.observeCall(s.service, fn, "call", time.Since(start), err)
+	return err
+}
+
+func (s *Stub) call(ctx context.Context, fn string, args, reply any, cc callConfig) error {
+	if err := s.check(fn); err != nil {
+		return err
+	}
+	body, err := encodeArgs(args)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := s.withTimeout(ctx, cc)
+	defer cancel()
+	attempts := 1
+	if cc.idempotent {
+		attempts += cc.retries
+	}
+	subject := s.subject(fn)
+	for a := 0; ; a++ {
+		actx, acancel := ctx, context.CancelFunc(func() {})
+		if left := attempts - a; left > 1 {
+			dl, _ := ctx.Deadline()
+			actx, acancel = context.WithTimeout(ctx, time.Until(dl)/time.Duration(left))
+		}
+		resp, err := s.request(actx, subject, body)
+		acancel()
+		if err == nil {
+			return decodeReply(s.service, fn, resp, reply)
+		}
+		if ctx.Err() != nil || a+1 >= attempts || !retryable(err) {
+			return s.callError(ctx, fn, err)
+		}
+		if errors.Is(err, ErrNoResponders) {
+			// The queue group is empty for now: an instance may be
+			// restarting. Back off a little before the next attempt.
+			if !sleepCtx(ctx, time.Duration(10+rand.IntN(40))*time.Millisecond) {
+				return s.callError(ctx, fn, err)
+			}
+		}
+	}
+}
+
+func retryable(err error) bool {
+	return errors.Is(err, ErrTimeout) || errors.Is(err, ErrNoResponders)
+}
+
+func (s *Stub) callError(ctx context.Context, fn string, err error) error {
+	if errors.Is(ctx.Err(), context.Canceled) && !errors.Is(err, ErrNoResponders) {
+		return fmt.Errorf("omq: call %s.%s: %w", s.service, fn, ctx.Err())
+	}
+	return err
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// request sends one attempt with the send-time and deadline headers.
+func (s *Stub) request(ctx context.Context, subject string, body []byte) (*nats.Msg, error) {
+	msg := &nats.Msg{Subject: subject, Data: body, Header: nats.Header{}}
+	msg.Header.Set(HeaderSent, formatTime(time.Now()))
+	if dl, ok := ctx.Deadline(); ok {
+		msg.Header.Set(HeaderDeadline, formatTime(dl))
+	}
+	resp, err := s.node.nc.RequestMsgWithContext(ctx, msg)
+	switch {
+	case err == nil:
+		return resp, nil
+	case errors.Is(err, nats.ErrNoResponders):
+		return nil, &noRespondersError{subject: subject}
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout):
+		return nil, &timeoutError{what: "no reply on " + subject}
+	case errors.Is(err, nats.ErrConnectionClosed):
+		return nil, fmt.Errorf("omq: request %s: %w", subject, ErrClosed)
+	}
+	return nil, fmt.Errorf("omq: request %s: %w", subject, err)
+}
+
+// decodeReply turns a reply message into the caller's result or error.
+func decodeReply(svc, fn string, resp *nats.Msg, reply any) error {
+	if resp.Header != nil {
+		if code := resp.Header.Get(HeaderErrorCode); code != "" {
+			return remoteError(resp.Header.Get(HeaderError), code)
+		}
+	}
+	if reply == nil || len(resp.Data) == 0 {
+		return nil
+	}
+	if err := json.Unmarshal(resp.Data, reply); err != nil {
+		return fmt.Errorf("omq: decoding the reply of %s.%s into %T: %w", svc, fn, reply, err)
+	}
+	return nil
+}
+
+// Call is an asynchronous call in progress, as in net/rpc.
+type Call struct {
+	Function string
+	Args     any
+	Reply    any
+	Error    error
+	// Done receives the Call itself when it completes.
+	Done chan *Call
+}
+
+// Go invokes fn asynchronously and returns at once. When the call completes,
+// Reply holds the result, Error the failure, and the Call is sent on done.
+// If done is nil a channel is made; a non-nil done must be buffered (Go
+// panics otherwise, as net/rpc does, since an unbuffered channel would
+// stall the call).
+func (s *Stub) Go(ctx context.Context, fn string, args, reply any, done chan *Call, opts ...CallOption) *Call {
+	if done == nil {
+		done = make(chan *Call, 1)
+	} else if cap(done) == 0 {
+		panic("omq: Go: done channel is unbuffered")
+	}
+	c := &Call{Function: fn, Args: args, Reply: reply, Done: done}
+	go func() {
+		c.Error = s.Call(ctx, fn, args, reply, opts...)
+		c.Done <- c
+	}()
+	return c
+}
+
+// Send invokes fn one-way: no reply, no error from the function. Without
+// Durable the message goes to one instance if any is listening, and is
+// lost otherwise (fire-and-forget). With Durable it is stored in JetStream
+// first, and Send returns once the server has it.
+func (s *Stub) Send(ctx context.Context, fn string, args any, opts ...CallOption) error {
+	err := s.send(ctx, fn, args, callOptions(opts))
+	s.node.cfg.metrics.observeCall(s.service, fn, "send", 0, err)
+	return err
+}
+
+func (s *Stub) send(ctx context.Context, fn string, args any, cc callConfig) error {
+	if err := s.check(fn); err != nil {
+		return err
+	}
+	body, err := encodeArgs(args)
+	if err != nil {
+		return err
+	}
+	if cc.durable {
+		if s.instance != "" {
+			return errors.New("omq: a durable send goes to any instance; it cannot be addressed to one")
+		}
+		ctx, cancel := s.withTimeout(ctx, cc)
+		defer cancel()
+		return s.node.publishDurable(ctx, s.service, fn, body, cc)
+	}
+	return s.publish(s.subject(fn), body)
+}
+
+func (s *Stub) publish(subject string, body []byte) error {
+	msg := &nats.Msg{Subject: subject, Data: body, Header: nats.Header{}}
+	msg.Header.Set(HeaderSent, formatTime(time.Now()))
+	if err := s.node.nc.PublishMsg(msg); err != nil {
+		return fmt.Errorf("omq: send %s: %w", subject, err)
+	}
+	return nil
+}
+
+// MultiSend invokes fn on every instance, one-way.
+func (s *Stub) MultiSend(ctx context.Context, fn string, args any, opts ...CallOption) error {
+	err := s.multiSend(fn, args)
+	s.node.cfg.metrics.observeCall(s.service, fn, "multisend", 0, err)
+	return err
+}
+
+func (s *Stub) multiSend(fn string, args any) error {
+	if err := s.check(fn); err != nil {
+		return err
+	}
+	body, err := encodeArgs(args)
+	if err != nil {
+		return err
+	}
+	return s.publish(s.node.subj.multi(s.service, fn), body)
+}
+
+// Reply is one instance's answer to a multi call.
+type Reply struct {
+	Instance string
+	Data     json.RawMessage
+	// Err is the instance's *Error, if it answered with one.
+	Err error
+}
+
+// Decode decodes the reply's result into v, or returns its error.
+func (r Reply) Decode(v any) error {
+	if r.Err != nil {
+		return r.Err
+	}
+	if err := json.Unmarshal(r.Data, v); err != nil {
+		return fmt.Errorf("omq: decoding the reply of instance %s: %w", r.Instance, err)
+	}
+	return nil
+}
+
+// MultiCall invokes fn on every instance and gathers the replies. It
+// returns as soon as the expected number are in: Expect(n), or else the
+// number of live instances, counted first with $SRV.PING. If the timeout
+// comes first it returns the replies that arrived and an error matching
+// ErrTimeout that says how many were missing.
+func (s *Stub) MultiCall(ctx context.Context, fn string, args any, opts ...CallOption) ([]Reply, error) {
+	start := time.Now()
+	replies, err := s.multiCall(ctx, fn, args, callOptions(opts))
+	s.node.cfg.metrics.observeCall(s.service, fn, "multicall", time.Since(start), err)
+	return replies, err
+}
+
+func (s *Stub) multiCall(ctx context.Context, fn string, args any, cc callConfig) ([]Reply, error) {
+	if err := s.check(fn); err != nil {
+		return nil, err
+	}
+	body, err := encodeArgs(args)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := s.withTimeout(ctx, cc)
+	defer cancel()
+	expect := cc.expect
+	if expect <= 0 {
+		insts, err := s.Instances(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if expect = len(insts); expect == 0 {
+			return nil, &noRespondersError{subject: s.node.subj.multi(s.service, fn)}
+		}
+	}
+	nc := s.node.nc
+	inbox := nc.NewInbox()
+	ch := make(chan *nats.Msg, expect+8)
+	sub, err := nc.ChanSubscribe(inbox, ch)
+	if err != nil {
+		return nil, fmt.Errorf("omq: multi call: %w", err)
+	}
+	defer sub.Unsubscribe()
+	subject := s.node.subj.multi(s.service, fn)
+	msg := &nats.Msg{Subject: subject, Reply: inbox, Data: body, Header: nats.Header{}}
+	msg.Header.Set(HeaderSent, formatTime(time.Now()))
+	if dl, ok := ctx.Deadline(); ok {
+		msg.Header.Set(HeaderDeadline, formatTime(dl))
+	}
+	if err := nc.PublishMsg(msg); err != nil {
+		return nil, fmt.Errorf("omq: multi call %s: %w", subject, err)
+	}
+	replies := make([]Reply, 0, expect)
+	for len(replies) < expect {
+		select {
+		case m := <-ch:
+			if m.Header != nil && m.Header.Get("Status") == "503" {
+				return nil, &noRespondersError{subject: subject}
+			}
+			r := Reply{Instance: m.Header.Get(HeaderInstance), Data: m.Data}
+			if code := m.Header.Get(HeaderErrorCode); code != "" {
+				r.Err = remoteError(m.Header.Get(HeaderError), code)
+			}
+			replies = append(replies, r)
+		case <-ctx.Done():
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return replies, &timeoutError{what: fmt.Sprintf("multi call %s: %d of %d replies", subject, len(replies), expect)}
+			}
+			return replies, fmt.Errorf("omq: multi call %s: %w", subject, ctx.Err())
+		}
+	}
+	return replies, nil
+}
+
+// Instances lists the live instances of the service by $SRV.PING. Every
+// instance answers at once, whatever its load; the gathering stops when no
+// new answer has come for a short quiet period (four times the first
+// answer's round trip, at least 20ms) or at ctx's end.
+func (s *Stub) Instances(ctx context.Context) ([]micro.Ping, error) {
+	if err := checkName("service", s.service); err != nil {
+		return nil, err
+	}
+	nc := s.node.nc
+	inbox := nc.NewInbox()
+	ch := make(chan *nats.Msg, 64)
+	sub, err := nc.ChanSubscribe(inbox, ch)
+	if err != nil {
+		return nil, fmt.Errorf("omq: instances: %w", err)
+	}
+	defer sub.Unsubscribe()
+	subject := micro.APIPrefix + ".PING." + s.service
+	start := time.Now()
+	if err := nc.PublishRequest(subject, inbox, nil); err != nil {
+		return nil, fmt.Errorf("omq: instances: %w", err)
+	}
+	var out []micro.Ping
+	quiet := time.NewTimer(time.Hour)
+	defer quiet.Stop()
+	first := true
+	quietFor := 20 * time.Millisecond
+	for {
+		select {
+		case m := <-ch:
+			if m.Header != nil && m.Header.Get("Status") == "503" {
+				return nil, nil
+			}
+			var p micro.Ping
+			if err := json.Unmarshal(m.Data, &p); err != nil {
+				continue
+			}
+			out = append(out, p)
+			if first {
+				quietFor = max(quietFor, 4*time.Since(start))
+				first = false
+			}
+			quiet.Reset(quietFor)
+		case <-quiet.C:
+			return out, nil
+		case <-ctx.Done():
+			if len(out) > 0 {
+				return out, nil
+			}
+			return nil, &timeoutError{what: "no instance answered " + subject}
+		}
+	}
+}

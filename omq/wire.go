@@ -1,0 +1,98 @@
+package omq
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"strconv"
+	"time"
+)
+
+// Request headers. Times are Unix nanoseconds in decimal.
+const (
+	// HeaderSent is when the caller sent the request; the instance measures
+	// queue wait from it.
+	HeaderSent = "Dpc-Sent"
+	// HeaderDeadline is when the caller stops waiting; an instance skips
+	// work whose deadline has passed.
+	HeaderDeadline = "Dpc-Deadline"
+	// HeaderInstance names the instance that produced a multi-call or
+	// direct-call reply.
+	HeaderInstance = "Dpc-Instance"
+	// ADR-32 error headers.
+	HeaderError     = "Nats-Service-Error"
+	HeaderErrorCode = "Nats-Service-Error-Code"
+)
+
+// DefaultPrefix is the first token of every call subject.
+const DefaultPrefix = "dpc"
+
+// DefaultStream is the JetStream stream of the durable async lane.
+const DefaultStream = "DPC_ASYNC"
+
+// Names of services, functions and instances must be usable as one NATS
+// subject token and as an ADR-32 service name.
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+
+func checkName(kind, name string) error {
+	if !nameRE.MatchString(name) {
+		return fmt.Errorf("omq: %s name %q: use letters, digits, '-' and '_' only", kind, name)
+	}
+	return nil
+}
+
+// subjects builds the call subjects under one prefix.
+type subjects struct{ prefix string }
+
+func (s subjects) unicast(svc, fn string) string { return s.prefix + ".svc." + svc + "." + fn }
+func (s subjects) multi(svc, fn string) string   { return s.prefix + ".all." + svc + "." + fn }
+func (s subjects) direct(svc, id, fn string) string {
+	return s.prefix + ".one." + svc + "." + id + "." + fn
+}
+func (s subjects) durable(svc, fn string) string { return s.prefix + ".async." + svc + "." + fn }
+func (s subjects) durableAll() string            { return s.prefix + ".async.>" }
+
+// encodeArgs turns the caller's args into the request body: a JSON array
+// (positional), a JSON object (by name), or empty (no arguments).
+func encodeArgs(args any) ([]byte, error) {
+	if args == nil {
+		return nil, nil
+	}
+	var b []byte
+	switch a := args.(type) {
+	case json.RawMessage:
+		b = a
+	case []byte:
+		b = a
+	default:
+		var err error
+		if b, err = json.Marshal(args); err != nil {
+			return nil, fmt.Errorf("omq: encoding arguments: %w", err)
+		}
+	}
+	t := bytes.TrimSpace(b)
+	if len(t) == 0 || string(t) == "null" {
+		return nil, nil
+	}
+	if t[0] != '[' && t[0] != '{' {
+		return nil, fmt.Errorf("omq: arguments must encode as a JSON array (by position) or object (by name), not %.20s", t)
+	}
+	return b, nil
+}
+
+// Args is shorthand for positional arguments: Args(1, 2) sends [1,2].
+func Args(values ...any) []any { return values }
+
+func formatTime(t time.Time) string { return strconv.FormatInt(t.UnixNano(), 10) }
+
+func parseTime(s string) (time.Time, bool) {
+	if s == "" {
+		return time.Time{}, false
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n <= 0 {
+		return time.Time{}, false
+	}
+	return time.Unix(0, n), true
+}
