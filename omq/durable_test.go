@@ -152,4 +152,3 @@ func TestDurable_NoJetStream(t *testing.T) {
 		t.Fatalf("got %v, want ErrNoJetStream", err)
 	}
 }
-

@@ -45,8 +45,8 @@ func (*ptrOnly) Do() {}
 
 type mixed struct{}
 
-func (mixed) Good(a int) int  { return a }
-func (mixed) Bad(f func()) {}
+func (mixed) Good(a int) int { return a }
+func (mixed) Bad(f func())   {}
 
 func TestNode_BindRejectsUnsuitableMethods(t *testing.T) {
 	e := newEnv(t)
