@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/nats-io/nkeys"
 )
 
 // RandomPort asks the operating system for a free port; use it for tests and
@@ -63,7 +65,7 @@ type Config struct {
 	Trace  bool
 
 	// ReadyTimeout bounds how long Start waits for the server to accept
-	// connections.
+	// connections; 0 means DefaultReadyTimeout.
 	ReadyTimeout time.Duration
 }
 
@@ -92,7 +94,9 @@ type NKeyUser struct {
 }
 
 // Permissions lists the subjects a user may publish and subscribe to.
-// Wildcards follow NATS rules. A nil list leaves that direction open.
+// Wildcards follow NATS rules. A nil list leaves that direction open, except
+// that AllowResponses with a nil PublishAllow allows publishing replies only
+// (the NATS server's rule).
 type Permissions struct {
 	PublishAllow   []string
 	PublishDeny    []string
@@ -108,7 +112,8 @@ type Permissions struct {
 type ClusterConfig struct {
 	Name string
 	Host string
-	// Port listens for routes from other servers; RandomPort picks one.
+	// Port listens for routes from other servers; 0 means the NATS default
+	// 6222, RandomPort picks a free port.
 	Port int
 	// Routes are URLs of other servers' cluster ports, e.g.
 	// "nats-route://10.0.0.2:6222".
@@ -130,6 +135,10 @@ func DefaultConfig() Config {
 	}
 }
 
+// maxPayloadLimit is nats-server's default max_pending: a larger payload
+// could never be delivered, and the server refuses to start with one.
+const maxPayloadLimit = 64 << 20
+
 // Validate reports every problem in c, each naming the field at fault.
 func (c Config) Validate() error {
 	var errs []error
@@ -141,20 +150,32 @@ func (c Config) Validate() error {
 			bad(field, "%d is not a port (0-65535, or -1 for a random one)", p)
 		}
 	}
+	if strings.ContainsAny(c.Name, " \t\r\n") {
+		bad("Name", "%q contains white space", c.Name)
+	}
 	checkPort("Port", c.Port)
 	checkPort("HTTPPort", c.HTTPPort)
+	if c.HTTPPort > 0 && c.HTTPPort == effectivePort(c.Port, 4222) {
+		bad("HTTPPort", "%d is also the client Port", c.HTTPPort)
+	}
 	if c.JetStream && strings.TrimSpace(c.StoreDir) == "" {
 		bad("StoreDir", "required when JetStream is on")
 	}
-	if c.MaxMemory < 0 || c.MaxStore < 0 {
-		bad("MaxMemory/MaxStore", "must not be negative")
+	if c.MaxMemory < 0 {
+		bad("MaxMemory", "must not be negative")
 	}
-	if c.MaxPayload < 0 {
-		bad("MaxPayload", "must not be negative")
+	if c.MaxStore < 0 {
+		bad("MaxStore", "must not be negative")
+	}
+	if c.MaxPayload < 0 || c.MaxPayload > maxPayloadLimit {
+		bad("MaxPayload", "%d is outside 0-%d", c.MaxPayload, maxPayloadLimit)
 	}
 	if t := c.TLS; t != nil {
-		if t.CertFile == "" || t.KeyFile == "" {
-			bad("TLS", "CertFile and KeyFile are both required")
+		if t.CertFile == "" {
+			bad("TLS.CertFile", "required with TLS")
+		}
+		if t.KeyFile == "" {
+			bad("TLS.KeyFile", "required with TLS")
 		}
 		if t.VerifyClients && t.CAFile == "" {
 			bad("TLS.CAFile", "required when VerifyClients is set")
@@ -168,24 +189,30 @@ func (c Config) Validate() error {
 		if u.Password == "" {
 			bad(fmt.Sprintf("Users[%d].Password", i), "empty for user %q", u.Name)
 		}
-		if seen[u.Name] {
+		if u.Name != "" && seen[u.Name] {
 			bad(fmt.Sprintf("Users[%d].Name", i), "user %q listed twice", u.Name)
 		}
 		seen[u.Name] = true
 	}
+	seenKey := map[string]bool{}
 	for i, k := range c.NKeys {
-		if !strings.HasPrefix(k.PublicKey, "U") || len(k.PublicKey) != 56 {
+		if !nkeys.IsValidPublicUserKey(k.PublicKey) {
 			bad(fmt.Sprintf("NKeys[%d].PublicKey", i), "%q is not a user public nkey (56 characters starting with U)", k.PublicKey)
+		} else if seenKey[k.PublicKey] {
+			bad(fmt.Sprintf("NKeys[%d].PublicKey", i), "%q listed twice", k.PublicKey)
 		}
+		seenKey[k.PublicKey] = true
 	}
 	if cl := c.Cluster; cl != nil {
 		if cl.Name == "" {
 			bad("Cluster.Name", "empty")
+		} else if strings.ContainsAny(cl.Name, " \t\r\n") {
+			bad("Cluster.Name", "%q contains white space", cl.Name)
 		}
 		checkPort("Cluster.Port", cl.Port)
 		for i, r := range cl.Routes {
 			u, err := url.Parse(r)
-			if err != nil || u.Host == "" {
+			if err != nil || u.Hostname() == "" || u.Port() == "" {
 				bad(fmt.Sprintf("Cluster.Routes[%d]", i), "%q is not a URL like nats-route://host:6222", r)
 			}
 		}
@@ -197,4 +224,12 @@ func (c Config) Validate() error {
 		bad("ReadyTimeout", "must not be negative")
 	}
 	return errors.Join(errs...)
+}
+
+// effectivePort is the port p listens on when it is 0.
+func effectivePort(p, def int) int {
+	if p == 0 {
+		return def
+	}
+	return p
 }

@@ -8,7 +8,11 @@ import (
 
 // slogAdapter sends nats-server's printf-style log calls to log/slog, so the
 // host program decides where server logs go and at which level.
-type slogAdapter struct{ l *slog.Logger }
+type slogAdapter struct {
+	l *slog.Logger
+	// onFatal, if set, hears every fatal message; Start uses it to fail fast.
+	onFatal func(msg string)
+}
 
 func (a slogAdapter) log(level slog.Level, format string, v []any) {
 	if !a.l.Enabled(context.Background(), level) {
@@ -23,6 +27,12 @@ func (a slogAdapter) Errorf(format string, v ...any)  { a.log(slog.LevelError, f
 
 // Fatalf is logged at error level only: the embedded server must never end
 // the host process, which owns its own lifecycle.
-func (a slogAdapter) Fatalf(format string, v ...any) { a.log(slog.LevelError, "FATAL: "+format, v) }
+func (a slogAdapter) Fatalf(format string, v ...any) {
+	a.log(slog.LevelError, "FATAL: "+format, v)
+	if a.onFatal != nil {
+		a.onFatal(fmt.Sprintf(format, v...))
+	}
+}
+
 func (a slogAdapter) Debugf(format string, v ...any) { a.log(slog.LevelDebug, format, v) }
 func (a slogAdapter) Tracef(format string, v ...any) { a.log(slog.LevelDebug-4, format, v) }

@@ -20,6 +20,7 @@ import (
 	"log/slog"
 	"net/url"
 	"sync"
+	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
@@ -39,7 +40,11 @@ type Server struct {
 }
 
 // Start validates cfg and starts the server, returning once it accepts
-// connections. ctx bounds only the start.
+// connections. ctx and Config.ReadyTimeout bound the wait for that; when
+// either ends it, or the server fails to start (a port in use, an unusable
+// store), Start stops the server and returns an error. It returns only after
+// the server's own start-up has unwound, so nothing is left listening or
+// writing to StoreDir, which a slow JetStream recovery can delay.
 func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -57,29 +62,88 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	ns.SetLoggerV2(slogAdapter{logger.With("component", "nats-server")}, cfg.Debug, cfg.Trace, false)
+	// The server reports a failed start (port taken, store unusable) only
+	// through its log, and then stops starting; catch the first such line so
+	// Start returns it at once instead of waiting out ReadyTimeout.
+	fatal := make(chan string, 1)
+	onFatal := func(msg string) {
+		select {
+		case fatal <- msg:
+		default:
+		}
+	}
+	ns.SetLoggerV2(slogAdapter{l: logger.With("component", "nats-server"), onFatal: onFatal}, cfg.Debug, cfg.Trace, false)
 	s.ns = ns
 
-	ready := make(chan bool, 1)
+	started := make(chan struct{})
 	go func() {
+		defer close(started)
 		ns.Start()
-		ready <- ns.ReadyForConnections(cfg.ReadyTimeout)
 	}()
-	select {
-	case ok := <-ready:
-		if !ok {
-			s.Shutdown()
-			return nil, fmt.Errorf("%w within %s (is port %d free?)", ErrNotReady, cfg.ReadyTimeout, cfg.Port)
-		}
-	case <-ctx.Done():
+	if err := s.waitReady(ctx, started, fatal); err != nil {
+		// Shutting down while ns.Start runs would let it open listeners
+		// and store files after the shutdown; let it finish first.
+		<-started
 		s.Shutdown()
-		return nil, fmt.Errorf("broker: start: %w", ctx.Err())
+		return nil, err
 	}
 	if cfg.JetStream && !ns.JetStreamEnabled() {
 		s.Shutdown()
 		return nil, fmt.Errorf("broker: JetStream did not start (store %s)", cfg.StoreDir)
 	}
 	return s, nil
+}
+
+// DefaultReadyTimeout is how long Start waits when Config.ReadyTimeout is 0.
+const DefaultReadyTimeout = 10 * time.Second
+
+// defaultRoutePort is the conventional NATS cluster port, used when
+// ClusterConfig.Port is 0.
+const defaultRoutePort = 6222
+
+// readyPoll is how long one readiness check may block, so that a failure
+// logged meanwhile or a cancelled ctx is noticed promptly.
+const readyPoll = 50 * time.Millisecond
+
+// waitReady waits until the server accepts connections, a start failure is
+// logged, ctx is done or ReadyTimeout passes. started closes when the
+// server's Start returns.
+func (s *Server) waitReady(ctx context.Context, started <-chan struct{}, fatal <-chan string) error {
+	timeout := s.cfg.ReadyTimeout
+	if timeout == 0 {
+		timeout = DefaultReadyTimeout
+	}
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	notReady := func() error {
+		return fmt.Errorf("%w within %s", ErrNotReady, timeout)
+	}
+
+	// Start opens the client listener itself (and gives up after logging a
+	// fatal error); routes and the rest come up in the background.
+	select {
+	case <-started:
+	case msg := <-fatal:
+		return fmt.Errorf("%w: %s", ErrNotReady, msg)
+	case <-ctx.Done():
+		return fmt.Errorf("broker: start: %w", ctx.Err())
+	case <-deadline.C:
+		return notReady()
+	}
+	for {
+		select {
+		case msg := <-fatal:
+			return fmt.Errorf("%w: %s", ErrNotReady, msg)
+		case <-ctx.Done():
+			return fmt.Errorf("broker: start: %w", ctx.Err())
+		case <-deadline.C:
+			return notReady()
+		default:
+		}
+		if s.ns.ReadyForConnections(readyPoll) {
+			return nil
+		}
+	}
 }
 
 func (s *Server) options() (*server.Options, error) {
@@ -134,6 +198,11 @@ func (s *Server) options() (*server.Options, error) {
 		o.Cluster.Name = cl.Name
 		o.Cluster.Host = cl.Host
 		o.Cluster.Port = cl.Port
+		if o.Cluster.Port == 0 {
+			// nats-server reads port 0 as "no cluster" and would drop the
+			// routes without a word; 0 means the default here, as for Port.
+			o.Cluster.Port = defaultRoutePort
+		}
 		for _, r := range cl.Routes {
 			u, err := url.Parse(r)
 			if err != nil {

@@ -12,12 +12,14 @@ import (
 )
 
 // Config is the configuration Start uses before applying changes: loopback,
-// random client port, monitoring off, JetStream in dir.
+// random client port, monitoring off (loopback when a test turns it on),
+// JetStream in dir.
 func Config(dir string) broker.Config {
 	cfg := broker.DefaultConfig()
 	cfg.Name = "test-hub"
 	cfg.Host = "127.0.0.1"
 	cfg.Port = broker.RandomPort
+	cfg.HTTPHost = "127.0.0.1"
 	cfg.HTTPPort = 0
 	cfg.StoreDir = dir
 	return cfg
