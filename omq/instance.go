@@ -218,7 +218,8 @@ func (i *Instance) reply(kind Kind, to string, data []byte, rerr *Error) {
 var jsonNull = []byte("null")
 
 // run handles one call and returns the encoded result or the error to send.
-// Both nil means the call expired before it started and gets no reply.
+// Both nil means the caller's deadline passed, before or during handling,
+// and no reply is sent.
 func (i *Instance) run(kind Kind, fn *function, fnName string, hdr nats.Header, body []byte, arrival time.Time) ([]byte, *Error) {
 	start := time.Now()
 	wait := start.Sub(arrival)
@@ -285,6 +286,12 @@ func (i *Instance) run(kind Kind, fn *function, fnName string, hdr nats.Header, 
 		code = rerr.Code
 	}
 	fn.metrics.observe(wait, service, code)
+	if hasDeadline && !time.Now().Before(deadline) {
+		// The caller has stopped waiting; a late reply would only race its
+		// timeout (a handler that gave up at the deadline must not turn the
+		// caller's ErrTimeout into a 500).
+		return nil, nil
+	}
 	if rerr != nil {
 		return nil, rerr
 	}

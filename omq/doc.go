@@ -1,0 +1,70 @@
+// Package omq is ObjectMQ in Go: remote objects over NATS, as the
+// CloudSpaces ObjectMQ middleware did over AMQP.
+//
+// A program binds a Go value (or a set of handlers) under a name; any
+// program on the same NATS system looks the name up and calls its
+// functions. Every instance bound to one name shares the load of unicast
+// calls, each receives multi calls, and each can be addressed alone.
+//
+// # Binding
+//
+//	type Tst struct{}
+//	func (Tst) Add(a, b int) int { return a + b }
+//
+//	node, err := omq.New(nc)                  // nc: a *nats.Conn you own
+//	inst, err := node.Bind(ctx, "tst", Tst{}) // serves tst.add
+//	defer inst.Unbind(ctx)                    // drains calls in flight
+//
+// Exported methods become functions named by FunctionName (Add → add,
+// AddMany → addMany). A method may take a context.Context first (it carries
+// the caller's deadline), then JSON-encodable parameters, and return (),
+// (T), (error) or (T, error). Bind reports every unsuitable method at once,
+// or leaves them out with SkipUnsuitable. Functions known only at run time
+// bind as Handlers, a map from function name to Handler.
+//
+// An instance runs up to Concurrency handlers at once (DefaultConcurrency),
+// so a bound value must be safe for concurrent use. A handler's panic
+// becomes a 500 reply; the instance keeps serving.
+//
+// # Calling
+//
+//	tst := node.Lookup("tst")
+//	var sum int
+//	err := tst.Call(ctx, "add", omq.Args(2, 3), &sum)      // sync
+//	call := tst.Go(ctx, "add", omq.Args(2, 3), &sum, nil) // async; <-call.Done
+//	err = tst.Send(ctx, "add", omq.Args(2, 3))             // one-way
+//	err = tst.Send(ctx, "add", omq.Args(2, 3), omq.Durable()) // via JetStream
+//	replies, err := tst.MultiCall(ctx, "add", omq.Args(2, 3)) // every instance
+//	err = tst.MultiSend(ctx, "add", omq.Args(2, 3))
+//	err = tst.At(inst.ID()).Call(ctx, "add", omq.Args(2, 3), &sum) // one instance
+//
+// Arguments go by position (a slice: omq.Args) or by name (a map or
+// struct; see ArgNames). Errors are typed: ErrNoResponders (nothing bound:
+// at once, not after the timeout), ErrTimeout, and *Error from the instance
+// with a code — match with errors.Is(err, ErrBadArguments),
+// ErrUnknownFunction, ErrHandlerFailure, or errors.As for the code. Calls
+// marked Idempotent are repeated after a timed-out attempt or a lost
+// instance; others are sent once.
+//
+// # The durable lane
+//
+// Send with Durable stores the call in a JetStream work-queue stream
+// (DefaultStream) before returning. One durable consumer per name, shared
+// by its instances, gives each message to exactly one instance, at least
+// once: it is acknowledged only after the handler returns, kept while no
+// instance is bound, and kept across server restarts.
+//
+// # Observability
+//
+// Every instance speaks the NATS service protocol (ADR-32): it answers
+// $SRV.PING, $SRV.INFO and $SRV.STATS (also .<name> and .<name>.<id>), so
+// `nats micro ls|info|stats` list it with request and error counts and
+// processing times. The STATS reply adds queue wait, service time and
+// inter-arrival moments per function (FunctionData) and backlog and
+// queue-wait percentiles per instance (InstanceData). NewMetrics adds a
+// Prometheus collector on a registry you pass.
+//
+// The subjects, headers and bodies are documented in docs/PROTOCOL.md, so
+// that programs in other languages can call and serve omq functions with
+// any NATS client.
+package omq
