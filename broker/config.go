@@ -121,14 +121,15 @@ type ClusterConfig struct {
 }
 
 // DefaultConfig is a hub on the NATS default port on all interfaces, with
-// JetStream under ./data/jetstream and monitoring on 8222.
+// JetStream under ./data (nats-server keeps its files in <StoreDir>/jetstream)
+// and monitoring on 8222.
 func DefaultConfig() Config {
 	return Config{
 		Name:         "dpc-hub",
 		Host:         "0.0.0.0",
 		Port:         4222,
 		JetStream:    true,
-		StoreDir:     "data/jetstream",
+		StoreDir:     "data",
 		HTTPHost:     "0.0.0.0",
 		HTTPPort:     8222,
 		ReadyTimeout: 10 * time.Second,

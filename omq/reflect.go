@@ -179,7 +179,7 @@ func (h *methodHandler) decode(req *Request) ([]reflect.Value, error) {
 	switch {
 	case len(body) == 0:
 		if n != 0 {
-			return nil, Errorf(CodeBadArguments, "%s takes %d arguments (%s), got none", h.name, n, h.signature())
+			return nil, Errorf(CodeBadArguments, "%s takes %s, got none", h.name, h.arity())
 		}
 		return nil, nil
 	case body[0] == '[':
@@ -188,7 +188,7 @@ func (h *methodHandler) decode(req *Request) ([]reflect.Value, error) {
 			return nil, Errorf(CodeBadArguments, "malformed arguments to %s: %v", h.name, err)
 		}
 		if len(raw) != n {
-			return nil, Errorf(CodeBadArguments, "%s takes %d arguments (%s), got %d", h.name, n, h.signature(), len(raw))
+			return nil, Errorf(CodeBadArguments, "%s takes %s, got %d", h.name, h.arity(), len(raw))
 		}
 		vals := make([]reflect.Value, n)
 		for i, r := range raw {
@@ -242,6 +242,17 @@ func (h *methodHandler) paramName(i int) string {
 		return h.argNames[i]
 	}
 	return h.params[i].String()
+}
+
+// arity says how many arguments the function takes, and of which types.
+func (h *methodHandler) arity() string {
+	switch len(h.params) {
+	case 0:
+		return "no arguments"
+	case 1:
+		return "1 argument (" + h.signature() + ")"
+	}
+	return fmt.Sprintf("%d arguments (%s)", len(h.params), h.signature())
 }
 
 func (h *methodHandler) signature() string {

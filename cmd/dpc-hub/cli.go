@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -17,7 +16,7 @@ type CLI struct {
 	Host     string `help:"Interface NATS clients connect on." default:"0.0.0.0"`
 	Port     int    `help:"NATS client port (-1: random)." default:"4222"`
 	HTTPPort int    `name:"http-port" help:"NATS monitoring port (/varz, /connz, /jsz); 0 turns it off." default:"8222"`
-	Data     string `help:"Data directory; JetStream keeps the durable lane under <data>/jetstream." default:"data" type:"path"`
+	Data     string `help:"Data directory; JetStream (the durable lane) keeps its files in <data>/jetstream." default:"data" type:"path"`
 	Metrics  string `help:"Address of the Prometheus /metrics endpoint; empty turns it off." default:":9090"`
 
 	TLSCert   string `name:"tls-cert" help:"PEM certificate: require TLS from clients." type:"existingfile"`
@@ -53,7 +52,7 @@ func (c *CLI) brokerConfig(log *slog.Logger) (broker.Config, error) {
 	cfg.Name = c.Name
 	cfg.Host, cfg.Port = c.Host, c.Port
 	cfg.HTTPHost, cfg.HTTPPort = c.Host, c.HTTPPort
-	cfg.StoreDir = filepath.Join(c.Data, "jetstream")
+	cfg.StoreDir = c.Data // nats-server adds the jetstream/ level itself
 	cfg.Logger = log
 	cfg.ReadyTimeout = 30 * time.Second
 	if c.TLSCert != "" || c.TLSKey != "" {
