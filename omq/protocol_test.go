@@ -368,6 +368,45 @@ func TestProtocol_ExpiredDeadlineGetsNoReply(t *testing.T) {
 	}
 }
 
+// Section 2: a call that runs past its Dpc-Deadline is counted but gets no
+// reply: the caller has stopped waiting.
+func TestProtocol_NoReplyAfterDeadline(t *testing.T) {
+	e := newEnv(t)
+	n, instConn := e.node()
+	inst := bind(t, n, "calc", &Calc{})
+	nc := brokertest.Connect(t, e.srv)
+
+	replyTo, replies := inbox(t, nc)
+	// sleep waits on its context, which ends at the deadline.
+	msg := &nats.Msg{Subject: "dpc.svc.calc.sleep", Reply: replyTo, Data: []byte("[600000]"),
+		Header: headerOf("Dpc-Deadline", unixNano(time.Now().Add(time.Second)))}
+	if err := nc.PublishMsg(msg); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool {
+		st := rawStats(t, nc, "calc", inst.ID())
+		// Ran past the deadline, or (on a very slow machine) skipped before
+		// it started: either way the instance is done with it.
+		return endpointField(t, st, "sleep", "num_requests") == float64(1) ||
+			endpointData(t, st, "sleep")["expired"] == float64(1)
+	}, "the call to end at its deadline")
+
+	if err := inst.Unbind(ctxT(t, 10*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if err := instConn.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case m := <-replies:
+		t.Fatalf("a call past its deadline got a reply: headers %v body %q", m.Header, m.Data)
+	default:
+	}
+}
+
 // Section 5: a service written against the document with raw nats.go is
 // called by an omq Stub, which gets results and typed errors.
 func TestProtocol_ForeignServiceCalledByOmq(t *testing.T) {
