@@ -30,7 +30,7 @@ func (i *Instance) startDurable(ctx context.Context) error {
 	cons, err := js.CreateOrUpdateConsumer(ctx, i.node.cfg.stream, jetstream.ConsumerConfig{
 		Durable:       consumerName(i.name),
 		Description:   "omq durable lane of " + i.name,
-		FilterSubject: i.node.subj.durable(i.name, ">"),
+		FilterSubject: i.node.subj.durable(i.name, "*"),
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       i.cfg.ackWait,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
@@ -57,23 +57,38 @@ func (i *Instance) onDurable(m jetstream.Msg) {
 	i.acquire()
 	go func() {
 		defer i.release()
-		_, rerr := i.run(KindDurable, fn, fnName, m.Headers(), m.Data(), arrival)
-		switch {
-		case rerr == nil:
-			_ = m.Ack()
-		case rerr.Code < 500:
-			// Bad arguments or an unknown function will not improve with
-			// another delivery.
-			i.node.log.Error("omq: durable call rejected; dropping it", "service", i.name, "function", fnName, "code", rerr.Code, "err", rerr.Description)
-			_ = m.Term()
-		default:
-			n := uint64(1)
-			if md, err := m.Metadata(); err == nil {
-				n = md.NumDelivered
-			}
-			_ = m.NakWithDelay(redeliveryDelay(n))
-		}
+		o := i.run(KindDurable, fn, fnName, m.Headers(), m.Data(), arrival)
+		i.settle(m, fnName, o)
 	}()
+}
+
+// settle acknowledges, retries or drops a durable call after handling.
+func (i *Instance) settle(m jetstream.Msg, fnName string, o outcome) {
+	delivered := uint64(1)
+	if md, err := m.Metadata(); err == nil {
+		delivered = md.NumDelivered
+	}
+	log := i.node.log.With("service", i.name, "function", fnName, "delivery", delivered)
+	switch {
+	case o.expired:
+		log.Warn("omq: durable call expired before it ran; dropping it")
+		_ = m.Term()
+	case o.err == nil:
+		_ = m.Ack()
+	case o.err.Code == CodeUnknownFunction && delivered < uint64(i.cfg.maxDeliver):
+		// Another instance (a newer version, during a rolling upgrade) may
+		// have the function: let the lane try again.
+		_ = m.NakWithDelay(redeliveryDelay(delivered))
+	case o.err.Code < 500 && o.err.Code != CodeUnknownFunction:
+		// Bad arguments will not improve with another delivery.
+		log.Error("omq: durable call rejected; dropping it", "code", o.err.Code, "err", o.err.Description)
+		_ = m.Term()
+	case delivered >= uint64(i.cfg.maxDeliver):
+		log.Error("omq: durable call failed on every delivery; dropping it", "code", o.err.Code, "err", o.err.Description)
+		_ = m.Term()
+	default:
+		_ = m.NakWithDelay(redeliveryDelay(delivered))
+	}
 }
 
 // redeliveryDelay backs off a failing durable call: 100ms, 200ms, … up to 30s.

@@ -182,14 +182,11 @@ func (i *Instance) onMsg(kind Kind) nats.MsgHandler {
 		i.acquire()
 		go func() {
 			defer i.release()
-			data, rerr := i.run(kind, fn, lastToken(msg.Subject), msg.Header, msg.Data, arrival)
-			if data == nil && rerr == nil { // expired: nobody is waiting
+			o := i.run(kind, fn, lastToken(msg.Subject), msg.Header, msg.Data, arrival)
+			if o.noReply() || msg.Reply == "" {
 				return
 			}
-			if msg.Reply == "" {
-				return
-			}
-			i.reply(kind, msg.Reply, data, rerr)
+			i.reply(kind, msg.Reply, o.data, o.err)
 		}()
 	}
 }
@@ -217,10 +214,25 @@ func (i *Instance) reply(kind Kind, to string, data []byte, rerr *Error) {
 
 var jsonNull = []byte("null")
 
-// run handles one call and returns the encoded result or the error to send.
-// Both nil means the caller's deadline passed, before or during handling,
-// and no reply is sent.
-func (i *Instance) run(kind Kind, fn *function, fnName string, hdr nats.Header, body []byte, arrival time.Time) ([]byte, *Error) {
+// outcome is what handling one call produced.
+type outcome struct {
+	data []byte // encoded result when err is nil
+	err  *Error
+	// expired: the caller's deadline had passed before handling started;
+	// the handler did not run.
+	expired bool
+	// late: the deadline passed while the handler ran; the caller has
+	// stopped waiting.
+	late bool
+}
+
+// noReply tells the core lanes not to answer: nobody is waiting, and a
+// late reply would only race the caller's timeout (a handler that gave up
+// at the deadline must not turn the caller's ErrTimeout into a 500).
+func (o outcome) noReply() bool { return o.expired || o.late }
+
+// run handles one call.
+func (i *Instance) run(kind Kind, fn *function, fnName string, hdr nats.Header, body []byte, arrival time.Time) outcome {
 	start := time.Now()
 	wait := start.Sub(arrival)
 	var sent, deadline time.Time
@@ -237,12 +249,16 @@ func (i *Instance) run(kind Kind, fn *function, fnName string, hdr nats.Header, 
 			fn.stats.expire()
 			fn.metrics.expire()
 		}
-		return nil, nil
+		return outcome{expired: true}
 	}
-	i.waits.add(wait)
+	if kind != KindDurable {
+		// A durable call's wait includes its time in the stream, which says
+		// nothing about this instance's load: keep it out of the window the
+		// provisioner reads.
+		i.waits.add(wait)
+	}
 	if fn == nil {
-		e := Errorf(CodeUnknownFunction, "service %s has no function %q (it has: %s)", i.name, fnName, strings.Join(i.Functions(), ", "))
-		return nil, e
+		return outcome{err: Errorf(CodeUnknownFunction, "service %s has no function %q (it has: %s)", i.name, fnName, strings.Join(i.Functions(), ", "))}
 	}
 
 	var res any
@@ -250,52 +266,47 @@ func (i *Instance) run(kind Kind, fn *function, fnName string, hdr nats.Header, 
 	if perr := checkArgs(fnName, body); perr != nil {
 		err = perr
 	} else {
-		ctx := i.ctx
-		var cancel context.CancelFunc
-		switch {
-		case hasDeadline:
-			ctx, cancel = context.WithDeadline(ctx, deadline)
-		case kind == KindDurable:
-			ctx, cancel = context.WithTimeout(ctx, i.cfg.ackWait)
-		}
+		ctx, cancel := i.handlerContext(kind, deadline, hasDeadline)
 		req := &Request{Service: i.name, Function: fnName, Instance: i.id, Kind: kind, Args: body, Header: hdr, Sent: sent}
 		res, err = i.call(ctx, fn, req)
-		if cancel != nil {
-			cancel()
-		}
+		cancel()
 	}
-	var data []byte
+	var o outcome
 	if err == nil {
-		data, err = encodeResult(res)
+		o.data, err = encodeResult(res)
 	}
 	service := time.Since(start)
-	var rerr *Error
-	errText := ""
 	if err != nil {
-		if !errors.As(err, &rerr) {
-			rerr = &Error{Code: CodeHandlerFailure, Description: err.Error()}
+		if !errors.As(err, &o.err) {
+			o.err = &Error{Code: CodeHandlerFailure, Description: err.Error()}
 		}
-		errText = rerr.Description
-		if rerr.Code >= 500 {
-			i.node.log.Warn("omq: handler failed", "service", i.name, "function", fnName, "code", rerr.Code, "err", rerr.Description)
+		if o.err.Code >= 500 {
+			i.node.log.Warn("omq: handler failed", "service", i.name, "function", fnName, "code", o.err.Code, "err", o.err.Description)
 		}
 	}
-	fn.stats.done(wait, service, errText)
+	fn.stats.done(wait, service, o.err)
 	code := 0
-	if rerr != nil {
-		code = rerr.Code
+	if o.err != nil {
+		code = o.err.Code
 	}
 	fn.metrics.observe(wait, service, code)
-	if hasDeadline && !time.Now().Before(deadline) {
-		// The caller has stopped waiting; a late reply would only race its
-		// timeout (a handler that gave up at the deadline must not turn the
-		// caller's ErrTimeout into a 500).
-		return nil, nil
+	o.late = hasDeadline && !time.Now().Before(deadline)
+	return o
+}
+
+// handlerContext carries the caller's deadline; a durable call also ends
+// before the lane would redeliver it to another instance.
+func (i *Instance) handlerContext(kind Kind, deadline time.Time, hasDeadline bool) (context.Context, context.CancelFunc) {
+	if kind == KindDurable {
+		ackBy := time.Now().Add(i.cfg.ackWait)
+		if !hasDeadline || ackBy.Before(deadline) {
+			deadline, hasDeadline = ackBy, true
+		}
 	}
-	if rerr != nil {
-		return nil, rerr
+	if hasDeadline {
+		return context.WithDeadline(i.ctx, deadline)
 	}
-	return data, nil
+	return i.ctx, func() {}
 }
 
 // call runs the handler, turning a panic into a 500 so that one bad call

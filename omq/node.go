@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 
 	"github.com/nats-io/nats.go"
@@ -38,9 +40,15 @@ func New(nc *nats.Conn, opts ...Option) (*Node, error) {
 	if nc == nil {
 		return nil, errors.New("omq: nil NATS connection")
 	}
-	cfg := nodeConfig{prefix: DefaultPrefix, stream: DefaultStream, timeout: DefaultTimeout}
+	cfg := nodeConfig{prefix: DefaultPrefix, timeout: DefaultTimeout}
 	for _, o := range opts {
 		o(&cfg)
+	}
+	if cfg.stream == "" {
+		cfg.stream = DefaultStream
+		if cfg.prefix != DefaultPrefix {
+			cfg.stream = strings.ToUpper(cfg.prefix) + "_ASYNC"
+		}
 	}
 	if err := checkName("prefix", cfg.prefix); err != nil {
 		return nil, err
@@ -80,12 +88,21 @@ func (n *Node) Bind(ctx context.Context, name string, v any, opts ...BindOption)
 	if err := checkName("service", name); err != nil {
 		return nil, err
 	}
-	cfg := bindConfig{concurrency: DefaultConcurrency, version: "0.0.0", ackWait: DefaultAckWait}
+	cfg := bindConfig{concurrency: DefaultConcurrency, version: "0.0.0", ackWait: DefaultAckWait, maxDeliver: DefaultMaxDeliver}
 	for _, o := range opts {
 		o(&cfg)
 	}
 	if cfg.concurrency < 1 {
 		return nil, fmt.Errorf("omq: bind %s: concurrency %d must be at least 1", name, cfg.concurrency)
+	}
+	if cfg.maxDeliver < 1 {
+		return nil, fmt.Errorf("omq: bind %s: MaxDeliver %d must be at least 1", name, cfg.maxDeliver)
+	}
+	if cfg.ackWait <= 0 {
+		return nil, fmt.Errorf("omq: bind %s: AckWait %s must be positive", name, cfg.ackWait)
+	}
+	if !semverRE.MatchString(cfg.version) {
+		return nil, fmt.Errorf("omq: bind %s: version %q is not SemVer (like 1.2.3), which ADR-32 requires", name, cfg.version)
 	}
 	var handlers Handlers
 	switch h := v.(type) {
@@ -179,8 +196,11 @@ func (n *Node) jetStream() (jetstream.JetStream, error) {
 	return n.js, n.jsErr
 }
 
-// ensureStream creates the durable lane's work-queue stream if needed. A
-// failure is not remembered, so a later call retries.
+// ensureStream makes sure the durable lane's work-queue stream exists. It
+// creates a missing stream but never rewrites an existing one, so an
+// operator's changes (replicas, limits) stay; it only checks that the stream
+// takes this node's durable subjects. A failure is not remembered, so a
+// later call retries.
 func (n *Node) ensureStream(ctx context.Context) (jetstream.JetStream, error) {
 	js, err := n.jetStream()
 	if err != nil {
@@ -191,19 +211,38 @@ func (n *Node) ensureStream(ctx context.Context) (jetstream.JetStream, error) {
 	if n.streamReady {
 		return js, nil
 	}
-	_, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name:        n.cfg.stream,
-		Description: "omq durable async calls",
-		Subjects:    []string{n.subj.durableAll()},
-		Retention:   jetstream.WorkQueuePolicy,
-		Storage:     jetstream.FileStorage,
-	})
-	if err != nil {
-		if errors.Is(err, jetstream.ErrJetStreamNotEnabled) || errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount) || errors.Is(err, nats.ErrNoResponders) {
-			return nil, fmt.Errorf("%w: %w", ErrNoJetStream, err)
+	want := n.subj.durableAll()
+	st, err := js.Stream(ctx, n.cfg.stream)
+	switch {
+	case err == nil:
+		info := st.CachedInfo()
+		if !slices.Contains(info.Config.Subjects, want) {
+			return nil, fmt.Errorf("omq: durable lane: stream %s exists with subjects %v, not %s", n.cfg.stream, info.Config.Subjects, want)
 		}
-		return nil, fmt.Errorf("omq: durable lane stream %s: %w", n.cfg.stream, err)
+		if info.Config.Retention != jetstream.WorkQueuePolicy {
+			return nil, fmt.Errorf("omq: durable lane: stream %s has retention %s, want a work queue", n.cfg.stream, info.Config.Retention)
+		}
+	case errors.Is(err, jetstream.ErrStreamNotFound):
+		_, err = js.CreateStream(ctx, jetstream.StreamConfig{
+			Name:        n.cfg.stream,
+			Description: "omq durable async calls",
+			Subjects:    []string{want},
+			Retention:   jetstream.WorkQueuePolicy,
+			Storage:     jetstream.FileStorage,
+		})
+		if err != nil && !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			return nil, n.streamError(err)
+		}
+	default:
+		return nil, n.streamError(err)
 	}
 	n.streamReady = true
 	return js, nil
+}
+
+func (n *Node) streamError(err error) error {
+	if errors.Is(err, jetstream.ErrJetStreamNotEnabled) || errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount) || errors.Is(err, nats.ErrNoResponders) {
+		return fmt.Errorf("%w: %w", ErrNoJetStream, err)
+	}
+	return fmt.Errorf("omq: durable lane stream %s: %w", n.cfg.stream, err)
 }

@@ -20,6 +20,10 @@ const (
 	// DefaultAckWait is how long the durable lane waits for a handler
 	// before it redelivers the message to another instance.
 	DefaultAckWait = 30 * time.Second
+	// DefaultMaxDeliver is how many times the durable lane offers a call
+	// that keeps failing (5xx) or finds no function (404) before dropping
+	// it with an error log.
+	DefaultMaxDeliver = 10
 )
 
 // Option configures a Node.
@@ -41,11 +45,13 @@ func WithLogger(l *slog.Logger) Option { return func(c *nodeConfig) { c.logger =
 func WithMetrics(m *Metrics) Option { return func(c *nodeConfig) { c.metrics = m } }
 
 // WithPrefix changes the first token of call subjects (default "dpc"), to
-// run separate systems on one NATS server.
+// run separate systems on one NATS server. The durable lane's stream is then
+// <PREFIX>_ASYNC unless WithStream names it, and Instances and MultiCall see
+// only instances bound under the same prefix.
 func WithPrefix(p string) Option { return func(c *nodeConfig) { c.prefix = p } }
 
 // WithStream names the JetStream stream of the durable lane (default
-// DPC_ASYNC).
+// DPC_ASYNC, or <PREFIX>_ASYNC with WithPrefix).
 func WithStream(name string) Option { return func(c *nodeConfig) { c.stream = name } }
 
 // WithTimeout sets the timeout of calls whose context has no deadline
@@ -65,6 +71,7 @@ type bindConfig struct {
 	skipUnsuitable bool
 	noDurable      bool
 	ackWait        time.Duration
+	maxDeliver     int
 }
 
 // Concurrency sets how many calls the instance handles at once (default
@@ -75,7 +82,8 @@ func Concurrency(n int) BindOption { return func(c *bindConfig) { c.concurrency 
 // must be unique among the instances of one name.
 func InstanceID(id string) BindOption { return func(c *bindConfig) { c.id = id } }
 
-// Version is reported in $SRV.INFO (a SemVer string, default 0.0.0).
+// Version is reported in $SRV.INFO: a SemVer string (default 0.0.0), as
+// ADR-32 requires and `nats micro` checks.
 func Version(v string) BindOption { return func(c *bindConfig) { c.version = v } }
 
 // Description is reported in $SRV.INFO.
@@ -107,6 +115,10 @@ func NoDurable() BindOption { return func(c *bindConfig) { c.noDurable = true } 
 // AckWait sets how long the durable lane waits for this name's handlers
 // before redelivering (default DefaultAckWait).
 func AckWait(d time.Duration) BindOption { return func(c *bindConfig) { c.ackWait = d } }
+
+// MaxDeliver sets how many deliveries a failing durable call gets (default
+// DefaultMaxDeliver).
+func MaxDeliver(n int) BindOption { return func(c *bindConfig) { c.maxDeliver = n } }
 
 // CallOption configures one call.
 type CallOption func(*callConfig)

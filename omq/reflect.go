@@ -176,6 +176,9 @@ func (h *methodHandler) Handle(ctx context.Context, req *Request) (any, error) {
 func (h *methodHandler) decode(req *Request) ([]reflect.Value, error) {
 	body := bytes.TrimSpace(req.Args)
 	n := len(h.params)
+	if n == 0 && (string(body) == "{}" || string(body) == "[]") {
+		return nil, nil
+	}
 	switch {
 	case len(body) == 0:
 		if n != 0 {

@@ -53,6 +53,7 @@ func (i *Instance) identity() micro.ServiceIdentity {
 	if md == nil {
 		md = map[string]string{}
 	}
+	md[MetadataPrefix] = i.node.cfg.prefix
 	return micro.ServiceIdentity{Name: i.name, ID: i.id, Version: i.cfg.version, Metadata: md}
 }
 

@@ -1,6 +1,7 @@
 package omq
 
 import (
+	"fmt"
 	"math"
 	"slices"
 	"sync"
@@ -79,15 +80,15 @@ func (s *funcStats) arrival(now time.Time) {
 	s.mu.Unlock()
 }
 
-func (s *funcStats) done(wait, service time.Duration, errText string) {
+func (s *funcStats) done(wait, service time.Duration, err *Error) {
 	s.mu.Lock()
 	s.requests++
 	s.processing += service
 	s.service.add(service.Seconds())
 	s.queueWait.add(wait.Seconds())
-	if errText != "" {
+	if err != nil {
 		s.errors++
-		s.lastError = errText
+		s.lastError = fmt.Sprintf("%d:%s", err.Code, err.Description) // as nats.go micro writes it
 	}
 	s.mu.Unlock()
 }

@@ -171,10 +171,8 @@ func (s *Stub) request(ctx context.Context, subject string, body []byte) (*nats.
 
 // decodeReply turns a reply message into the caller's result or error.
 func decodeReply(svc, fn string, resp *nats.Msg, reply any) error {
-	if resp.Header != nil {
-		if code := resp.Header.Get(HeaderErrorCode); code != "" {
-			return remoteError(resp.Header.Get(HeaderError), code)
-		}
+	if e := replyError(resp); e != nil {
+		return e
 	}
 	if reply == nil || len(resp.Data) == 0 {
 		return nil
@@ -183,6 +181,18 @@ func decodeReply(svc, fn string, resp *nats.Msg, reply any) error {
 		return fmt.Errorf("omq: decoding the reply of %s.%s into %T: %w", svc, fn, reply, err)
 	}
 	return nil
+}
+
+// replyError reads the ADR-32 error headers; either one marks an error.
+func replyError(m *nats.Msg) *Error {
+	if m.Header == nil {
+		return nil
+	}
+	desc, code := m.Header.Get(HeaderError), m.Header.Get(HeaderErrorCode)
+	if desc == "" && code == "" {
+		return nil
+	}
+	return remoteError(desc, code)
 }
 
 // Call is an asynchronous call in progress, as in net/rpc.
@@ -219,7 +229,10 @@ func (s *Stub) Go(ctx context.Context, fn string, args, reply any, done chan *Ca
 // lost otherwise (fire-and-forget). With Durable it is stored in JetStream
 // first, and Send returns once the server has it.
 func (s *Stub) Send(ctx context.Context, fn string, args any, opts ...CallOption) error {
-	err := s.send(ctx, fn, args, callOptions(opts))
+	err := ctx.Err()
+	if err == nil {
+		err = s.send(ctx, fn, args, callOptions(opts))
+	}
 	s.node.cfg.metrics.observeCall(s.service, fn, "send", 0, err)
 	return err
 }
@@ -254,7 +267,10 @@ func (s *Stub) publish(subject string, body []byte) error {
 
 // MultiSend invokes fn on every instance, one-way.
 func (s *Stub) MultiSend(ctx context.Context, fn string, args any, opts ...CallOption) error {
-	err := s.multiSend(fn, args)
+	err := ctx.Err()
+	if err == nil {
+		err = s.multiSend(fn, args)
+	}
 	s.node.cfg.metrics.observeCall(s.service, fn, "multisend", 0, err)
 	return err
 }
@@ -346,8 +362,8 @@ func (s *Stub) multiCall(ctx context.Context, fn string, args any, cc callConfig
 				return nil, &noRespondersError{subject: subject}
 			}
 			r := Reply{Instance: m.Header.Get(HeaderInstance), Data: m.Data}
-			if code := m.Header.Get(HeaderErrorCode); code != "" {
-				r.Err = remoteError(m.Header.Get(HeaderError), code)
+			if e := replyError(m); e != nil {
+				r.Err = e
 			}
 			replies = append(replies, r)
 		case <-ctx.Done():
@@ -360,10 +376,11 @@ func (s *Stub) multiCall(ctx context.Context, fn string, args any, cc callConfig
 	return replies, nil
 }
 
-// Instances lists the live instances of the service by $SRV.PING. Every
-// instance answers at once, whatever its load; the gathering stops when no
-// new answer has come for a short quiet period (four times the first
-// answer's round trip, at least 20ms) or at ctx's end.
+// Instances lists the live instances of the service by $SRV.PING, among
+// those bound under this node's prefix. Every instance answers at once,
+// whatever its load (PING does not wait for a handler slot); the gathering
+// stops when no new answer has come for a quiet period (four times the
+// first answer's round trip, at least 50ms) or at ctx's end.
 func (s *Stub) Instances(ctx context.Context) ([]micro.Ping, error) {
 	if err := checkName("service", s.service); err != nil {
 		return nil, err
@@ -385,7 +402,7 @@ func (s *Stub) Instances(ctx context.Context) ([]micro.Ping, error) {
 	quiet := time.NewTimer(time.Hour)
 	defer quiet.Stop()
 	first := true
-	quietFor := 20 * time.Millisecond
+	quietFor := 50 * time.Millisecond
 	for {
 		select {
 		case m := <-ch:
@@ -396,7 +413,16 @@ func (s *Stub) Instances(ctx context.Context) ([]micro.Ping, error) {
 			if err := json.Unmarshal(m.Data, &p); err != nil {
 				continue
 			}
-			out = append(out, p)
+			// Plain ADR-32 services (nats.go micro, other languages) carry
+			// no prefix; they serve whatever subjects they chose, so count
+			// them only under the default prefix.
+			prefix, ok := p.Metadata[MetadataPrefix]
+			if !ok {
+				prefix = DefaultPrefix
+			}
+			if prefix == s.node.cfg.prefix {
+				out = append(out, p)
+			}
 			if first {
 				quietFor = max(quietFor, 4*time.Since(start))
 				first = false

@@ -35,6 +35,14 @@ const DefaultStream = "DPC_ASYNC"
 // subject token and as an ADR-32 service name.
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
 
+// semverRE is the SemVer 2.0 pattern ADR-32 validates versions with.
+var semverRE = regexp.MustCompile(`^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$`)
+
+// MetadataPrefix is the $SRV metadata key under which an instance reports
+// its subject prefix, so that nodes with different prefixes on one server
+// do not count each other's instances.
+const MetadataPrefix = "omq.prefix"
+
 func checkName(kind, name string) error {
 	if !nameRE.MatchString(name) {
 		return fmt.Errorf("omq: %s name %q: use letters, digits, '-' and '_' only", kind, name)
