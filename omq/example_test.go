@@ -42,6 +42,16 @@ func exampleServer() (nc *nats.Conn, stop func()) {
 	return nc, func() { nc.Close(); srv.Shutdown(); os.RemoveAll(dir) }
 }
 
+// exampleNode is exampleServer plus a Node on its connection.
+func exampleNode() (*omq.Node, func()) {
+	nc, stop := exampleServer()
+	node, err := omq.New(nc)
+	if err != nil {
+		panic(err)
+	}
+	return node, func() { node.Close(context.Background()); stop() }
+}
+
 // Bind a Go value under a name, look the name up, call a function.
 func Example() {
 	nc, stop := exampleServer()
@@ -67,11 +77,9 @@ func Example() {
 
 // Functions defined at run time, e.g. from a manifest, bind as Handlers.
 func ExampleHandlers() {
-	nc, stop := exampleServer()
+	node, stop := exampleNode()
 	defer stop()
 	ctx := context.Background()
-	node, _ := omq.New(nc)
-	defer node.Close(ctx)
 
 	greet := omq.HandlerFunc(func(ctx context.Context, req *omq.Request) (any, error) {
 		args, err := req.Named()
@@ -98,11 +106,9 @@ func ExampleHandlers() {
 
 // Errors are typed: no responders, timeouts and remote errors with codes.
 func ExampleStub_Call_errors() {
-	nc, stop := exampleServer()
+	node, stop := exampleNode()
 	defer stop()
 	ctx := context.Background()
-	node, _ := omq.New(nc)
-	defer node.Close(ctx)
 	_, _ = node.Bind(ctx, "tst", Tst{})
 
 	err := node.Lookup("nobody").Call(ctx, "add", omq.Args(1, 2), nil)
@@ -122,11 +128,9 @@ func ExampleStub_Call_errors() {
 
 // Go starts a call and returns; Done delivers it when complete.
 func ExampleStub_Go() {
-	nc, stop := exampleServer()
+	node, stop := exampleNode()
 	defer stop()
 	ctx := context.Background()
-	node, _ := omq.New(nc)
-	defer node.Close(ctx)
 	_, _ = node.Bind(ctx, "tst", Tst{})
 
 	var n int
@@ -139,11 +143,9 @@ func ExampleStub_Go() {
 
 // A multi call reaches every instance and returns once all have answered.
 func ExampleStub_MultiCall() {
-	nc, stop := exampleServer()
+	node, stop := exampleNode()
 	defer stop()
 	ctx := context.Background()
-	node, _ := omq.New(nc)
-	defer node.Close(ctx)
 	for _, id := range []string{"a", "b", "c"} {
 		_, _ = node.Bind(ctx, "tst", Tst{}, omq.InstanceID(id))
 	}
@@ -178,11 +180,9 @@ func (r Recorder) Record(s string) { r.got <- s }
 // A durable Send is stored in JetStream before it returns: it waits for an
 // instance, and survives a restart of the server.
 func ExampleStub_Send_durable() {
-	nc, stop := exampleServer()
+	node, stop := exampleNode()
 	defer stop()
 	ctx := context.Background()
-	node, _ := omq.New(nc)
-	defer node.Close(ctx)
 
 	// Nobody is bound yet; the message is kept.
 	if err := node.Lookup("worker").Send(ctx, "record", omq.Args("job 1"), omq.Durable()); err != nil {
