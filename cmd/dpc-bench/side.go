@@ -1,0 +1,62 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// A side is one way of doing a request-reply call that the bench compares:
+// raw nats.go against a queue-group responder, or an omq Call.
+type side interface {
+	// Name is the side's label in the report ("raw" or "omq").
+	Name() string
+	// Serve starts the side's responder on its own connection to url. The
+	// returned stop ends it.
+	Serve(ctx context.Context, url string) (stop func(), err error)
+	// Dial opens one client on its own connection to url.
+	Dial(url string) (client, error)
+}
+
+// A client makes calls one at a time on its own connection.
+type client interface {
+	Call(ctx context.Context) error
+	Close()
+}
+
+// Side names, as --sides takes them.
+const (
+	sideRaw = "raw"
+	sideOMQ = "omq"
+)
+
+// sideParams is what every side is built from, so that all carry the same
+// payload under the same timeout.
+type sideParams struct {
+	// runID keeps this run's subjects apart from anything else on a shared
+	// server.
+	runID   string
+	payload int
+	timeout time.Duration
+}
+
+func newSide(name string, p sideParams) (side, error) {
+	switch name {
+	case sideRaw:
+		return rawSide{p}, nil
+	case sideOMQ:
+		return omqSide{p}, nil
+	}
+	return nil, fmt.Errorf("unknown side %q (want %s or %s)", name, sideRaw, sideOMQ)
+}
+
+// payload is the request body of n bytes. Both sides send it: raw as the
+// message body, omq as the one argument of echo (so omq's body is the same
+// bytes plus the JSON array and string quoting, 4 bytes more).
+func payload(n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = 'x'
+	}
+	return b
+}
