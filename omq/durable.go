@@ -50,18 +50,6 @@ func (i *Instance) startDurable(ctx context.Context) error {
 	return nil
 }
 
-func (i *Instance) onDurable(m jetstream.Msg) {
-	fnName := lastToken(m.Subject())
-	fn := i.funcs[fnName]
-	arrival := i.arrive(fn)
-	i.acquire()
-	go func() {
-		defer i.release()
-		o := i.run(KindDurable, fn, fnName, m.Headers(), m.Data(), arrival)
-		i.settle(m, fnName, o)
-	}()
-}
-
 // settle acknowledges, retries or drops a durable call after handling.
 func (i *Instance) settle(m jetstream.Msg, fnName string, o outcome) {
 	delivered := uint64(1)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"reflect"
+	"regexp"
 	"testing"
 )
 
@@ -54,5 +55,18 @@ func FuzzArgs(f *testing.F) {
 		_, _ = r.Named()
 		var a, b any
 		_ = r.Decode(&a, &b)
+	})
+}
+
+// FuzzValidName holds the hand-written name check to the documented rule.
+func FuzzValidName(f *testing.F) {
+	nameRE := regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+	for _, s := range []string{"", "a", "add", "a.b", "a b", "é", "A-Z_0-9", "*", ">"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if validName(s) != nameRE.MatchString(s) {
+			t.Fatalf("validName(%q) = %v, the rule says %v", s, validName(s), nameRE.MatchString(s))
+		}
 	})
 }

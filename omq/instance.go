@@ -27,16 +27,19 @@ type Instance struct {
 	cfg   bindConfig
 	funcs map[string]*function // fixed at bind; read without locks
 
-	sem       chan struct{}
-	inflight  sync.WaitGroup
-	running   atomic.Int64
-	waiting   atomic.Int64
-	subs      []*nats.Subscription // call subscriptions
-	srvSubs   []*nats.Subscription // $SRV subscriptions
-	consumer  jetstream.ConsumeContext
-	started   time.Time
+	// Handler slots; see dispatch.go.
+	sem      chan struct{}
+	inflight sync.WaitGroup
+	running  atomic.Int64
+	waiting  atomic.Int64
+
+	subs     []*nats.Subscription // call subscriptions
+	srvSubs  []*nats.Subscription // $SRV subscriptions
+	consumer jetstream.ConsumeContext
+	started  time.Time
+
+	statMu    sync.Mutex // guards the instance-wide figures below
 	waits     waitWindow
-	arrivalMu sync.Mutex
 	arrivals  moments
 	lastArriv time.Time
 
@@ -53,6 +56,12 @@ type function struct {
 	subject string
 	stats   funcStats
 	metrics *fnMetrics
+	// usesContext is false for bound methods that take no
+	// context.Context: they are spared building one per call.
+	usesContext bool
+	// ewma is the smoothed service time in nanoseconds; it decides
+	// whether calls run inline (see dispatch.go).
+	ewma atomic.Int64
 }
 
 func newInstance(ctx context.Context, n *Node, name string, hs Handlers, cfg bindConfig) (*Instance, error) {
@@ -79,6 +88,12 @@ func newInstance(ctx context.Context, n *Node, name string, hs Handlers, cfg bin
 			handler: h,
 			subject: n.subj.unicast(name, fn),
 			metrics: n.cfg.metrics.forFunction(name, fn),
+
+			usesContext: true,
+		}
+		i.funcs[fn].ewma.Store(int64(inlineBelow) * 10)
+		if mh, ok := h.(*methodHandler); ok {
+			i.funcs[fn].usesContext = mh.hasCtx
 		}
 	}
 	if err := i.subscribe(ctx); err != nil {
@@ -143,54 +158,6 @@ func lastToken(subject string) string {
 	return subject[strings.LastIndexByte(subject, '.')+1:]
 }
 
-// arrive records an arrival at the instance and returns its time.
-func (i *Instance) arrive(fn *function) time.Time {
-	now := time.Now()
-	i.arrivalMu.Lock()
-	if !i.lastArriv.IsZero() {
-		i.arrivals.add(now.Sub(i.lastArriv).Seconds())
-	}
-	i.lastArriv = now
-	i.arrivalMu.Unlock()
-	if fn != nil {
-		fn.stats.arrival(now)
-	}
-	return now
-}
-
-// acquire takes a handler slot, blocking the subscription's delivery while
-// all are busy; NATS then keeps further messages in the subscription's
-// pending queue, which Backlog reports.
-func (i *Instance) acquire() {
-	i.waiting.Add(1)
-	i.sem <- struct{}{}
-	i.waiting.Add(-1)
-	i.running.Add(1)
-	i.inflight.Add(1)
-}
-
-func (i *Instance) release() {
-	i.running.Add(-1)
-	<-i.sem
-	i.inflight.Done()
-}
-
-func (i *Instance) onMsg(kind Kind) nats.MsgHandler {
-	return func(msg *nats.Msg) {
-		fn := i.funcs[lastToken(msg.Subject)]
-		arrival := i.arrive(fn)
-		i.acquire()
-		go func() {
-			defer i.release()
-			o := i.run(kind, fn, lastToken(msg.Subject), msg.Header, msg.Data, arrival)
-			if o.noReply() || msg.Reply == "" {
-				return
-			}
-			i.reply(kind, msg.Reply, o.data, o.err)
-		}()
-	}
-}
-
 func (i *Instance) reply(kind Kind, to string, data []byte, rerr *Error) {
 	nc := i.node.nc
 	if rerr == nil && kind == KindUnicast {
@@ -231,18 +198,24 @@ type outcome struct {
 // at the deadline must not turn the caller's ErrTimeout into a 500).
 func (o outcome) noReply() bool { return o.expired || o.late }
 
-// run handles one call.
-func (i *Instance) run(kind Kind, fn *function, fnName string, hdr nats.Header, body []byte, arrival time.Time) outcome {
-	start := time.Now()
+// run handles one call that reached the instance at arrival and starts
+// being handled at start.
+func (i *Instance) run(kind Kind, fn *function, fnName string, hdr nats.Header, body []byte, arrival, start time.Time) outcome {
 	wait := start.Sub(arrival)
 	var sent, deadline time.Time
 	var hasDeadline bool
 	if hdr != nil {
 		var ok bool
-		if sent, ok = parseTime(hdr.Get(HeaderSent)); ok {
+		if sent, ok = parseTime(hdr[HeaderSent]); ok {
 			wait = max(0, start.Sub(sent))
 		}
-		deadline, hasDeadline = parseTime(hdr.Get(HeaderDeadline))
+		deadline, hasDeadline = parseTime(hdr[HeaderDeadline])
+	}
+	if kind != KindDurable {
+		// A durable call's wait includes its time in the stream, which
+		// says nothing about this instance's load: keep it out of the
+		// window the provisioner reads.
+		i.recordWait(wait)
 	}
 	if hasDeadline && !start.Before(deadline) {
 		if fn != nil {
@@ -250,12 +223,6 @@ func (i *Instance) run(kind Kind, fn *function, fnName string, hdr nats.Header, 
 			fn.metrics.expire()
 		}
 		return outcome{expired: true}
-	}
-	if kind != KindDurable {
-		// A durable call's wait includes its time in the stream, which says
-		// nothing about this instance's load: keep it out of the window the
-		// provisioner reads.
-		i.waits.add(wait)
 	}
 	if fn == nil {
 		return outcome{err: Errorf(CodeUnknownFunction, "service %s has no function %q (it has: %s)", i.name, fnName, strings.Join(i.Functions(), ", "))}
@@ -266,16 +233,23 @@ func (i *Instance) run(kind Kind, fn *function, fnName string, hdr nats.Header, 
 	if perr := checkArgs(fnName, body); perr != nil {
 		err = perr
 	} else {
-		ctx, cancel := i.handlerContext(kind, deadline, hasDeadline)
+		ctx, cancel := i.ctx, context.CancelFunc(nil)
+		if fn.usesContext {
+			ctx, cancel = i.handlerContext(kind, deadline, hasDeadline)
+		}
 		req := &Request{Service: i.name, Function: fnName, Instance: i.id, Kind: kind, Args: body, Header: hdr, Sent: sent}
 		res, err = i.call(ctx, fn, req)
-		cancel()
+		if cancel != nil {
+			cancel()
+		}
 	}
 	var o outcome
 	if err == nil {
 		o.data, err = encodeResult(res)
 	}
-	service := time.Since(start)
+	end := time.Now()
+	service := end.Sub(start)
+	fn.observeService(service)
 	if err != nil {
 		if !errors.As(err, &o.err) {
 			o.err = &Error{Code: CodeHandlerFailure, Description: err.Error()}
@@ -290,7 +264,7 @@ func (i *Instance) run(kind Kind, fn *function, fnName string, hdr nats.Header, 
 		code = o.err.Code
 	}
 	fn.metrics.observe(wait, service, code)
-	o.late = hasDeadline && !time.Now().Before(deadline)
+	o.late = hasDeadline && !end.Before(deadline)
 	return o
 }
 

@@ -26,6 +26,9 @@ type methodHandler struct {
 	argNames []string // optional, for calls by name to multi-parameter methods
 	hasValue bool     // returns a result value
 	hasError bool     // last result is an error
+	// direct calls the common signatures func() and func() error without
+	// reflect.Value.Call, which costs more than the call itself.
+	direct func() (any, error)
 }
 
 // FunctionName is the function name a method is bound under: the method name
@@ -133,6 +136,14 @@ func newMethodHandler(recv reflect.Value, m reflect.Method) (*methodHandler, err
 	if h.hasValue && !jsonable(mt.Out(0)) {
 		return nil, fmt.Errorf("result type %s cannot be carried as JSON", mt.Out(0))
 	}
+	if len(h.params) == 0 && !h.hasCtx {
+		switch f := recv.Method(m.Index).Interface().(type) {
+		case func():
+			h.direct = func() (any, error) { f(); return nil, nil }
+		case func() error:
+			h.direct = func() (any, error) { return nil, f() }
+		}
+	}
 	return h, nil
 }
 
@@ -153,6 +164,9 @@ func (h *methodHandler) Handle(ctx context.Context, req *Request) (any, error) {
 	args, err := h.decode(req)
 	if err != nil {
 		return nil, err
+	}
+	if h.direct != nil {
+		return h.direct()
 	}
 	in := make([]reflect.Value, 0, len(args)+2)
 	in = append(in, h.recv)

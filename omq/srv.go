@@ -123,10 +123,10 @@ func (i *Instance) Stats() Stats {
 		es.Data, _ = json.Marshal(fd)
 		st.Endpoints = append(st.Endpoints, es)
 	}
+	i.statMu.Lock()
 	p50, p90, p99 := i.waits.percentiles()
-	i.arrivalMu.Lock()
 	arr := i.arrivals.snapshot()
-	i.arrivalMu.Unlock()
+	i.statMu.Unlock()
 	st.Data = InstanceData{
 		Concurrency:  i.cfg.concurrency,
 		InFlight:     i.running.Load(),

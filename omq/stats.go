@@ -100,33 +100,28 @@ func (s *funcStats) expire() {
 }
 
 // waitWindow keeps the most recent queue waits of an instance for
-// percentiles.
+// percentiles. The instance's statMu guards it.
 type waitWindow struct {
-	mu   sync.Mutex
 	buf  [1024]float64
 	next int
 	full bool
 }
 
 func (w *waitWindow) add(d time.Duration) {
-	w.mu.Lock()
 	w.buf[w.next] = d.Seconds()
 	w.next++
 	if w.next == len(w.buf) {
 		w.next, w.full = 0, true
 	}
-	w.mu.Unlock()
 }
 
 // percentiles returns p50, p90 and p99 of the window in seconds.
 func (w *waitWindow) percentiles() (p50, p90, p99 float64) {
-	w.mu.Lock()
 	n := w.next
 	if w.full {
 		n = len(w.buf)
 	}
 	vals := slices.Clone(w.buf[:n])
-	w.mu.Unlock()
 	if n == 0 {
 		return 0, 0, 0
 	}

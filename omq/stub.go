@@ -50,6 +50,9 @@ func (s *Stub) check(fn string) error {
 }
 
 func callOptions(opts []CallOption) callConfig {
+	if len(opts) == 0 {
+		return callConfig{retries: DefaultRetries}
+	}
 	cc := callConfig{retries: -1}
 	for _, o := range opts {
 		o(&cc)
@@ -81,9 +84,13 @@ func (s *Stub) withTimeout(ctx context.Context, cc callConfig) (context.Context,
 // node's default), or an *Error the instance sent. A call marked Idempotent
 // is repeated after a timed-out attempt or a lost instance.
 func (s *Stub) Call(ctx context.Context, fn string, args, reply any, opts ...CallOption) error {
+	m := s.node.cfg.metrics
+	if m == nil {
+		return s.call(ctx, fn, args, reply, callOptions(opts))
+	}
 	start := time.Now()
 	err := s.call(ctx, fn, args, reply, callOptions(opts))
-	s.node.cfg.metrics.observeCall(s.service, fn, "call", time.Since(start), err)
+	m.observeCall(s.service, fn, "call", time.Since(start), err)
 	return err
 }
 
@@ -95,35 +102,55 @@ func (s *Stub) call(ctx context.Context, fn string, args, reply any, cc callConf
 	if err != nil {
 		return err
 	}
-	ctx, cancel := s.withTimeout(ctx, cc)
-	defer cancel()
+	now := time.Now()
+	deadline := s.deadline(ctx, cc, now)
 	attempts := 1
 	if cc.idempotent {
 		attempts += cc.retries
 	}
 	subject := s.subject(fn)
 	for a := 0; ; a++ {
-		actx, acancel := ctx, context.CancelFunc(func() {})
-		if left := attempts - a; left > 1 {
-			dl, _ := ctx.Deadline()
-			actx, acancel = context.WithTimeout(ctx, time.Until(dl)/time.Duration(left))
+		if a > 0 {
+			now = time.Now()
 		}
-		resp, err := s.request(actx, subject, body)
-		acancel()
+		attemptDeadline := deadline
+		if left := attempts - a; left > 1 {
+			attemptDeadline = now.Add(deadline.Sub(now) / time.Duration(left))
+		}
+		resp, err := s.request(ctx, subject, body, now, attemptDeadline)
 		if err == nil {
 			return decodeReply(s.service, fn, resp, reply)
 		}
-		if ctx.Err() != nil || a+1 >= attempts || !retryable(err) {
+		if ctx.Err() != nil || a+1 >= attempts || !retryable(err) || !time.Now().Before(deadline) {
 			return s.callError(ctx, fn, err)
 		}
 		if errors.Is(err, ErrNoResponders) {
 			// The queue group is empty for now: an instance may be
 			// restarting. Back off a little before the next attempt.
-			if !sleepCtx(ctx, time.Duration(10+rand.IntN(40))*time.Millisecond) {
+			pause := time.Duration(10+rand.IntN(40)) * time.Millisecond
+			if time.Until(deadline) < pause || !sleepCtx(ctx, pause) {
 				return s.callError(ctx, fn, err)
 			}
 		}
 	}
+}
+
+// deadline is when the call gives up: the context's deadline, or Timeout
+// (else the node's default) from now, whichever is sooner.
+func (s *Stub) deadline(ctx context.Context, cc callConfig, now time.Time) time.Time {
+	ctxDeadline, hasCtxDeadline := ctx.Deadline()
+	d := cc.timeout
+	if d <= 0 {
+		if hasCtxDeadline {
+			return ctxDeadline
+		}
+		d = s.node.cfg.timeout
+	}
+	dl := now.Add(d)
+	if hasCtxDeadline && ctxDeadline.Before(dl) {
+		return ctxDeadline
+	}
+	return dl
 }
 
 func retryable(err error) bool {
@@ -148,14 +175,29 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// request sends one attempt with the send-time and deadline headers.
-func (s *Stub) request(ctx context.Context, subject string, body []byte) (*nats.Msg, error) {
-	msg := &nats.Msg{Subject: subject, Data: body, Header: nats.Header{}}
-	msg.Header.Set(HeaderSent, formatTime(time.Now()))
-	if dl, ok := ctx.Deadline(); ok {
-		msg.Header.Set(HeaderDeadline, formatTime(dl))
+// request sends one attempt with the send-time and deadline headers and
+// waits for the reply until deadline or the end of ctx.
+func (s *Stub) request(ctx context.Context, subject string, body []byte, now, deadline time.Time) (*nats.Msg, error) {
+	msg := &nats.Msg{Subject: subject, Data: body, Header: nats.Header{
+		HeaderSent:     {formatTime(now)},
+		HeaderDeadline: {formatTime(deadline)},
+	}}
+	var resp *nats.Msg
+	var err error
+	if timeout := deadline.Sub(now); timeout <= 0 {
+		err = nats.ErrTimeout
+	} else if ctx.Done() == nil {
+		// A context that can never be cancelled needs no watching: the
+		// plain timed request is cheaper.
+		resp, err = s.node.nc.RequestMsg(msg, timeout)
+	} else {
+		if cdl, ok := ctx.Deadline(); !ok || deadline.Before(cdl) {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithDeadline(ctx, deadline)
+			defer cancel()
+		}
+		resp, err = s.node.nc.RequestMsgWithContext(ctx, msg)
 	}
-	resp, err := s.node.nc.RequestMsgWithContext(ctx, msg)
 	switch {
 	case err == nil:
 		return resp, nil
@@ -163,6 +205,8 @@ func (s *Stub) request(ctx context.Context, subject string, body []byte) (*nats.
 		return nil, &noRespondersError{subject: subject}
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout):
 		return nil, &timeoutError{what: "no reply on " + subject}
+	case errors.Is(err, context.Canceled):
+		return nil, fmt.Errorf("omq: request %s: %w", subject, err)
 	case errors.Is(err, nats.ErrConnectionClosed):
 		return nil, fmt.Errorf("omq: request %s: %w", subject, ErrClosed)
 	}

@@ -33,7 +33,20 @@ const DefaultStream = "DPC_ASYNC"
 
 // Names of services, functions and instances must be usable as one NATS
 // subject token and as an ADR-32 service name.
-var nameRE = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+// The rule is ^[A-Za-z0-9_-]+$, checked without a regexp since it runs on
+// every call.
+func validName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
 
 // semverRE is the SemVer 2.0 pattern ADR-32 validates versions with.
 var semverRE = regexp.MustCompile(`^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$`)
@@ -44,7 +57,7 @@ var semverRE = regexp.MustCompile(`^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-
 const MetadataPrefix = "omq.prefix"
 
 func checkName(kind, name string) error {
-	if !nameRE.MatchString(name) {
+	if !validName(name) {
 		return fmt.Errorf("omq: %s name %q: use letters, digits, '-' and '_' only", kind, name)
 	}
 	return nil
@@ -94,11 +107,13 @@ func Args(values ...any) []any { return values }
 
 func formatTime(t time.Time) string { return strconv.FormatInt(t.UnixNano(), 10) }
 
-func parseTime(s string) (time.Time, bool) {
-	if s == "" {
+// parseTime reads a header's first value; headers are read from the map
+// directly, since omq's own names are already canonical.
+func parseTime(v []string) (time.Time, bool) {
+	if len(v) == 0 || v[0] == "" {
 		return time.Time{}, false
 	}
-	n, err := strconv.ParseInt(s, 10, 64)
+	n, err := strconv.ParseInt(v[0], 10, 64)
 	if err != nil || n <= 0 {
 		return time.Time{}, false
 	}

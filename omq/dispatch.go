@@ -1,0 +1,139 @@
+package omq
+
+import (
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Dispatch. NATS' client hands a subscription its messages one at a time,
+// on one delivery goroutine. An instance takes one of cfg.concurrency
+// handler slots per call (blocking delivery while all are busy, so further
+// messages wait in the client's pending queue), then:
+//
+//   - runs a fast function inline, on the delivery goroutine, as a plain
+//     NATS responder would: a call that takes microseconds gains nothing
+//     from a goroutine of its own, and replies written back to back from
+//     one goroutine are flushed to the socket together;
+//   - runs a slow function on a goroutine of its own, so that up to
+//     cfg.concurrency calls run at once.
+//
+// "Fast" is a smoothed service time under inlineBelow, per function. A new
+// function starts as slow, so it never holds up delivery before it has
+// shown it is fast; a fast function that turns slow goes off-line from its
+// next call.
+
+// inlineBelow is the smoothed service time under which a function runs
+// inline.
+const inlineBelow = 50 * time.Microsecond
+
+func (f *function) inline() bool { return f.ewma.Load() < int64(inlineBelow) }
+
+// observeService folds one service time into the smoothed figure (weight
+// 1/8). Concurrent updates may overwrite each other; the figure only
+// steers dispatch.
+func (f *function) observeService(d time.Duration) {
+	old := f.ewma.Load()
+	f.ewma.Store(old + (int64(d)-old)/8)
+}
+
+// acquire takes a handler slot, blocking the subscription's delivery while
+// all are busy, and says whether it had to wait.
+func (i *Instance) acquire() (waited bool) {
+	select {
+	case i.sem <- struct{}{}:
+	default:
+		waited = true
+		i.waiting.Add(1)
+		i.sem <- struct{}{}
+		i.waiting.Add(-1)
+	}
+	i.running.Add(1)
+	i.inflight.Add(1)
+	return waited
+}
+
+// startTime is when handling starts inline: the arrival, unless the call
+// waited for a slot.
+func startTime(arrival time.Time, waited bool) time.Time {
+	if waited {
+		return time.Now()
+	}
+	return arrival
+}
+
+func (i *Instance) release() {
+	i.running.Add(-1)
+	<-i.sem
+	i.inflight.Done()
+}
+
+func (i *Instance) onMsg(kind Kind) nats.MsgHandler {
+	return func(m *nats.Msg) {
+		fnName := lastToken(m.Subject)
+		fn := i.funcs[fnName]
+		arrival := i.arrive(fn)
+		waited := i.acquire()
+		if fn == nil || fn.inline() {
+			i.serveCore(kind, fn, fnName, m, arrival, startTime(arrival, waited))
+			i.release()
+			return
+		}
+		go func() {
+			defer i.release()
+			i.serveCore(kind, fn, fnName, m, arrival, time.Now())
+		}()
+	}
+}
+
+func (i *Instance) serveCore(kind Kind, fn *function, fnName string, m *nats.Msg, arrival, start time.Time) {
+	o := i.run(kind, fn, fnName, m.Header, m.Data, arrival, start)
+	if o.noReply() || m.Reply == "" {
+		return
+	}
+	i.reply(kind, m.Reply, o.data, o.err)
+}
+
+func (i *Instance) onDurable(m jetstream.Msg) {
+	fnName := lastToken(m.Subject())
+	fn := i.funcs[fnName]
+	arrival := i.arrive(fn)
+	waited := i.acquire()
+	if fn == nil || fn.inline() {
+		i.serveDurable(fn, fnName, m, arrival, startTime(arrival, waited))
+		i.release()
+		return
+	}
+	go func() {
+		defer i.release()
+		i.serveDurable(fn, fnName, m, arrival, time.Now())
+	}()
+}
+
+func (i *Instance) serveDurable(fn *function, fnName string, m jetstream.Msg, arrival, start time.Time) {
+	o := i.run(KindDurable, fn, fnName, m.Headers(), m.Data(), arrival, start)
+	i.settle(m, fnName, o)
+}
+
+// arrive records an arrival at the instance, in delivery order, and
+// returns its time.
+func (i *Instance) arrive(fn *function) time.Time {
+	now := time.Now()
+	i.statMu.Lock()
+	if !i.lastArriv.IsZero() {
+		i.arrivals.add(now.Sub(i.lastArriv).Seconds())
+	}
+	i.lastArriv = now
+	i.statMu.Unlock()
+	if fn != nil {
+		fn.stats.arrival(now)
+	}
+	return now
+}
+
+func (i *Instance) recordWait(d time.Duration) {
+	i.statMu.Lock()
+	i.waits.add(d)
+	i.statMu.Unlock()
+}
