@@ -45,15 +45,12 @@ func TestHub_ServesAndStopsOnSignal(t *testing.T) {
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 
 	ready := make(chan map[string]any, 1)
-	logs := make(chan string, 1000)
+	logs := make(chan string, 10000)
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
 			line := sc.Text()
-			select {
-			case logs <- line:
-			default:
-			}
+			logs <- line
 			var rec map[string]any
 			if json.Unmarshal([]byte(line), &rec) == nil && rec["msg"] == "dpc-hub ready" {
 				ready <- rec
@@ -103,21 +100,26 @@ func TestHub_ServesAndStopsOnSignal(t *testing.T) {
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("hub exited with %v after SIGTERM", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("hub did not stop after SIGTERM")
-	}
+	// Read the log to its end (the hub closing stderr as it exits) before
+	// Wait, which closes the pipe.
 	var sawStopped bool
-	for line := range logs {
-		if strings.Contains(line, `"dpc-hub stopped"`) {
-			sawStopped = true
+	timeout := time.After(30 * time.Second)
+read:
+	for {
+		select {
+		case line, ok := <-logs:
+			if !ok {
+				break read
+			}
+			if strings.Contains(line, `"dpc-hub stopped"`) {
+				sawStopped = true
+			}
+		case <-timeout:
+			t.Fatal("hub did not stop after SIGTERM")
 		}
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("hub exited with %v after SIGTERM", err)
 	}
 	if !sawStopped {
 		t.Fatal(`no "dpc-hub stopped" log line`)
