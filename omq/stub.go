@@ -420,65 +420,11 @@ func (s *Stub) multiCall(ctx context.Context, fn string, args any, cc callConfig
 	return replies, nil
 }
 
-// Instances lists the live instances of the service by $SRV.PING, among
-// those bound under this node's prefix. Every instance answers at once,
-// whatever its load (PING does not wait for a handler slot); the gathering
-// stops when no new answer has come for a quiet period (four times the
-// first answer's round trip, at least 50ms) or at ctx's end.
+// Instances lists the live instances of the service by $SRV.PING; see
+// Node.Ping.
 func (s *Stub) Instances(ctx context.Context) ([]micro.Ping, error) {
 	if err := checkName("service", s.service); err != nil {
 		return nil, err
 	}
-	nc := s.node.nc
-	inbox := nc.NewInbox()
-	ch := make(chan *nats.Msg, 64)
-	sub, err := nc.ChanSubscribe(inbox, ch)
-	if err != nil {
-		return nil, fmt.Errorf("omq: instances: %w", err)
-	}
-	defer sub.Unsubscribe()
-	subject := micro.APIPrefix + ".PING." + s.service
-	start := time.Now()
-	if err := nc.PublishRequest(subject, inbox, nil); err != nil {
-		return nil, fmt.Errorf("omq: instances: %w", err)
-	}
-	var out []micro.Ping
-	quiet := time.NewTimer(time.Hour)
-	defer quiet.Stop()
-	first := true
-	quietFor := 50 * time.Millisecond
-	for {
-		select {
-		case m := <-ch:
-			if m.Header != nil && m.Header.Get("Status") == "503" {
-				return nil, nil
-			}
-			var p micro.Ping
-			if err := json.Unmarshal(m.Data, &p); err != nil {
-				continue
-			}
-			// Plain ADR-32 services (nats.go micro, other languages) carry
-			// no prefix; they serve whatever subjects they chose, so count
-			// them only under the default prefix.
-			prefix, ok := p.Metadata[MetadataPrefix]
-			if !ok {
-				prefix = DefaultPrefix
-			}
-			if prefix == s.node.cfg.prefix {
-				out = append(out, p)
-			}
-			if first {
-				quietFor = max(quietFor, 4*time.Since(start))
-				first = false
-			}
-			quiet.Reset(quietFor)
-		case <-quiet.C:
-			return out, nil
-		case <-ctx.Done():
-			if len(out) > 0 {
-				return out, nil
-			}
-			return nil, &timeoutError{what: "no instance answered " + subject}
-		}
-	}
+	return s.node.Ping(ctx, s.service)
 }
