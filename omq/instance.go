@@ -160,6 +160,10 @@ func lastToken(subject string) string {
 
 func (i *Instance) reply(kind Kind, to string, data []byte, rerr *Error) {
 	nc := i.node.nc
+	if len(data) > i.node.bodyLimit() {
+		i.replyLarge(kind, to, data)
+		return
+	}
 	if rerr == nil && kind == KindUnicast {
 		if err := nc.Publish(to, data); err != nil {
 			i.node.log.Warn("omq: reply failed", "service", i.name, "err", err)
@@ -175,6 +179,25 @@ func (i *Instance) reply(kind Kind, to string, data []byte, rerr *Error) {
 		out.Header.Set(HeaderErrorCode, fmt.Sprint(rerr.Code))
 	}
 	if err := nc.PublishMsg(out); err != nil {
+		i.node.log.Warn("omq: reply failed", "service", i.name, "err", err)
+	}
+}
+
+// replyLarge sends a result too large for one message through the
+// object store.
+func (i *Instance) replyLarge(kind Kind, to string, data []byte) {
+	out := &nats.Msg{Subject: to, Data: data, Header: nats.Header{}}
+	if kind != KindUnicast {
+		out.Header.Set(HeaderInstance, i.id)
+	}
+	ctx, cancel := context.WithTimeout(i.ctx, i.node.cfg.timeout)
+	defer cancel()
+	if err := i.node.outgoing(ctx, out); err != nil {
+		i.node.log.Warn("omq: large reply failed", "service", i.name, "bytes", len(data), "err", err)
+		i.reply(kind, to, nil, Errorf(CodeHandlerFailure, "result of %d bytes could not be sent: %v", len(data), err))
+		return
+	}
+	if err := i.node.nc.PublishMsg(out); err != nil {
 		i.node.log.Warn("omq: reply failed", "service", i.name, "err", err)
 	}
 }
@@ -223,6 +246,16 @@ func (i *Instance) run(kind Kind, fn *function, fnName string, hdr nats.Header, 
 			fn.metrics.expire()
 		}
 		return outcome{expired: true}
+	}
+	if hdr != nil && hdr[HeaderBodyObject] != nil {
+		// Only a unicast or direct request has a single reader.
+		bctx, cancel := context.WithTimeout(i.ctx, i.node.cfg.timeout)
+		b, err := i.node.incoming(bctx, hdr, body, kind == KindUnicast || kind == KindDirect)
+		cancel()
+		if err != nil {
+			return outcome{err: Errorf(CodeBadArguments, "%v", err)}
+		}
+		body = b
 	}
 	if fn == nil {
 		return outcome{err: Errorf(CodeUnknownFunction, "service %s has no function %q (it has: %s)", i.name, fnName, strings.Join(i.Functions(), ", "))}

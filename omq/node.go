@@ -32,6 +32,9 @@ type Node struct {
 
 	streamMu    sync.Mutex
 	streamReady bool
+
+	bodiesMu  sync.Mutex
+	bodyStore jetstream.ObjectStore
 }
 
 // New creates a Node on nc. The caller keeps ownership of nc: Close does not

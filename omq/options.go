@@ -30,11 +30,12 @@ const (
 type Option func(*nodeConfig)
 
 type nodeConfig struct {
-	logger  *slog.Logger
-	metrics *Metrics
-	prefix  string
-	stream  string
-	timeout time.Duration
+	logger    *slog.Logger
+	metrics   *Metrics
+	prefix    string
+	stream    string
+	timeout   time.Duration
+	bodyLimit int
 }
 
 // WithLogger sends the node's logs to l (default: discarded).
@@ -57,6 +58,11 @@ func WithStream(name string) Option { return func(c *nodeConfig) { c.stream = na
 // WithTimeout sets the timeout of calls whose context has no deadline
 // (default DefaultTimeout).
 func WithTimeout(d time.Duration) Option { return func(c *nodeConfig) { c.timeout = d } }
+
+// WithBodyLimit sets the largest request or reply body sent inline; larger
+// ones go through a JetStream object store (default: the server's max
+// payload less 16 KiB). Mostly for tests.
+func WithBodyLimit(n int) Option { return func(c *nodeConfig) { c.bodyLimit = n } }
 
 // BindOption configures one bound instance.
 type BindOption func(*bindConfig)

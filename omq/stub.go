@@ -182,6 +182,14 @@ func (s *Stub) request(ctx context.Context, subject string, body []byte, now, de
 		HeaderSent:     {formatTime(now)},
 		HeaderDeadline: {formatTime(deadline)},
 	}}
+	if len(body) > s.node.bodyLimit() {
+		bctx, cancel := context.WithDeadline(ctx, deadline)
+		err := s.node.outgoing(bctx, msg)
+		cancel()
+		if err != nil {
+			return nil, err
+		}
+	}
 	var resp *nats.Msg
 	var err error
 	if timeout := deadline.Sub(now); timeout <= 0 {
@@ -200,6 +208,13 @@ func (s *Stub) request(ctx context.Context, subject string, body []byte, now, de
 	}
 	switch {
 	case err == nil:
+		if resp.Header != nil && resp.Header[HeaderBodyObject] != nil {
+			bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.node.cfg.timeout)
+			defer cancel()
+			if resp.Data, err = s.node.incoming(bctx, resp.Header, resp.Data, true); err != nil {
+				return nil, err
+			}
+		}
 		return resp, nil
 	case errors.Is(err, nats.ErrNoResponders):
 		return nil, &noRespondersError{subject: subject}
@@ -297,12 +312,15 @@ func (s *Stub) send(ctx context.Context, fn string, args any, cc callConfig) err
 		defer cancel()
 		return s.node.publishDurable(ctx, s.service, fn, body, cc)
 	}
-	return s.publish(s.subject(fn), body)
+	return s.publish(ctx, s.subject(fn), body)
 }
 
-func (s *Stub) publish(subject string, body []byte) error {
+func (s *Stub) publish(ctx context.Context, subject string, body []byte) error {
 	msg := &nats.Msg{Subject: subject, Data: body, Header: nats.Header{}}
 	msg.Header.Set(HeaderSent, formatTime(time.Now()))
+	if err := s.node.outgoing(ctx, msg); err != nil {
+		return err
+	}
 	if err := s.node.nc.PublishMsg(msg); err != nil {
 		return fmt.Errorf("omq: send %s: %w", subject, err)
 	}
@@ -313,13 +331,13 @@ func (s *Stub) publish(subject string, body []byte) error {
 func (s *Stub) MultiSend(ctx context.Context, fn string, args any, opts ...CallOption) error {
 	err := ctx.Err()
 	if err == nil {
-		err = s.multiSend(fn, args)
+		err = s.multiSend(ctx, fn, args)
 	}
 	s.node.cfg.metrics.observeCall(s.service, fn, "multisend", 0, err)
 	return err
 }
 
-func (s *Stub) multiSend(fn string, args any) error {
+func (s *Stub) multiSend(ctx context.Context, fn string, args any) error {
 	if err := s.check(fn); err != nil {
 		return err
 	}
@@ -327,7 +345,7 @@ func (s *Stub) multiSend(fn string, args any) error {
 	if err != nil {
 		return err
 	}
-	return s.publish(s.node.subj.multi(s.service, fn), body)
+	return s.publish(ctx, s.node.subj.multi(s.service, fn), body)
 }
 
 // Reply is one instance's answer to a multi call.
@@ -395,6 +413,9 @@ func (s *Stub) multiCall(ctx context.Context, fn string, args any, cc callConfig
 	if dl, ok := ctx.Deadline(); ok {
 		msg.Header.Set(HeaderDeadline, formatTime(dl))
 	}
+	if err := s.node.outgoing(ctx, msg); err != nil {
+		return nil, err
+	}
 	if err := nc.PublishMsg(msg); err != nil {
 		return nil, fmt.Errorf("omq: multi call %s: %w", subject, err)
 	}
@@ -405,7 +426,11 @@ func (s *Stub) multiCall(ctx context.Context, fn string, args any, cc callConfig
 			if m.Header != nil && m.Header.Get("Status") == "503" {
 				return nil, &noRespondersError{subject: subject}
 			}
-			r := Reply{Instance: m.Header.Get(HeaderInstance), Data: m.Data}
+			data, err := s.node.incoming(ctx, m.Header, m.Data, true)
+			if err != nil {
+				return replies, err
+			}
+			r := Reply{Instance: m.Header.Get(HeaderInstance), Data: data}
 			if e := replyError(m); e != nil {
 				r.Err = e
 			}
