@@ -1,0 +1,87 @@
+// Package notes is the storage and logic behind the hub's built-in notes
+// functions — save, get, merge, list and history — kept in JetStream, so
+// that notes survive hub restarts and, with Replicas, the loss of a server
+// in a NATS cluster.
+//
+// It is the thesis's K-notes application done properly: there, save
+// overwrote the server's copy whatever it was. Here every save names the
+// revision it was edited from, and a device never overwrites a revision it
+// has not seen.
+//
+// # Using it
+//
+//	js, _ := jetstream.New(nc)
+//	store, err := notes.Open(ctx, js)                  // creates or opens the buckets
+//
+//	rev, err := store.Save(ctx, "todo", []byte("milk\n"), 0)  // 0: create → revision 1
+//	n, err := store.Get(ctx, "todo", 0)                       // 0: the latest
+//	rev, err = store.Save(ctx, "todo", edited, n.Revision)    // → revision 2
+//
+// A device that edited an older revision gets a *ConflictError from Save
+// (errors.Is(err, ErrConflict)) naming the latest revision. It can fetch
+// the latest and redo its edit, or hand its text to Merge, which merges it
+// line by line with everything saved since (Merge3, the diff3 algorithm)
+// and saves the result — with conflict markers where both sides changed
+// the same lines:
+//
+//	res, err := store.Merge(ctx, "todo", edited, 1)
+//	// res.Revision, res.Conflicts, res.Content
+//
+// List describes every note's latest revision, History every kept revision
+// of one note.
+//
+// # Revisions
+//
+// Each note counts its own revisions 1, 2, 3, …: the number a device holds
+// is stable (it never changes meaning, also across restarts and replicas)
+// and comparable (higher is newer). The numbers are not JetStream's KV
+// revisions, which count over the whole bucket; they are kept in the note's
+// metadata and advance only through a compare-and-set, so they have no gaps
+// and no two saves get the same one.
+//
+// # Storage
+//
+// Two buckets (names from the Bucket option):
+//
+//   - A key-value bucket DPC_NOTES with one key per note and History 1.
+//     The value is JSON: the note's name and its kept revisions, oldest
+//     first, each with its number, size, modification time and the name of
+//     its content in the object store. The key is the name with every byte
+//     outside [-_A-Za-z0-9] written as =XX ("Shopping list" →
+//     "Shopping=20list").
+//   - An object store DPC_NOTES_CONTENT with one object per revision,
+//     named "<key>/<revision>/<unique id>", compressed (S2).
+//
+// Content lives in the object store because a note may be larger than a
+// NATS message (1 MiB by default): the object store splits it into chunks
+// and checks a digest on reading it back. Metadata lives in one small KV
+// value per note because that makes every save a single compare-and-set
+// (KV Create for a new note, Update with the expected KV revision
+// otherwise): of two saves that read the same metadata, exactly one lands
+// and the other becomes a *ConflictError. The history is in that value
+// rather than in the KV bucket's own history because KV history is capped
+// at 64 and drops old entries silently, while the Store must know which
+// revisions fall out so that it can delete their content — and it lets
+// MaxHistory go beyond 64.
+//
+// A save writes the content first, under an object name no other save
+// uses, then the metadata. So metadata never points at missing content,
+// and a save that loses the compare-and-set cannot overwrite the winner's
+// content; the loser deletes its object. After the metadata lands, the
+// content of revisions that fell out of the history is deleted. A process
+// that dies between the two writes leaves one unreferenced object; nothing
+// ever reads it.
+//
+// # Names
+//
+// See ValidateName: letters and digits of any script, spaces, '-', '_' and
+// '.', starting with a letter or digit, at most MaxNameLen bytes. No '/',
+// no "..", no control characters.
+//
+// # Errors
+//
+// ErrNotFound (unknown name, revision never saved or no longer kept),
+// ErrConflict / *ConflictError (stale base), ErrInvalidName, and
+// ErrInvalidOption, wrapped with the details; JetStream failures are
+// wrapped with what the Store was doing.
+package notes

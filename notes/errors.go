@@ -1,0 +1,46 @@
+package notes
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinel errors. Compare with errors.Is: the errors the Store returns wrap
+// them with the note's name and revision.
+var (
+	// ErrNotFound: no note of that name, or the revision asked for is not
+	// (or no longer) kept.
+	ErrNotFound = errors.New("notes: not found")
+	// ErrConflict: a save based on a revision that is not the latest. The
+	// error is a *ConflictError, which says which revision is.
+	ErrConflict = errors.New("notes: conflict")
+	// ErrInvalidName: the name is not one a note may have; the error says
+	// why.
+	ErrInvalidName = errors.New("notes: invalid name")
+	// ErrInvalidOption: an Option given to Open is out of range.
+	ErrInvalidOption = errors.New("notes: invalid option")
+)
+
+// ConflictError is returned by Save when the note's latest revision is not
+// the one the caller based its content on: another device saved in
+// between. Fetch the latest (or call Merge) and try again.
+//
+// errors.Is(err, ErrConflict) holds for it; errors.As gives the details.
+type ConflictError struct {
+	Name string
+	// Base is the revision the caller based its save on (0 for a create).
+	Base uint64
+	// Latest is the note's latest revision when the save was refused; 0 if
+	// it could not be read after a lost compare-and-set.
+	Latest uint64
+}
+
+func (e *ConflictError) Error() string {
+	if e.Base == 0 {
+		return fmt.Sprintf("notes: conflict: note %q already exists (latest revision %d)", e.Name, e.Latest)
+	}
+	return fmt.Sprintf("notes: conflict: note %q was saved from revision %d, but the latest is %d", e.Name, e.Base, e.Latest)
+}
+
+// Is makes errors.Is(err, ErrConflict) hold.
+func (e *ConflictError) Is(target error) bool { return target == ErrConflict }

@@ -1,0 +1,412 @@
+package notes
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
+)
+
+// Note is one revision of a note.
+type Note struct {
+	Name     string
+	Revision uint64
+	Content  []byte
+	Modified time.Time
+}
+
+// NoteInfo describes one revision of a note without its content.
+type NoteInfo struct {
+	Name     string
+	Revision uint64
+	Size     int64 // bytes of content
+	Modified time.Time
+}
+
+// MergeResult is what Merge saved.
+type MergeResult struct {
+	// Revision is the note's revision holding Content: a new one, or the
+	// latest when merging changed nothing.
+	Revision uint64
+	// Conflicts counts the regions both sides changed differently; each is
+	// marked in Content.
+	Conflicts int
+	Content   []byte
+}
+
+// maxMergeAttempts bounds how often Merge re-merges when other saves keep
+// landing between its read and its write.
+const maxMergeAttempts = 8
+
+// Store keeps notes in JetStream. It is safe for concurrent use, also by
+// several Stores (on several hubs) sharing the same buckets: every write is
+// a compare-and-set on the note's metadata.
+type Store struct {
+	kv  jetstream.KeyValue
+	obj jetstream.ObjectStore
+	cfg config
+}
+
+// record is a note's metadata: the value of its KV key.
+type record struct {
+	Name string `json:"name"`
+	// Revisions lists the kept revisions, oldest first; the last is the
+	// latest. Never empty.
+	Revisions []revision `json:"revisions"`
+}
+
+type revision struct {
+	Revision uint64    `json:"revision"`
+	Object   string    `json:"object"` // the content's name in the object store
+	Size     int64     `json:"size"`
+	Modified time.Time `json:"modified"`
+}
+
+func (r *record) latest() revision { return r.Revisions[len(r.Revisions)-1] }
+
+func (r revision) info(name string) NoteInfo {
+	return NoteInfo{Name: name, Revision: r.Revision, Size: r.Size, Modified: r.Modified}
+}
+
+// Open creates the Store's buckets, or opens them if they exist (then as
+// they are: a changed Replicas option does not rewrite them). The caller
+// owns js and its connection.
+func Open(ctx context.Context, js jetstream.JetStream, opts ...Option) (*Store, error) {
+	cfg := defaultConfig()
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      cfg.bucket,
+		Description: "DPC notes: each note's kept revisions",
+		History:     1, // the value itself lists the revisions
+		Storage:     jetstream.FileStorage,
+		Replicas:    cfg.replicas,
+	})
+	if errors.Is(err, jetstream.ErrBucketExists) {
+		kv, err = js.KeyValue(ctx, cfg.bucket)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("notes: open key-value bucket %s: %w", cfg.bucket, err)
+	}
+	objBucket := cfg.bucket + "_CONTENT"
+	obj, err := js.CreateObjectStore(ctx, jetstream.ObjectStoreConfig{
+		Bucket:      objBucket,
+		Description: "DPC notes: content of each kept revision",
+		Storage:     jetstream.FileStorage,
+		Replicas:    cfg.replicas,
+		Compression: true, // notes are text
+	})
+	if errors.Is(err, jetstream.ErrBucketExists) {
+		obj, err = js.ObjectStore(ctx, objBucket)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("notes: open object store %s: %w", objBucket, err)
+	}
+	return &Store{kv: kv, obj: obj, cfg: cfg}, nil
+}
+
+// Save stores content as a new revision of the note and returns its number.
+// baseRevision is the revision the content was edited from: 0 creates the
+// note (a *ConflictError if it exists). If it is not the latest revision,
+// Save refuses with a *ConflictError naming the latest, so a device never
+// overwrites a revision it has not seen; Merge is the way forward then.
+// Of concurrent saves from the same base exactly one succeeds.
+func (s *Store) Save(ctx context.Context, name string, content []byte, baseRevision uint64) (uint64, error) {
+	if err := ValidateName(name); err != nil {
+		return 0, err
+	}
+	return s.save(ctx, name, content, baseRevision)
+}
+
+func (s *Store) save(ctx context.Context, name string, content []byte, base uint64) (uint64, error) {
+	key := keyFor(name)
+	rec, kvRev, err := s.load(ctx, key, name)
+	if err != nil {
+		return 0, err
+	}
+	var latest uint64
+	if rec != nil {
+		latest = rec.latest().Revision
+	} else if base != 0 {
+		return 0, fmt.Errorf("%w: no note named %q (the save was based on revision %d)", ErrNotFound, name, base)
+	}
+	if latest != base {
+		return 0, &ConflictError{Name: name, Base: base, Latest: latest}
+	}
+
+	// The content goes in first, under a name no other attempt uses, so that
+	// metadata never points at missing content and a losing attempt cannot
+	// overwrite the winner's.
+	next := latest + 1
+	object := fmt.Sprintf("%s/%d/%s", key, next, nuid.Next())
+	if _, err := s.obj.Put(ctx, jetstream.ObjectMeta{Name: object}, bytes.NewReader(content)); err != nil {
+		return 0, fmt.Errorf("notes: save %q: store content: %w", name, err)
+	}
+
+	nrec := record{Name: name}
+	if rec != nil {
+		nrec.Revisions = slices.Clone(rec.Revisions)
+	}
+	nrec.Revisions = append(nrec.Revisions, revision{
+		Revision: next,
+		Object:   object,
+		Size:     int64(len(content)),
+		Modified: time.Now().UTC(),
+	})
+	var dropped []revision
+	if extra := len(nrec.Revisions) - s.cfg.maxHistory; extra > 0 {
+		dropped = nrec.Revisions[:extra]
+		nrec.Revisions = nrec.Revisions[extra:]
+	}
+	data, err := json.Marshal(nrec)
+	if err != nil {
+		return 0, fmt.Errorf("notes: save %q: %w", name, err)
+	}
+
+	// The compare-and-set: on the key's KV revision, which moves with every
+	// write, so two saves that read the same metadata cannot both land.
+	if rec == nil {
+		_, err = s.kv.Create(ctx, key, data)
+	} else {
+		_, err = s.kv.Update(ctx, key, data, kvRev)
+	}
+	if err != nil {
+		s.deleteContent(ctx, name, object)
+		if errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+			ce := &ConflictError{Name: name, Base: base}
+			if now, _, lerr := s.load(ctx, key, name); lerr == nil && now != nil {
+				ce.Latest = now.latest().Revision
+			}
+			return 0, ce
+		}
+		return 0, fmt.Errorf("notes: save %q: store metadata: %w", name, err)
+	}
+	for _, d := range dropped {
+		s.deleteContent(ctx, name, d.Object)
+	}
+	return next, nil
+}
+
+// deleteContent removes content nothing refers to any more. A failure only
+// leaves garbage behind, so it is logged, not returned; it runs even when
+// ctx is done, since the save it tidies up after has already been decided.
+func (s *Store) deleteContent(ctx context.Context, name, object string) {
+	if err := s.obj.Delete(context.WithoutCancel(ctx), object); err != nil && !errors.Is(err, jetstream.ErrObjectNotFound) {
+		s.cfg.logger.Warn("notes: could not delete unreferenced content", "note", name, "object", object, "err", err)
+	}
+}
+
+// load reads a note's metadata and the KV revision to compare-and-set
+// against. A missing note is rec == nil and no error.
+func (s *Store) load(ctx context.Context, key, name string) (rec *record, kvRev uint64, err error) {
+	e, err := s.kv.Get(ctx, key)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil, 0, nil
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("notes: read %q: %w", name, err)
+	}
+	rec, err = decodeRecord(e.Value())
+	if err != nil {
+		return nil, 0, fmt.Errorf("notes: read %q: %w", name, err)
+	}
+	return rec, e.Revision(), nil
+}
+
+func decodeRecord(data []byte) (*record, error) {
+	var rec record
+	if err := json.Unmarshal(data, &rec); err != nil {
+		return nil, fmt.Errorf("bad metadata: %w", err)
+	}
+	if len(rec.Revisions) == 0 {
+		return nil, errors.New("bad metadata: no revisions")
+	}
+	return &rec, nil
+}
+
+// Get returns a revision of the note; revision 0 is the latest. An unknown
+// name, or a revision never saved or no longer kept, is ErrNotFound.
+func (s *Store) Get(ctx context.Context, name string, revision uint64) (Note, error) {
+	if err := ValidateName(name); err != nil {
+		return Note{}, err
+	}
+	rec, _, err := s.load(ctx, keyFor(name), name)
+	if err != nil {
+		return Note{}, err
+	}
+	return s.get(ctx, name, rec, revision)
+}
+
+func (s *Store) get(ctx context.Context, name string, rec *record, rev uint64) (Note, error) {
+	if rec == nil {
+		return Note{}, fmt.Errorf("%w: no note named %q", ErrNotFound, name)
+	}
+	r := rec.latest()
+	if rev != 0 {
+		i := slices.IndexFunc(rec.Revisions, func(r revision) bool { return r.Revision == rev })
+		switch {
+		case i >= 0:
+			r = rec.Revisions[i]
+		case rev > r.Revision:
+			return Note{}, fmt.Errorf("%w: note %q has no revision %d (the latest is %d)", ErrNotFound, name, rev, r.Revision)
+		default:
+			return Note{}, fmt.Errorf("%w: revision %d of note %q is no longer kept (the oldest kept is %d)",
+				ErrNotFound, rev, name, rec.Revisions[0].Revision)
+		}
+	}
+	content, err := s.obj.GetBytes(ctx, r.Object)
+	if errors.Is(err, jetstream.ErrObjectNotFound) {
+		// A save dropped it from the history after we read the metadata.
+		return Note{}, fmt.Errorf("%w: revision %d of note %q is no longer kept", ErrNotFound, r.Revision, name)
+	}
+	if err != nil {
+		return Note{}, fmt.Errorf("notes: read %q revision %d: %w", name, r.Revision, err)
+	}
+	return Note{Name: name, Revision: r.Revision, Content: content, Modified: r.Modified}, nil
+}
+
+// Merge saves a device's edit that may be based on an older revision.
+// content is the device's text, edited from baseRevision. If that is the
+// latest revision, Merge is a plain Save. Otherwise it merges line by line
+// (Merge3 with base = revision baseRevision, ours = the latest, theirs =
+// content) and saves the result as a new revision — also when it has
+// conflicts, which are marked in the text:
+//
+//	<<<<<<< latest (revision 7)
+//	…
+//	=======
+//	…
+//	>>>>>>> yours (edited from revision 5)
+//
+// so that the next device to open the note sees and resolves them. A
+// result identical to the latest revision is not saved again; Merge then
+// returns the latest revision. baseRevision 0 with an existing note merges
+// against an empty base (both sides created the note). If other saves land
+// while Merge works, it merges again against the newer latest. A base no
+// longer kept is ErrNotFound.
+func (s *Store) Merge(ctx context.Context, name string, content []byte, baseRevision uint64) (MergeResult, error) {
+	if err := ValidateName(name); err != nil {
+		return MergeResult{}, err
+	}
+	key := keyFor(name)
+	var base *Note
+	for attempt := 1; ; attempt++ {
+		rec, _, err := s.load(ctx, key, name)
+		if err != nil {
+			return MergeResult{}, err
+		}
+		var (
+			merged    = content
+			conflicts int
+			latestRev uint64
+		)
+		switch {
+		case rec == nil && baseRevision != 0:
+			return MergeResult{}, fmt.Errorf("%w: no note named %q (the merge was based on revision %d)", ErrNotFound, name, baseRevision)
+		case rec != nil && rec.latest().Revision != baseRevision:
+			if base == nil {
+				base = &Note{}
+				if baseRevision != 0 {
+					b, err := s.get(ctx, name, rec, baseRevision)
+					if err != nil {
+						return MergeResult{}, fmt.Errorf("notes: merge %q: base: %w", name, err)
+					}
+					base = &b
+				}
+			}
+			latest, err := s.get(ctx, name, rec, 0)
+			if errors.Is(err, ErrNotFound) && attempt < maxMergeAttempts {
+				continue // saves since our read dropped it: read again
+			}
+			if err != nil {
+				return MergeResult{}, fmt.Errorf("notes: merge %q: latest: %w", name, err)
+			}
+			latestRev = latest.Revision
+			merged, conflicts = Merge3(base.Content, latest.Content, content, Labels{
+				Ours:   fmt.Sprintf("latest (revision %d)", latest.Revision),
+				Theirs: yoursLabel(baseRevision),
+			})
+			if bytes.Equal(merged, latest.Content) {
+				return MergeResult{Revision: latest.Revision, Content: merged}, nil
+			}
+		default:
+			if rec != nil {
+				latestRev = rec.latest().Revision
+			}
+		}
+		rev, err := s.save(ctx, name, merged, latestRev)
+		if errors.Is(err, ErrConflict) && attempt < maxMergeAttempts {
+			continue
+		}
+		if err != nil {
+			return MergeResult{}, err
+		}
+		return MergeResult{Revision: rev, Conflicts: conflicts, Content: merged}, nil
+	}
+}
+
+func yoursLabel(base uint64) string {
+	if base == 0 {
+		return "yours (new)"
+	}
+	return fmt.Sprintf("yours (edited from revision %d)", base)
+}
+
+// List describes the latest revision of every note, sorted by name.
+func (s *Store) List(ctx context.Context) ([]NoteInfo, error) {
+	w, err := s.kv.WatchAll(ctx, jetstream.IgnoreDeletes())
+	if err != nil {
+		return nil, fmt.Errorf("notes: list: %w", err)
+	}
+	defer func() { _ = w.Stop() }()
+	var infos []NoteInfo
+	for {
+		select {
+		case e, ok := <-w.Updates():
+			if !ok {
+				return nil, errors.New("notes: list: watcher closed")
+			}
+			if e == nil { // the initial values are all in
+				slices.SortFunc(infos, func(a, b NoteInfo) int { return strings.Compare(a.Name, b.Name) })
+				return infos, nil
+			}
+			rec, err := decodeRecord(e.Value())
+			if err != nil {
+				return nil, fmt.Errorf("notes: list: key %s: %w", e.Key(), err)
+			}
+			infos = append(infos, rec.latest().info(rec.Name))
+		case <-ctx.Done():
+			return nil, fmt.Errorf("notes: list: %w", ctx.Err())
+		}
+	}
+}
+
+// History describes every kept revision of the note, oldest first.
+func (s *Store) History(ctx context.Context, name string) ([]NoteInfo, error) {
+	if err := ValidateName(name); err != nil {
+		return nil, err
+	}
+	rec, _, err := s.load(ctx, keyFor(name), name)
+	if err != nil {
+		return nil, err
+	}
+	if rec == nil {
+		return nil, fmt.Errorf("%w: no note named %q", ErrNotFound, name)
+	}
+	infos := make([]NoteInfo, len(rec.Revisions))
+	for i, r := range rec.Revisions {
+		infos[i] = r.info(name)
+	}
+	return infos, nil
+}
