@@ -3,6 +3,7 @@ package manifests
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -57,6 +58,9 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 func parseDuration(s string) (Duration, error) {
 	v, err := time.ParseDuration(s)
 	if err != nil {
+		if _, nerr := strconv.ParseFloat(s, 64); nerr == nil {
+			return 0, fmt.Errorf("want a duration with a unit, like \"%ss\" or \"%sms\", got %q", s, s, s)
+		}
 		return 0, fmt.Errorf("want a duration like \"2s\", \"500ms\" or \"1m30s\", got %q", s)
 	}
 	if v < 0 {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -79,6 +80,11 @@ func Parse(filename string, data []byte) (m *Manifest, err error) {
 	}
 	m = p.manifest(&doc)
 	if len(p.errs) > 0 {
+		// In the order of the file; problems without a line last.
+		sort.SliceStable(p.errs, func(i, j int) bool {
+			li, lj := p.errs[i].(*Error).Line, p.errs[j].(*Error).Line
+			return li != 0 && (lj == 0 || li < lj)
+		})
 		return nil, errors.Join(p.errs...)
 	}
 	return m, nil
@@ -86,7 +92,7 @@ func Parse(filename string, data []byte) (m *Manifest, err error) {
 
 type parser struct {
 	file    string
-	errs    []error
+	errs    []error // of *Error
 	items   int
 	stopped bool
 }
@@ -163,7 +169,7 @@ func (p *parser) manifest(doc *yaml.Node) *Manifest {
 	fnsNode := f.value("functions")
 	fns := p.seq(fnsNode, "functions", "a list of functions")
 	if r := resolve(fnsNode); r == nil {
-		p.errorf(root, "functions", "missing: a service needs at least one function")
+		p.missing(f, "functions", "functions", "a service needs at least one function")
 	} else if len(fns) == 0 && (isNull(r) || r.Kind == yaml.SequenceNode) {
 		p.errorf(fnsNode, "functions", "empty: a service needs at least one function")
 	}
@@ -197,7 +203,7 @@ func (p *parser) function(n *yaml.Node, path string) (Function, bool) {
 	}
 	fn := Function{
 		Name:        p.name(f, path+".funct_name", "the function name"),
-		ReturnType:  p.typ(f.value("return_type"), path+".return_type", true),
+		ReturnType:  p.typ(f, "return_type", path+".return_type", true),
 		Description: p.str(f.value("description"), path+".description"),
 		Idempotent:  p.boolean(f.value("idempotent"), path+".idempotent"),
 		Timeout:     p.durationOr0(f.value("timeout"), path+".timeout"),
@@ -251,7 +257,7 @@ func (p *parser) arg(n *yaml.Node, path string) (Arg, bool) {
 	}
 	return Arg{
 		Name:        p.name(f, path+".arg_name", "the argument name"),
-		Type:        p.typ(f.value("arg_type"), path+".arg_type", false),
+		Type:        p.typ(f, "arg_type", path+".arg_type", false),
 		Description: p.str(f.value("arg_description"), path+".arg_description"),
 	}, true
 }
@@ -273,8 +279,12 @@ func (p *parser) cache(n *yaml.Node, path string) *Cache {
 		return nil
 	}
 	ttl := f.value("ttl")
-	if ttl == nil || isNull(resolve(ttl)) {
-		p.errorf(f.at(ttl), path+".ttl", "missing: say how long a result may be reused, like ttl: 1m")
+	if ttl == nil {
+		p.missing(f, "ttl", path+".ttl", "say how long a result may be reused, like ttl: 1m")
+		return nil
+	}
+	if isNull(resolve(ttl)) {
+		p.errorf(ttl, path+".ttl", "missing: say how long a result may be reused, like ttl: 1m")
 		return nil
 	}
 	d, ok := p.duration(ttl, path+".ttl")
@@ -290,8 +300,17 @@ func (p *parser) cache(n *yaml.Node, path string) *Cache {
 
 // fields is a mapping's values by key, after checking the keys.
 type fields struct {
-	node   *yaml.Node // the mapping
-	values map[string]*yaml.Node
+	node     *yaml.Node // the mapping
+	values   map[string]*yaml.Node
+	misspelt map[string]bool // fields an unknown field was taken to mean
+}
+
+// missing reports a required field that is absent, unless an unknown
+// field was already reported as its misspelling.
+func (p *parser) missing(f *fields, key, path, format string, args ...any) {
+	if !f.misspelt[key] {
+		p.errorf(f.node, path, "missing: "+format, args...)
+	}
 }
 
 func (f *fields) value(key string) *yaml.Node {
@@ -299,17 +318,6 @@ func (f *fields) value(key string) *yaml.Node {
 		return nil
 	}
 	return f.values[key]
-}
-
-func (f *fields) has(key string) bool { return f != nil && f.values[key] != nil }
-
-// at is where to report about n, falling back on the mapping itself when n
-// is absent.
-func (f *fields) at(n *yaml.Node) *yaml.Node {
-	if n != nil {
-		return n
-	}
-	return f.node
 }
 
 // fieldsOf reads a mapping's values again, without reporting anything
@@ -338,7 +346,7 @@ func (p *parser) mapping(n *yaml.Node, path, want string, known []string) *field
 		p.errorf(n, path, "want %s, got %s", want, describeNode(r))
 		return nil
 	}
-	f := &fields{node: n, values: map[string]*yaml.Node{}}
+	f := &fields{node: n, values: map[string]*yaml.Node{}, misspelt: map[string]bool{}}
 	lines := map[string]int{}
 	for i := 0; i+1 < len(r.Content); i += 2 {
 		kn, v := r.Content[i], r.Content[i+1]
@@ -354,7 +362,11 @@ func (p *parser) mapping(n *yaml.Node, path, want string, known []string) *field
 			continue
 		}
 		if !contains(known, key) {
-			p.errorf(kn, field, "unknown field (%s)", suggestField(key, known))
+			msg, meant := suggestField(key, known)
+			p.errorf(kn, field, "unknown field (%s)", msg)
+			if meant != "" {
+				f.misspelt[meant] = true
+			}
 			continue
 		}
 		if line, dup := lines[key]; dup {
@@ -407,7 +419,7 @@ func (p *parser) name(f *fields, path, what string) string {
 	s := p.str(n, path)
 	switch {
 	case s == "" && (n == nil || isNull(resolve(n))):
-		p.errorf(f.at(n), path, "missing: %s is required", what)
+		p.missing(f, key, path, "%s is required", what)
 	case s == "":
 		p.errorf(n, path, "empty: %s is required", what)
 	case !validName(s):
@@ -457,13 +469,16 @@ func (p *parser) durationOr0(n *yaml.Node, path string) Duration {
 }
 
 // typ reads an arg_type (required) or a return_type (may be empty).
-func (p *parser) typ(n *yaml.Node, path string, isReturn bool) Type {
+func (p *parser) typ(f *fields, key, path string, isReturn bool) Type {
+	n := f.value(key)
 	s := Type(p.str(n, path))
 	switch {
 	case s.Valid():
 		return s
 	case s == "" && isReturn:
 		return TypeNone
+	case s == "" && n == nil:
+		p.missing(f, key, path, "want one of %s", typeList())
 	case s == "":
 		p.errorf(n, path, "missing: want one of %s", typeList())
 	default:

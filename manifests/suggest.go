@@ -40,22 +40,23 @@ var fieldHome = map[string]string{
 	"functions":       "at the top of the file, next to name",
 }
 
-// suggestField explains an unknown field: the field probably meant, or
-// where it belongs, or which fields are valid here.
-func suggestField(key string, known []string) string {
+// suggestField explains an unknown field: the field probably meant
+// (returned as meant too), or where it belongs, or which fields are valid
+// here.
+func suggestField(key string, known []string) (msg, meant string) {
 	if s := closest(key, known); s != "" {
-		return "did you mean " + s + "?"
+		return "did you mean " + s + "?", s
 	}
 	lower := strings.ToLower(key)
 	for _, s := range fieldSynonyms[lower] {
 		if contains(known, s) {
-			return "did you mean " + s + "?"
+			return "did you mean " + s + "?", s
 		}
 	}
 	if home, ok := fieldHome[lower]; ok {
-		return key + " belongs " + home
+		return key + " belongs " + home, ""
 	}
-	return "valid here: " + strings.Join(known, ", ")
+	return "valid here: " + strings.Join(known, ", "), ""
 }
 
 // typeSynonyms maps names people write for a type to the type.
