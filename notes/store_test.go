@@ -632,7 +632,8 @@ func TestOpen_Options(t *testing.T) {
 // separate notes.
 func TestStore_NamesStaySeparate(t *testing.T) {
 	s, _ := newStore(t)
-	names := []string{"a b", "a_b", "a-b", "a.b", "A b", "a=20b", "für", "f=C3=BCr"}
+	longest := strings.Repeat("日", notes.MaxNameLen/3) // every byte escaped in the key
+	names := []string{"a b", "a_b", "a-b", "a.b", "A b", "a=20b", "für", "f=C3=BCr", longest}
 	for _, n := range names {
 		if err := notes.ValidateName(n); err != nil {
 			continue // "a=20b" is not a valid name; that is fine too
@@ -648,7 +649,7 @@ func TestStore_NamesStaySeparate(t *testing.T) {
 			t.Errorf("note %q holds %q", i.Name, got.Content)
 		}
 	}
-	if len(list) != 6 {
-		t.Errorf("List = %+v, want 6 notes", list)
+	if len(list) != 7 {
+		t.Errorf("List = %+v, want 7 notes", list)
 	}
 }
