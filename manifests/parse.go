@@ -82,8 +82,14 @@ func Parse(filename string, data []byte) (m *Manifest, err error) {
 	if len(p.errs) > 0 {
 		// In the order of the file; problems without a line last.
 		sort.SliceStable(p.errs, func(i, j int) bool {
-			li, lj := p.errs[i].(*Error).Line, p.errs[j].(*Error).Line
-			return li != 0 && (lj == 0 || li < lj)
+			a, b := p.errs[i].(*Error), p.errs[j].(*Error)
+			switch {
+			case a.Line == 0 || b.Line == 0:
+				return b.Line == 0 && a.Line != 0
+			case a.Line != b.Line:
+				return a.Line < b.Line
+			}
+			return a.Column < b.Column
 		})
 		return nil, errors.Join(p.errs...)
 	}

@@ -2,6 +2,7 @@ package manifests
 
 import (
 	"regexp"
+	"sort"
 	"strings"
 )
 
@@ -55,6 +56,14 @@ func suggestField(key string, known []string) (msg, meant string) {
 	}
 	if home, ok := fieldHome[lower]; ok {
 		return key + " belongs " + home, ""
+	}
+	homes := make([]string, 0, len(fieldHome))
+	for f := range fieldHome {
+		homes = append(homes, f)
+	}
+	sort.Strings(homes)
+	if s := closest(key, homes); s != "" {
+		return "did you mean " + s + "? it belongs " + fieldHome[s], ""
 	}
 	return "valid here: " + strings.Join(known, ", "), ""
 }
