@@ -224,7 +224,11 @@ func formatScalar(t Type, v []byte) (s string, text bool) {
 		if printable(dec) {
 			return string(dec), true
 		}
-		return fmt.Sprintf("%s (%d bytes of binary data, shown in base64)", enc, len(dec)), false
+		unit := "bytes"
+		if len(dec) == 1 {
+			unit = "byte"
+		}
+		return fmt.Sprintf("%s (%d %s of binary data, shown in base64)", enc, len(dec), unit), false
 	}
 	return string(v), true
 }
