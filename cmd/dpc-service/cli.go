@@ -1,0 +1,77 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/dpc-project/dpc/manifests"
+	"github.com/dpc-project/dpc/omq"
+	"github.com/dpc-project/dpc/servicehost"
+	"github.com/dpc-project/dpc/services"
+	"github.com/nats-io/nats.go"
+)
+
+// CLI is dpc-service's arguments.
+type CLI struct {
+	Service     string `arg:"" help:"Service to run: ${services}." enum:"${services}"`
+	NATS        string `name:"nats" help:"Hub URL(s), comma-separated." env:"NATS_URL" default:"nats://127.0.0.1:4222"`
+	Manifest    string `help:"Manifest file to use instead of the service's own." type:"existingfile"`
+	Concurrency int    `help:"Calls handled at once by this instance." default:"16"`
+	Host        string `help:"Name of this machine in the catalog (default: hostname)."`
+	User        string `help:"User name for the hub." env:"DPC_USER"`
+	Password    string `help:"Password for the hub." env:"DPC_PASSWORD"`
+	TLSCA       string `name:"tls-ca" help:"PEM CA to trust the hub's certificate with." type:"existingfile"`
+	TLSCert     string `name:"tls-cert" help:"PEM client certificate." type:"existingfile"`
+	TLSKey      string `name:"tls-key" help:"PEM key of --tls-cert." type:"existingfile"`
+	LogLevel    string `name:"log-level" help:"debug, info, warn or error." default:"info" enum:"debug,info,warn,error"`
+}
+
+func (c *CLI) Run(ctx context.Context) error {
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(c.LogLevel))
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
+
+	var m *manifests.Manifest
+	if c.Manifest != "" {
+		var err error
+		if m, err = manifests.Load(c.Manifest); err != nil {
+			return err
+		}
+	}
+	svc, err := services.Get(c.Service, m)
+	if err != nil {
+		return err
+	}
+	opts := []nats.Option{
+		nats.Name("dpc-service " + c.Service),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(250 * time.Millisecond),
+		nats.RetryOnFailedConnect(true), // start even if the hub is not up yet
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			log.Warn("lost the hub; reconnecting", "err", err)
+		}),
+	}
+	if c.User != "" {
+		opts = append(opts, nats.UserInfo(c.User, c.Password))
+	}
+	if c.TLSCA != "" {
+		opts = append(opts, nats.RootCAs(c.TLSCA))
+	}
+	if c.TLSCert != "" {
+		opts = append(opts, nats.ClientCert(c.TLSCert, c.TLSKey))
+	}
+	nc, err := nats.Connect(c.NATS, opts...)
+	if err != nil {
+		return fmt.Errorf("connect %s: %w", c.NATS, err)
+	}
+	defer nc.Close()
+	node, err := omq.New(nc, omq.WithLogger(log))
+	if err != nil {
+		return err
+	}
+	log.Info("starting", "service", c.Service, "hub", c.NATS, "functions", servicehost.FunctionNames(svc.Manifest))
+	return servicehost.Run(ctx, node, svc, servicehost.Config{Concurrency: c.Concurrency, Host: c.Host, Logger: log})
+}

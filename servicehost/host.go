@@ -1,0 +1,195 @@
+// Package servicehost runs a Go service under its manifest: it binds the
+// service's functions through omq, checks every call's arguments against
+// the manifest before a handler sees them (a wrong type is a 400 that
+// names the argument), announces the instance to the hub's catalog,
+// announces it again after every reconnect, and withdraws it on a
+// graceful stop.
+//
+//	svc := servicehost.Service{Manifest: m, Handlers: omq.Handlers{"add": add}}
+//	err := servicehost.Run(ctx, node, svc, servicehost.Config{})
+//
+// Handlers receive their arguments as a JSON array in the manifest's
+// order, whether the caller sent them by position or by name, so
+// Request.Decode fills them in.
+package servicehost
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/dpc-project/dpc/catalog"
+	"github.com/dpc-project/dpc/manifests"
+	"github.com/dpc-project/dpc/omq"
+	"github.com/nats-io/nats.go"
+)
+
+// Service is a manifest and the handlers of its functions.
+type Service struct {
+	Manifest *manifests.Manifest
+	// Handlers are keyed by funct_name.
+	Handlers omq.Handlers
+}
+
+// Config tunes how a service is hosted. The zero value is usable.
+type Config struct {
+	// Concurrency is how many calls the instance handles at once (default
+	// omq.DefaultConcurrency).
+	Concurrency int
+	// Host names this machine in the catalog (default os.Hostname).
+	Host   string
+	Logger *slog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	if c.Concurrency <= 0 {
+		c.Concurrency = omq.DefaultConcurrency
+	}
+	if c.Host == "" {
+		c.Host, _ = os.Hostname()
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// Check reports a manifest function without a handler, or a handler
+// without a manifest function.
+func (s Service) Check() error {
+	if s.Manifest == nil {
+		return errors.New("servicehost: no manifest")
+	}
+	var errs []error
+	for _, f := range s.Manifest.Functions {
+		if s.Handlers[f.Name] == nil {
+			errs = append(errs, fmt.Errorf("servicehost: %s: manifest function %q has no handler", s.Manifest.Name, f.Name))
+		}
+	}
+	for name := range s.Handlers {
+		if s.Manifest.Function(name) == nil {
+			errs = append(errs, fmt.Errorf("servicehost: %s: handler %q is not in the manifest", s.Manifest.Name, name))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Bind serves svc on node with argument checking, and with the manifest in
+// the instance's $SRV metadata so that the catalog can find it by itself.
+func Bind(ctx context.Context, node *omq.Node, svc Service, cfg Config) (*omq.Instance, error) {
+	cfg = cfg.withDefaults()
+	if err := svc.Check(); err != nil {
+		return nil, err
+	}
+	m := svc.Manifest
+	mj, err := json.Marshal(m)
+	if err != nil {
+		return nil, fmt.Errorf("servicehost: encoding the manifest of %s: %w", m.Name, err)
+	}
+	hs := omq.Handlers{}
+	for i := range m.Functions {
+		f := &m.Functions[i]
+		hs[f.Name] = checked(m.Name, f, svc.Handlers[f.Name])
+	}
+	return node.Bind(ctx, m.Name, hs,
+		omq.Version(m.Version),
+		omq.Description(m.Description),
+		omq.Concurrency(cfg.Concurrency),
+		omq.Metadata(map[string]string{catalog.MetaManifest: string(mj), catalog.MetaHost: cfg.Host}))
+}
+
+// checked validates arguments and the result against the manifest around
+// h.
+func checked(service string, f *manifests.Function, h omq.Handler) omq.Handler {
+	return omq.HandlerFunc(func(ctx context.Context, req *omq.Request) (any, error) {
+		args, err := f.CheckArgs(req.Args)
+		if err != nil {
+			return nil, omq.Errorf(omq.CodeBadArguments, "%v", err)
+		}
+		if len(args) == 0 {
+			req.Args = nil
+		} else if req.Args, err = json.Marshal(args); err != nil {
+			return nil, omq.Errorf(omq.CodeBadArguments, "%s: %v", f.Name, err)
+		}
+		res, err := h.Handle(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		if f.ReturnType == "" {
+			return nil, nil
+		}
+		out, err := json.Marshal(res)
+		if err != nil {
+			return nil, omq.Errorf(omq.CodeHandlerFailure, "%s.%s: encoding the result: %v", service, f.Name, err)
+		}
+		if err := f.CheckResult(out); err != nil {
+			return nil, omq.Errorf(omq.CodeHandlerFailure, "%s.%s returned what its manifest does not promise: %v", service, f.Name, err)
+		}
+		return json.RawMessage(out), nil
+	})
+}
+
+// Run binds svc, announces it to the catalog, and serves until ctx ends;
+// then it withdraws and unbinds, letting calls in flight finish (for up to
+// 10 seconds). It announces again whenever the connection comes back after
+// a loss, so a restarted hub learns of it at once.
+func Run(ctx context.Context, node *omq.Node, svc Service, cfg Config) error {
+	cfg = cfg.withDefaults()
+	log := cfg.Logger.With("service", svc.Manifest.Name)
+	inst, err := Bind(ctx, node, svc, cfg)
+	if err != nil {
+		return err
+	}
+	log = log.With("instance", inst.ID())
+	a := catalog.Announcement{Instance: inst.ID(), Host: cfg.Host, Manifest: svc.Manifest}
+	announce := func() {
+		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		err := node.Lookup(catalog.ServiceName).Call(actx, "announce", a, nil, omq.Idempotent())
+		if err != nil {
+			// The catalog also finds the instance by its $SRV metadata.
+			log.Warn("announce to the catalog failed; it will find this instance by itself", "err", err)
+			return
+		}
+		log.Info("announced", "functions", len(svc.Manifest.Functions))
+	}
+	announce()
+
+	nc := node.Conn()
+	reconnected := nc.StatusChanged(nats.CONNECTED)
+	defer nc.RemoveStatusListener(reconnected)
+	for {
+		select {
+		case <-reconnected:
+			log.Info("connection back; announcing again")
+			announce()
+		case <-ctx.Done():
+			wctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			if err := node.Lookup(catalog.ServiceName).Call(wctx, "withdraw", omq.Args(svc.Manifest.Name, inst.ID()), nil); err != nil {
+				log.Warn("withdraw from the catalog failed; it will notice the instance is gone", "err", err)
+			}
+			cancel()
+			uctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			err := inst.Unbind(uctx)
+			log.Info("stopped")
+			return err
+		}
+	}
+}
+
+// FunctionNames lists a manifest's functions, for messages.
+func FunctionNames(m *manifests.Manifest) string {
+	names := make([]string, len(m.Functions))
+	for i, f := range m.Functions {
+		names[i] = f.Name
+	}
+	slices.Sort(names)
+	return strings.Join(names, ", ")
+}
