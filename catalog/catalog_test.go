@@ -11,15 +11,14 @@ import (
 	"github.com/dpc-project/dpc/catalog"
 	"github.com/dpc-project/dpc/manifests"
 	"github.com/dpc-project/dpc/omq"
-	"github.com/dpc-project/dpc/services"
 	"github.com/dpc-project/dpc/servicehost"
+	"github.com/dpc-project/dpc/services"
 	"github.com/nats-io/nats.go"
 )
 
 // fast is a catalog configuration for tests: sweeps every 100ms, forgets
 // after 400ms.
 var fast = catalog.Config{Interval: 100 * time.Millisecond, Expiry: 400 * time.Millisecond}
-
 
 func node(t *testing.T, url string) (*omq.Node, *nats.Conn) {
 	t.Helper()

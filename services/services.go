@@ -10,10 +10,10 @@ import (
 	"strings"
 
 	"github.com/dpc-project/dpc/manifests"
+	"github.com/dpc-project/dpc/omq"
+	"github.com/dpc-project/dpc/servicehost"
 	"github.com/dpc-project/dpc/services/textutil"
 	"github.com/dpc-project/dpc/services/tst"
-	"github.com/dpc-project/dpc/servicehost"
-	"github.com/dpc-project/dpc/omq"
 )
 
 var handlers = map[string]func() omq.Handlers{
