@@ -9,6 +9,13 @@ import (
 	"github.com/sergi/go-diff/diffmatchpatch"
 )
 
+// Why this file: no maintained Go module does a three-way line merge (the
+// diff3 ports found are unmaintained or not served by the module proxy), so
+// the small diff3 walk is here, over the well-kept Myers diff of
+// github.com/sergi/go-diff. That diff works on runes, so each distinct line
+// is coded as one rune first — the library's own line-mode technique,
+// done here for three texts at once.
+
 // Conflict markers, as git and diff3 write them, so that editors that
 // highlight merge conflicts recognise them.
 const (
