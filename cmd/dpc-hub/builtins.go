@@ -1,9 +1,96 @@
 package main
 
-// builtins are the hub's own functions, served under the name "hub".
-type builtins struct{}
+import (
+	"context"
+	"errors"
+	"fmt"
 
-// NopKserv does nothing: the thesis's round-trip probe of the hub itself
-// (its nopKserv), for comparing the hub's call overhead with an extra
-// service's.
-func (builtins) NopKserv() {}
+	"github.com/dpc-project/dpc/notes"
+	"github.com/dpc-project/dpc/omq"
+)
+
+// builtins are the hub's own functions, described by manifests/hub.yml and
+// served like any extra service's: the notes application's save, get,
+// merge, list and history, and nopKserv.
+func builtins(store *notes.Store) omq.Handlers {
+	return omq.Handlers{
+		"save": omq.HandlerFunc(func(ctx context.Context, req *omq.Request) (any, error) {
+			var name, content string
+			var base uint64
+			if err := req.Decode(&name, &content, &base); err != nil {
+				return nil, err
+			}
+			rev, err := store.Save(ctx, name, []byte(content), base)
+			return rev, notesError(err)
+		}),
+		"get": omq.HandlerFunc(func(ctx context.Context, req *omq.Request) (any, error) {
+			var name string
+			var rev uint64
+			if err := req.Decode(&name, &rev); err != nil {
+				return nil, err
+			}
+			n, err := store.Get(ctx, name, rev)
+			if err != nil {
+				return nil, notesError(err)
+			}
+			return string(n.Content), nil
+		}),
+		"merge": omq.HandlerFunc(func(ctx context.Context, req *omq.Request) (any, error) {
+			var name, content string
+			var base uint64
+			if err := req.Decode(&name, &content, &base); err != nil {
+				return nil, err
+			}
+			res, err := store.Merge(ctx, name, []byte(content), base)
+			if err != nil {
+				return nil, notesError(err)
+			}
+			return string(res.Content), nil
+		}),
+		"list": omq.HandlerFunc(func(ctx context.Context, _ *omq.Request) (any, error) {
+			infos, err := store.List(ctx)
+			if err != nil {
+				return nil, notesError(err)
+			}
+			out := make([]string, len(infos))
+			for i, n := range infos {
+				out[i] = n.Name
+			}
+			return out, nil
+		}),
+		"history": omq.HandlerFunc(func(ctx context.Context, req *omq.Request) (any, error) {
+			var name string
+			if err := req.Decode(&name); err != nil {
+				return nil, err
+			}
+			infos, err := store.History(ctx, name)
+			if err != nil {
+				return nil, notesError(err)
+			}
+			out := make([]string, len(infos))
+			for i, n := range infos {
+				out[i] = fmt.Sprintf("revision %d, %s, %d bytes", n.Revision, n.Modified.UTC().Format("2006-01-02 15:04:05Z"), n.Size)
+			}
+			return out, nil
+		}),
+		// nopKserv does nothing: the thesis's round-trip probe of the hub
+		// itself, for comparing the hub's call overhead with an extra
+		// service's nopExtra.
+		"nopKserv": omq.HandlerFunc(func(context.Context, *omq.Request) (any, error) { return nil, nil }),
+	}
+}
+
+// notesError gives the caller the notes package's errors as codes: a stale
+// base revision is a 409 carrying both revisions, an unknown note a 404.
+func notesError(err error) error {
+	var ce *notes.ConflictError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &ce):
+		return omq.Errorf(409, "note %q changed since revision %d: the latest is revision %d; get it, or merge your edit", ce.Name, ce.Base, ce.Latest)
+	case errors.Is(err, notes.ErrNotFound):
+		return omq.Errorf(404, "%v", err)
+	}
+	return err
+}

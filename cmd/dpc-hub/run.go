@@ -6,10 +6,16 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/dpc-project/dpc/broker"
+	"github.com/dpc-project/dpc/catalog"
+	"github.com/dpc-project/dpc/manifests"
+	"github.com/dpc-project/dpc/notes"
 	"github.com/dpc-project/dpc/omq"
+	"github.com/dpc-project/dpc/servicehost"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -47,9 +53,31 @@ func (c *CLI) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if _, err := node.Bind(ctx, "hub", builtins{}, omq.Description("DPC hub built-in functions")); err != nil {
+	js, err := jetstream.New(nc)
+	if err != nil {
 		return err
 	}
+	store, err := notes.Open(ctx, js)
+	if err != nil {
+		return fmt.Errorf("notes store: %w", err)
+	}
+	hubManifest, err := manifests.Builtin("hub")
+	if err != nil {
+		return err
+	}
+	host, _ := os.Hostname()
+	if _, err := servicehost.Bind(ctx, node, servicehost.Service{Manifest: hubManifest, Handlers: builtins(store)},
+		servicehost.Config{Host: host, Logger: log}); err != nil {
+		return fmt.Errorf("built-in functions: %w", err)
+	}
+	cat, err := catalog.New(node, catalog.Config{Interval: c.SweepInterval, Expiry: c.Expiry, Logger: log})
+	if err != nil {
+		return err
+	}
+	catDone := make(chan error, 1)
+	catCtx, stopCatalog := context.WithCancel(context.Background())
+	defer stopCatalog()
+	go func() { catDone <- cat.Run(catCtx) }()
 
 	var metricsSrv *http.Server
 	metricsURL := ""
@@ -83,6 +111,8 @@ func (c *CLI) Run(ctx context.Context) error {
 	if metricsSrv != nil {
 		_ = metricsSrv.Shutdown(sctx)
 	}
+	stopCatalog()
+	<-catDone
 	if err := node.Close(sctx); err != nil {
 		log.Warn("closing built-ins", "err", err)
 	}
