@@ -91,6 +91,8 @@ func notesError(err error) error {
 		return omq.Errorf(409, "note %q changed since revision %d: the latest is revision %d; get it, or merge your edit", ce.Name, ce.Base, ce.Latest)
 	case errors.Is(err, notes.ErrNotFound):
 		return omq.Errorf(404, "%v", err)
+	case errors.Is(err, notes.ErrInvalidName):
+		return omq.Errorf(omq.CodeBadArguments, "%v", err)
 	}
 	return err
 }
