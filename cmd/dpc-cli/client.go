@@ -1,0 +1,185 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/dpc-project/dpc/catalog"
+	"github.com/dpc-project/dpc/manifests"
+	"github.com/dpc-project/dpc/omq"
+	"github.com/nats-io/nats.go"
+)
+
+// client is a connection to the hub: the catalog's queries and calls of
+// the functions it lists.
+type client struct {
+	nc      *nats.Conn
+	node    *omq.Node
+	closing atomic.Bool // Close was called: a disconnection now is ours
+	url     string
+	timeout time.Duration // --timeout: catalog queries and functions without their own
+}
+
+// connectOptions says how to connect.
+type connectOptions struct {
+	// persistent keeps reconnecting for as long as the process runs (the
+	// interactive mode); otherwise a lost hub fails what is in progress.
+	persistent bool
+	// notices receives one line per connection event (lost, back) when
+	// persistent; nil discards them.
+	notices io.Writer
+}
+
+// connect opens the connection. The first connection fails fast, also in
+// the interactive mode: there is nothing to do without the hub.
+func (g *Globals) connect(opts connectOptions) (*client, error) {
+	c := &client{url: g.NATS, timeout: g.Timeout}
+	nopts := []nats.Option{
+		nats.Name("dpc-cli"),
+		nats.Timeout(min(g.Timeout, 5*time.Second)),
+	}
+	if opts.persistent {
+		var mu sync.Mutex
+		notice := func(format string, args ...any) {
+			if opts.notices == nil || c.closing.Load() {
+				return
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			fmt.Fprintf(opts.notices, format, args...)
+		}
+		nopts = append(nopts,
+			nats.MaxReconnects(-1),
+			nats.ReconnectWait(250*time.Millisecond),
+			nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+				if err != nil {
+					notice("dpc-cli: lost the hub at %s (%v); reconnecting…\n", g.NATS, err)
+				} else {
+					notice("dpc-cli: lost the hub at %s; reconnecting…\n", g.NATS)
+				}
+			}),
+			nats.ReconnectHandler(func(nc *nats.Conn) {
+				notice("dpc-cli: connected to the hub again at %s\n", nc.ConnectedUrlRedacted())
+			}),
+		)
+	} else {
+		nopts = append(nopts, nats.NoReconnect())
+	}
+	if g.User != "" {
+		nopts = append(nopts, nats.UserInfo(g.User, g.Password))
+	}
+	if g.TLSCA != "" {
+		nopts = append(nopts, nats.RootCAs(g.TLSCA))
+	}
+	if g.TLSCert != "" || g.TLSKey != "" {
+		if g.TLSCert == "" || g.TLSKey == "" {
+			return nil, usageErrorf("--tls-cert and --tls-key go together")
+		}
+		nopts = append(nopts, nats.ClientCert(g.TLSCert, g.TLSKey))
+	}
+	nc, err := nats.Connect(g.NATS, nopts...)
+	if err != nil {
+		return nil, unavailableErrorf(err, "cannot reach the hub at %s: %v", g.NATS, err)
+	}
+	node, err := omq.New(nc, omq.WithTimeout(g.Timeout))
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	c.nc, c.node = nc, node
+	return c, nil
+}
+
+func (c *client) Close() {
+	c.closing.Store(true)
+	c.nc.Close()
+}
+
+// query calls one of the catalog's functions.
+func (c *client) query(ctx context.Context, fn string, args, reply any) error {
+	err := c.node.Lookup(catalog.ServiceName).Call(ctx, fn, args, reply, omq.Timeout(c.timeout), omq.Idempotent())
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, omq.ErrNoResponders):
+		return unavailableErrorf(err, "the hub at %s does not answer: nothing serves its catalog (is dpc-hub running there?)", c.url)
+	case errors.Is(err, omq.ErrTimeout):
+		return &cliError{code: exitTimeout, msg: fmt.Sprintf("the hub's catalog at %s did not answer within %s", c.url, c.timeout), err: err}
+	}
+	return callFailure("catalog."+fn, err, c.timeout)
+}
+
+func (c *client) apps(ctx context.Context) ([]string, error) {
+	var apps []string
+	err := c.query(ctx, "apps", nil, &apps)
+	return apps, err
+}
+
+func (c *client) funcs(ctx context.Context, app string) ([]catalog.FunctionInfo, error) {
+	var fs []catalog.FunctionInfo
+	err := c.query(ctx, "funcs", omq.Args(app), &fs)
+	return fs, err
+}
+
+func (c *client) services(ctx context.Context) ([]catalog.ServiceInfo, error) {
+	var ss []catalog.ServiceInfo
+	err := c.query(ctx, "services", nil, &ss)
+	return ss, err
+}
+
+// describe resolves a function name, plain or service.function. An unknown
+// name is "not available" (exit 3); an ambiguous one is bad usage (exit
+// 2), since the user has to say which service they mean.
+func (c *client) describe(ctx context.Context, name string) (catalog.FunctionInfo, error) {
+	var fi catalog.FunctionInfo
+	err := c.query(ctx, "describe", omq.Args(name), &fi)
+	var re *omq.Error
+	if errors.As(err, &re) {
+		switch re.Code {
+		case omq.CodeUnknownFunction:
+			return fi, unavailableErrorf(err, "%s is not available: %s (dpc-cli funcs lists what is)", name, re.Description)
+		case catalog.CodeAmbiguous:
+			return fi, &cliError{code: exitUsage, msg: re.Description, err: err}
+		case omq.CodeBadArguments:
+			return fi, usageErrorf("%s", re.Description)
+		}
+	}
+	return fi, err
+}
+
+// timeoutFor is the function's own timeout from its manifest, else
+// --timeout.
+func (c *client) timeoutFor(f manifests.Function) time.Duration {
+	if d := f.Timeout.D(); d > 0 {
+		return d
+	}
+	return c.timeout
+}
+
+func (c *client) callOptions(f manifests.Function) []omq.CallOption {
+	opts := []omq.CallOption{omq.Timeout(c.timeoutFor(f))}
+	if f.Idempotent {
+		opts = append(opts, omq.Idempotent())
+	}
+	return opts
+}
+
+// call calls the function fi describes with args (a JSON array or object,
+// or nil) and returns its result as sent (nil when the function returns
+// nothing). Errors are omq's.
+func (c *client) call(ctx context.Context, fi catalog.FunctionInfo, args json.RawMessage) (json.RawMessage, error) {
+	var res json.RawMessage
+	err := c.node.Lookup(fi.Service).Call(ctx, fi.Function.Name, args, &res, c.callOptions(fi.Function)...)
+	return res, err
+}
+
+// multiCall calls the function on every instance of its service.
+func (c *client) multiCall(ctx context.Context, fi catalog.FunctionInfo, args json.RawMessage) ([]omq.Reply, error) {
+	return c.node.Lookup(fi.Service).MultiCall(ctx, fi.Function.Name, args, omq.Timeout(c.timeoutFor(fi.Function)))
+}

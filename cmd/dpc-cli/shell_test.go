@@ -1,0 +1,267 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// The session of the thesis's Appendix A: choose the notes application,
+// use one of its functions, add 45 and 38, mistype a number, and call add
+// after Tst-serv has stopped: "not available", and the refreshed menu has
+// none of its functions.
+func TestShell_ThesisSession(t *testing.T) {
+	t.Parallel()
+	sys := startSystem(t)
+	note := writeFile(t, "todo", "milk\neggs\n")
+	if r := cli(t, sys.url, "notes", "--state", statePath(t), "save", note); r.code != 0 {
+		t.Fatal(r)
+	}
+
+	s := startShell(t, sys.url)
+	apps := s.expect("Select application (enter application number): ")
+	for _, want := range []string{"Available applications:", "  0 quit", "notes", "test"} {
+		if !strings.Contains(apps, want) {
+			t.Fatalf("application menu lacks %q:\n%s", want, apps)
+		}
+	}
+	s.choose(apps, "notes")
+	fns := s.expect("Select functionality: ")
+	if !strings.Contains(fns, "Available functionality for notes:") {
+		t.Fatalf("no functions menu:\n%s", fns)
+	}
+	m := menu(fns)
+	for name, num := range map[string]string{"quit": "0", "change_app": "1", "refresh": "2"} {
+		if m[name] != num {
+			t.Fatalf("menu entry %s is %q, want %s:\n%s", name, m[name], num, fns)
+		}
+	}
+	for _, want := range []string{"save", "get", "merge", "list", "history", "nopKserv", "upper", "wordCount"} {
+		if m[want] == "" {
+			t.Fatalf("notes menu lacks %s:\n%s", want, fns)
+		}
+	}
+	if m["add"] != "" {
+		t.Fatalf("notes menu has tst's add, which is for the test application only:\n%s", fns)
+	}
+
+	s.choose(fns, "list")
+	s.expect("Result: todo\n")
+	fns = s.expect("Select functionality: ")
+	s.choose(fns, "upper")
+	s.expect("Please input text (Text to change): ")
+	s.send("hello, world")
+	s.expect("Result: HELLO, WORLD\n")
+
+	// change_app, to the application tst's functions are for.
+	s.expect("Select functionality: ")
+	s.send("1")
+	apps = s.expect("Select application (enter application number): ")
+	s.choose(apps, "test")
+	fns = s.expect("Select functionality: ")
+	if !strings.Contains(fns, "Available functionality for test:") || menu(fns)["add"] == "" {
+		t.Fatalf("test menu without add:\n%s", fns)
+	}
+	add := menu(fns)["add"]
+	s.send(add)
+	s.expect("Please input a (First number): ")
+	s.send("45")
+	s.expect("Please input b (Second number): ")
+	s.send("38")
+	s.expect("Result: 83\n")
+
+	// A mistyped number is explained and asked for again.
+	s.expect("Select functionality: ")
+	s.send(add)
+	s.expect("Please input a (First number): ")
+	s.send("4x")
+	if got := s.expect("Please input a (First number): "); !strings.Contains(got, `want a whole number, like 42; got "4x"`) {
+		t.Fatalf("no explanation of the bad input:\n%s", got)
+	}
+	s.send("3")
+	s.expect("Please input b (Second number): ")
+	s.send("2")
+	s.expect("Result: 5\n")
+
+	// add is cacheable: the same question is answered from the cache.
+	s.expect("Select functionality: ")
+	s.send(add)
+	s.expect("Please input a (First number): ")
+	s.send("45")
+	s.expect("Please input b (Second number): ")
+	s.send("38")
+	s.expect("Result: 83 (cached)\n")
+
+	// An invalid choice is said so, and asked again.
+	s.expect("Select functionality: ")
+	s.send("99")
+	s.expect(`Invalid choice "99": enter a number from 0 to`)
+	s.expect("Select functionality: ")
+	s.send("two")
+	s.expect(`Invalid choice "two"`)
+	s.expect("Select functionality: ")
+
+	// Tst-serv stops; the menu still offers add until it is refreshed.
+	sys.tst.stop()
+	waitCatalog(t, sys.url, "tst.add", false)
+	s.send(add)
+	s.expect("Please input a (First number): ")
+	s.send("6")
+	s.expect("Please input b (Second number): ")
+	s.send("7")
+	s.expect("Error when calling add()\nThis functionality is not available at the moment.\n")
+	fns = s.expect("Select functionality: ")
+	if !strings.HasPrefix(fns, "\nAvailable functionality for test:") {
+		t.Fatalf("no refreshed menu after the error:\n%s", fns)
+	}
+	// The catalog may list tst again for up to its expiry if a sweep that
+	// began before the withdrawal ends after it; refresh until it has
+	// caught up.
+	for deadline := time.Now().Add(waitLong); menu(fns)["add"] != ""; {
+		if time.Now().After(deadline) {
+			t.Fatalf("refreshed menu still has tst's functions:\n%s", fns)
+		}
+		s.send("2")
+		fns = s.expect("Select functionality: ")
+	}
+	m = menu(fns)
+	if m["test_int"] != "" {
+		t.Fatalf("refreshed menu still has tst's functions:\n%s", fns)
+	}
+	if m["nopKserv"] == "" {
+		t.Fatalf("refreshed menu lost the hub's functions:\n%s", fns)
+	}
+
+	s.send("0")
+	s.expect("Quitting...")
+	if code := s.exit(); code != 0 {
+		t.Fatalf("exit code %d after quit", code)
+	}
+}
+
+// Ctrl-D (EOF) at any prompt ends the session cleanly.
+func TestShell_EOFExitsZero(t *testing.T) {
+	t.Parallel()
+	sys := startSystem(t)
+	s := startShell(t, sys.url, "--app", "test")
+	fns := s.expect("Select functionality: ")
+	s.choose(fns, "add")
+	s.expect("Please input a (First number): ")
+	s.in.Close()
+	if code := s.exit(); code != 0 {
+		t.Fatalf("exit code %d at EOF, want 0; output:\n%s", code, s.out.String())
+	}
+}
+
+// Ctrl-C during a call cancels the call and returns to the menu; at the
+// menu it ends the session with 130.
+func TestShell_InterruptCancelsCall(t *testing.T) {
+	t.Parallel()
+	sys := startSystem(t)
+	waiting := make(chan struct{}, 1)
+	startExtra(t, sys.url, waiting)
+
+	s := startShell(t, sys.url, "--app", "test")
+	fns := s.expect("Select functionality: ")
+	if m := menu(fns); m["tst.add"] == "" || m["extra.add"] == "" || m["add"] != "" {
+		t.Fatalf("two services' add should be shown qualified:\n%s", fns)
+	}
+	s.choose(fns, "wait")
+	<-waiting // the call has reached the service
+	s.interrupts <- struct{}{}
+	s.expect("Call of wait() cancelled.\n")
+	fns = s.expect("Select functionality: ")
+
+	// Ctrl-C while typing an argument abandons the function.
+	s.choose(fns, "tst.add")
+	s.expect("Please input a (First number): ")
+	s.interrupts <- struct{}{}
+	s.expect("Cancelled tst.add().\n")
+	s.expect("Select functionality: ")
+
+	s.interrupts <- struct{}{}
+	if code := s.exit(); code != exitInterrupted {
+		t.Fatalf("exit code %d after Ctrl-C at the menu, want %d", code, exitInterrupted)
+	}
+}
+
+// Errors other than "not available" are shown with their code, and the
+// session goes on with the same menu.
+func TestShell_ErrorCodes(t *testing.T) {
+	t.Parallel()
+	sys := startSystem(t)
+	startExtra(t, sys.url, nil)
+
+	s := startShell(t, sys.url, "--app", "test")
+	fns := s.expect("Select functionality: ")
+	for _, tc := range []struct {
+		fn, arg, want string
+	}{
+		{"positive", "-1", "Error when calling positive(): bad arguments (400): n must not be negative, got -1\n"},
+		{"fail", "", "Error when calling fail(): the service failed (500): it broke\n"},
+		{"clash", "", "Error when calling clash(): conflict (409): the thing changed meanwhile\nThe call was refused because"},
+		{"nap", "", "Error when calling nap(): no reply within 100ms (timeout).\n"},
+	} {
+		s.choose(fns, tc.fn)
+		if tc.arg != "" {
+			s.expect("Please input n (A number): ")
+			s.send(tc.arg)
+		}
+		s.expect(tc.want)
+		fns = s.expect("Select functionality: ")
+		if menu(fns)[tc.fn] == "" {
+			t.Fatalf("after %s the menu lost it:\n%s", tc.fn, fns)
+		}
+	}
+	s.send("0")
+	if code := s.exit(); code != 0 {
+		t.Fatalf("exit code %d", code)
+	}
+}
+
+// The session outlives a hub restart: the connection comes back, the
+// services announce themselves again, and calls work after a refresh.
+func TestShell_SurvivesHubRestart(t *testing.T) {
+	t.Parallel()
+	sys := startSystem(t)
+	s := startShell(t, sys.url, "--app", "test")
+	fns := s.expect("Select functionality: ")
+	add := menu(fns)["add"]
+
+	port, data := sys.hub.port(), sys.hub.data
+	sys.hub.stop()
+	s.expect("lost the hub")
+	h := startHub(t, port, data)
+	t.Cleanup(func() { // before this hub stops, so that they withdraw
+		sys.tst.stop()
+		sys.textutil.stop()
+	})
+	s.expect("connected to the hub again")
+	waitCatalog(t, h.url, "tst.add", true)
+
+	s.send("2") // refresh
+	fns = s.expect("Select functionality: ")
+	if menu(fns)["add"] != add {
+		t.Fatalf("after the restart add is not entry %s:\n%s", add, fns)
+	}
+	s.send(add)
+	s.expect("Please input a (First number): ")
+	s.send("1")
+	s.expect("Please input b (Second number): ")
+	s.send("2")
+	s.expect("Result: 3\n")
+	s.send("0")
+	if code := s.exit(); code != 0 {
+		t.Fatalf("exit code %d", code)
+	}
+}
+
+// Without a hub the interactive mode ends at once, as K-app did.
+func TestShell_NoHub(t *testing.T) {
+	t.Parallel()
+	s := startShell(t, "nats://127.0.0.1:1")
+	s.expect("cannot reach the hub at nats://127.0.0.1:1")
+	if code := s.exit(); code != exitUnavailable {
+		t.Fatalf("exit code %d, want %d", code, exitUnavailable)
+	}
+}

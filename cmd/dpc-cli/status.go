@@ -1,0 +1,91 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/dpc-project/dpc/catalog"
+)
+
+// StatusCmd shows the live services, their instances and each instance's
+// load, from the catalog's services().
+type StatusCmd struct{}
+
+func (c *StatusCmd) Run(g *Globals, ctx context.Context, s streams) error {
+	cl, err := g.connect(connectOptions{})
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	ss, err := cl.services(ctx)
+	if err != nil {
+		return err
+	}
+	if g.JSON {
+		if ss == nil {
+			ss = []catalog.ServiceInfo{}
+		}
+		return writeJSON(s.out, ss)
+	}
+	if len(ss) == 0 {
+		fmt.Fprintln(s.out, "No live services.")
+		return nil
+	}
+	now := time.Now()
+	for i, svc := range ss {
+		if i > 0 {
+			fmt.Fprintln(s.out)
+		}
+		fmt.Fprintf(s.out, "%s %s", svc.Name, svc.Version)
+		if svc.Description != "" {
+			fmt.Fprintf(s.out, " — %s", svc.Description)
+		}
+		fmt.Fprintln(s.out)
+		fmt.Fprintf(s.out, "  functions: %s\n", strings.Join(svc.Functions, ", "))
+		tw := tabwriter.NewWriter(s.out, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "  INSTANCE\tHOST\tSINCE\tREQUESTS\tERRORS\tIN-FLIGHT\tBACKLOG\tP90 WAIT")
+		for _, in := range svc.Instances {
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\n", in.ID, in.Host, since(in.Since, now),
+				in.Requests, in.Errors, in.InFlight, in.Backlog, seconds(in.QueueWaitP90))
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// since is a start time as local time with how long ago it was:
+// "10:20:23 (5m ago)", with the date when it was not today.
+func since(t, now time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	t = t.Local()
+	layout := "15:04:05"
+	if y, m, d := t.Date(); y != now.Year() || m != now.Month() || d != now.Day() {
+		layout = "2006-01-02 15:04"
+	}
+	ago := now.Sub(t).Round(time.Second)
+	if ago < 0 {
+		ago = 0
+	}
+	return fmt.Sprintf("%s (%s ago)", t.Format(layout), ago)
+}
+
+// seconds shows a duration given in seconds, rounded for reading.
+func seconds(s float64) string {
+	d := time.Duration(s * float64(time.Second))
+	switch {
+	case d <= 0:
+		return "0"
+	case d < time.Millisecond:
+		return d.Round(time.Microsecond).String()
+	case d < time.Second:
+		return d.Round(10 * time.Microsecond).String()
+	}
+	return d.Round(time.Millisecond).String()
+}
