@@ -11,7 +11,7 @@ import (
 
 // builtins are the hub's own functions, described by manifests/hub.yml and
 // served like any extra service's: the notes application's save, get,
-// merge, list and history, and nopKserv.
+// merge, revision, list and history, and nopKserv.
 func builtins(store *notes.Store) omq.Handlers {
 	return omq.Handlers{
 		"save": omq.HandlerFunc(func(ctx context.Context, req *omq.Request) (any, error) {
@@ -46,6 +46,17 @@ func builtins(store *notes.Store) omq.Handlers {
 				return nil, notesError(err)
 			}
 			return string(res.Content), nil
+		}),
+		"revision": omq.HandlerFunc(func(ctx context.Context, req *omq.Request) (any, error) {
+			var name string
+			if err := req.Decode(&name); err != nil {
+				return nil, err
+			}
+			n, err := store.Get(ctx, name, 0)
+			if err != nil {
+				return nil, notesError(err)
+			}
+			return n.Revision, nil
 		}),
 		"list": omq.HandlerFunc(func(ctx context.Context, _ *omq.Request) (any, error) {
 			infos, err := store.List(ctx)
