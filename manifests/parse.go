@@ -52,7 +52,8 @@ func Load(path string) (*Manifest, error) {
 // several joined with errors.Join, each naming file, line and field.
 //
 // On success the manifest is normalised: empty args_list and app_list are
-// nil, a missing version is DefaultVersion.
+// nil, a missing version is DefaultVersion, descriptions are trimmed of
+// white space at both ends.
 func Parse(filename string, data []byte) (m *Manifest, err error) {
 	defer func() {
 		// yaml.v3 is not supposed to panic; if it does on some input, that
@@ -165,7 +166,7 @@ func (p *parser) manifest(doc *yaml.Node) *Manifest {
 	m := &Manifest{
 		Name:        p.name(f, "name", "the service name"),
 		Version:     p.str(f.value("version"), "version"),
-		Description: p.str(f.value("description"), "description"),
+		Description: p.text(f.value("description"), "description"),
 	}
 	if m.Version == "" {
 		m.Version = DefaultVersion
@@ -210,7 +211,7 @@ func (p *parser) function(n *yaml.Node, path string) (Function, bool) {
 	fn := Function{
 		Name:        p.name(f, path+".funct_name", "the function name"),
 		ReturnType:  p.typ(f, "return_type", path+".return_type", true),
-		Description: p.str(f.value("description"), path+".description"),
+		Description: p.text(f.value("description"), path+".description"),
 		Idempotent:  p.boolean(f.value("idempotent"), path+".idempotent"),
 		Timeout:     p.durationOr0(f.value("timeout"), path+".timeout"),
 		Cacheable:   p.cache(f.value("cacheable"), path+".cacheable"),
@@ -264,7 +265,7 @@ func (p *parser) arg(n *yaml.Node, path string) (Arg, bool) {
 	return Arg{
 		Name:        p.name(f, path+".arg_name", "the argument name"),
 		Type:        p.typ(f, "arg_type", path+".arg_type", false),
-		Description: p.str(f.value("arg_description"), path+".arg_description"),
+		Description: p.text(f.value("arg_description"), path+".arg_description"),
 	}, true
 }
 
@@ -416,6 +417,13 @@ func (p *parser) str(n *yaml.Node, path string) string {
 		return ""
 	}
 	return r.Value
+}
+
+// text returns a description, trimmed of white space at both ends: a
+// folded (>) or literal (|) block ends in a newline that a menu does not
+// want.
+func (p *parser) text(n *yaml.Node, path string) string {
+	return strings.TrimSpace(p.str(n, path))
 }
 
 // name returns a required name that can be one NATS subject token.
