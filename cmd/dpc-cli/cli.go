@@ -84,7 +84,7 @@ func run(ctx context.Context, args []string, s streams) (code int) {
 		fmt.Fprintln(s.err, "dpc-cli:", err)
 		var pe *kong.ParseError
 		if errors.As(err, &pe) {
-			fmt.Fprintf(s.err, "dpc-cli: run %q for help\n", strings.TrimSpace("dpc-cli "+commandOf(pe.Context)+" --help"))
+			fmt.Fprintf(s.err, "dpc-cli: run %q for help\n", strings.Join(append([]string{"dpc-cli"}, append(commandOf(pe.Context), "--help")...), " "))
 		}
 		return exitUsage
 	}
@@ -119,9 +119,10 @@ func run(ctx context.Context, args []string, s streams) (code int) {
 	return code
 }
 
-func commandOf(ctx *kong.Context) string {
+// commandOf is the words of the command being parsed: "notes", "save".
+func commandOf(ctx *kong.Context) []string {
 	if ctx == nil {
-		return ""
+		return nil
 	}
 	var words []string
 	for _, p := range ctx.Path {
@@ -129,5 +130,5 @@ func commandOf(ctx *kong.Context) string {
 			words = append(words, p.Command.Name)
 		}
 	}
-	return strings.Join(words, " ")
+	return words
 }

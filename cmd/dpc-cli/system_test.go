@@ -31,7 +31,7 @@ import (
 // hosted in the test process with servicehost.Run, as dpc-service hosts
 // them.
 
-var hubBinary string
+var hubBinary, cliBinary string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "dpc-cli-test")
@@ -39,12 +39,14 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	hubBinary = filepath.Join(dir, "dpc-hub")
-	out, err := exec.Command("go", "build", "-o", hubBinary, "github.com/dpc-project/dpc/cmd/dpc-hub").CombinedOutput()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "go build dpc-hub: %v\n%s", err, out)
-		os.RemoveAll(dir)
-		os.Exit(1)
+	hubBinary, cliBinary = filepath.Join(dir, "dpc-hub"), filepath.Join(dir, "dpc-cli")
+	for bin, pkg := range map[string]string{hubBinary: "github.com/dpc-project/dpc/cmd/dpc-hub", cliBinary: "."} {
+		out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput()
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "go build %s: %v\n%s", pkg, err, out)
+			os.RemoveAll(dir)
+			os.Exit(1)
+		}
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
