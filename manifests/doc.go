@@ -24,6 +24,9 @@
 //	var e *manifests.Error
 //	if errors.As(err, &e) { … e.File, e.Line, e.Field, e.Msg … }
 //
+// Manifest.Validate applies the same rules to a manifest decoded from JSON
+// or built in code.
+//
 // Builtin returns the manifests embedded in this package: "hub" (the hub's
 // built-in functions), "tst" (the thesis's test service) and "textutil"
 // (an example service for the notes application only).

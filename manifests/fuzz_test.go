@@ -40,6 +40,9 @@ func FuzzParse(f *testing.F) {
 			}
 			return
 		}
+		if err := m.Validate(); err != nil {
+			t.Fatalf("Parse accepted what Validate refuses: %v", err)
+		}
 		out, err := yaml.Marshal(m)
 		if err != nil {
 			t.Fatalf("Marshal: %v", err)

@@ -54,7 +54,12 @@ func Load(path string) (*Manifest, error) {
 // On success the manifest is normalised: empty args_list and app_list are
 // nil, a missing version is DefaultVersion, descriptions are trimmed of
 // white space at both ends.
-func Parse(filename string, data []byte) (m *Manifest, err error) {
+func Parse(filename string, data []byte) (*Manifest, error) {
+	return parse(&parser{file: filename}, data)
+}
+
+func parse(p *parser, data []byte) (m *Manifest, err error) {
+	filename := p.file
 	defer func() {
 		// yaml.v3 is not supposed to panic; if it does on some input, that
 		// input is still just a bad file.
@@ -62,7 +67,6 @@ func Parse(filename string, data []byte) (m *Manifest, err error) {
 			m, err = nil, &Error{File: filename, Msg: fmt.Sprintf("cannot read this YAML (parser failure: %v)", r)}
 		}
 	}()
-	p := &parser{file: filename}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
@@ -98,10 +102,11 @@ func Parse(filename string, data []byte) (m *Manifest, err error) {
 }
 
 type parser struct {
-	file    string
-	errs    []error // of *Error
-	items   int
-	stopped bool
+	file        string
+	noPositions bool    // the YAML was written by Validate, not by a person
+	errs        []error // of *Error
+	items       int
+	stopped     bool
 }
 
 // yamlLineRE picks the line out of yaml.v3's messages.
@@ -180,7 +185,7 @@ func (p *parser) manifest(doc *yaml.Node) *Manifest {
 	} else if len(fns) == 0 && (isNull(r) || r.Kind == yaml.SequenceNode) {
 		p.errorf(fnsNode, "functions", "empty: a service needs at least one function")
 	}
-	seen := map[string]int{} // function name → line
+	seen := map[string]string{} // function name → where it was first
 	for i, n := range fns {
 		if p.stopped {
 			break
@@ -191,11 +196,11 @@ func (p *parser) manifest(doc *yaml.Node) *Manifest {
 			continue
 		}
 		if fn.Name != "" {
-			if line, dup := seen[fn.Name]; dup {
-				at := p.fieldsOf(n).value("funct_name")
-				p.errorf(at, path+".funct_name", "%q is already defined at line %d; function names must be unique within a service", fn.Name, line)
+			at := p.fieldsOf(n).value("funct_name")
+			if first, dup := seen[fn.Name]; dup {
+				p.errorf(at, path+".funct_name", "%q is already the name of %s; function names must be unique within a service", fn.Name, first)
 			} else {
-				seen[fn.Name] = resolveLine(p.fieldsOf(n).value("funct_name"))
+				seen[fn.Name] = p.where(path, at)
 			}
 		}
 		m.Functions = append(m.Functions, fn)
@@ -216,7 +221,7 @@ func (p *parser) function(n *yaml.Node, path string) (Function, bool) {
 		Timeout:     p.durationOr0(f.value("timeout"), path+".timeout"),
 		Cacheable:   p.cache(f.value("cacheable"), path+".cacheable"),
 	}
-	seen := map[string]int{}
+	seen := map[string]string{}
 	for i, a := range p.seq(f.value("args_list"), path+".args_list", "a list of arguments") {
 		if p.stopped {
 			break
@@ -227,10 +232,11 @@ func (p *parser) function(n *yaml.Node, path string) (Function, bool) {
 			continue
 		}
 		if arg.Name != "" {
-			if line, dup := seen[arg.Name]; dup {
-				p.errorf(p.fieldsOf(a).value("arg_name"), apath+".arg_name", "%q is already an argument (line %d); argument names must be unique within a function", arg.Name, line)
+			at := p.fieldsOf(a).value("arg_name")
+			if first, dup := seen[arg.Name]; dup {
+				p.errorf(at, apath+".arg_name", "%q is already the name of %s; argument names must be unique within a function", arg.Name, first)
 			} else {
-				seen[arg.Name] = resolveLine(p.fieldsOf(a).value("arg_name"))
+				seen[arg.Name] = p.where(fmt.Sprintf("args_list[%d]", i), at)
 			}
 		}
 		fn.Args = append(fn.Args, arg)
@@ -508,11 +514,13 @@ func resolve(n *yaml.Node) *yaml.Node {
 	return n
 }
 
-func resolveLine(n *yaml.Node) int {
-	if n == nil {
-		return 0
+// where names an earlier entry for a message: "functions[0] (line 3)", or
+// just the path when positions mean nothing (Validate).
+func (p *parser) where(path string, n *yaml.Node) string {
+	if p.noPositions || n == nil {
+		return path
 	}
-	return n.Line
+	return fmt.Sprintf("%s (line %d)", path, n.Line)
 }
 
 func isNull(n *yaml.Node) bool {

@@ -170,7 +170,7 @@ func TestParse_Errors(t *testing.T) {
 		{"funct_name missing", "name: s\nfunctions:\n  - description: x\n", []string{"t.yml:3: functions[0].funct_name: missing: the function name is required"}},
 		{"funct_name with space", "name: s\nfunctions:\n  - funct_name: add two\n", []string{`t.yml:3: functions[0].funct_name: "add two" is not a valid name: use letters, digits, '-' and '_' only (names become NATS subject tokens)`}},
 		{"funct_name wildcard", "name: s\nfunctions:\n  - funct_name: '>'\n", []string{`t.yml:3: functions[0].funct_name: ">" is not a valid name: use letters, digits, '-' and '_' only (names become NATS subject tokens)`}},
-		{"duplicate funct_name", head + "  - funct_name: g\n  - funct_name: f\n", []string{`t.yml:5: functions[2].funct_name: "f" is already defined at line 3; function names must be unique within a service`}},
+		{"duplicate funct_name", head + "  - funct_name: g\n  - funct_name: f\n", []string{`t.yml:5: functions[2].funct_name: "f" is already the name of functions[0] (line 3); function names must be unique within a service`}},
 
 		{"args_list a string", head + "    args_list: a\n", []string{`t.yml:4: functions[0].args_list: want a list of arguments, got a string ("a")`}},
 		{"arg a string", head + "    args_list: [a]\n", []string{`t.yml:4: functions[0].args_list[0]: want an argument: a mapping with arg_name, arg_type and arg_description, got a string ("a")`}},
@@ -178,7 +178,7 @@ func TestParse_Errors(t *testing.T) {
 		{"arg_name empty", head + "    args_list:\n      - {arg_name: '', arg_type: int}\n", []string{"t.yml:5: functions[0].args_list[0].arg_name: empty: the argument name is required"}},
 		{"arg_name with space", head + "    args_list:\n      - {arg_name: first number, arg_type: int}\n", []string{`t.yml:5: functions[0].args_list[0].arg_name: "first number" is not a valid name: use letters, digits, '-' and '_' only (names become NATS subject tokens)`}},
 		{"duplicate arg_name", head + "    args_list:\n      - {arg_name: a, arg_type: int}\n      - {arg_name: a, arg_type: int}\n",
-			[]string{`t.yml:6: functions[0].args_list[1].arg_name: "a" is already an argument (line 5); argument names must be unique within a function`}},
+			[]string{`t.yml:6: functions[0].args_list[1].arg_name: "a" is already the name of args_list[0] (line 5); argument names must be unique within a function`}},
 		{"arg_type missing", head + "    args_list:\n      - arg_name: a\n", []string{"t.yml:5: functions[0].args_list[0].arg_type: missing: want one of int, float, char, string, bool, bytes, int_list, float_list, char_list, string_list, bool_list, bytes_list"}},
 		{"arg_type empty", head + "    args_list:\n      - {arg_name: a, arg_type: ''}\n", []string{"t.yml:5: functions[0].args_list[0].arg_type: missing: want one of int, float, char, string, bool, bytes, int_list, float_list, char_list, string_list, bool_list, bytes_list"}},
 		{"arg_type synonym", head + "    args_list:\n      - {arg_name: a, arg_type: integer}\n", []string{`t.yml:5: functions[0].args_list[0].arg_type: unknown type "integer" (did you mean int?)`}},
@@ -243,9 +243,9 @@ functions:
 `))
 	want := []string{
 		`manifests/tst.yml:2: version: "1" is not a SemVer version: write MAJOR.MINOR.PATCH, like 1.0.0`,
-		`manifests/tst.yml:7: functions[0].args_list[1].arg_name: "a" is already an argument (line 6); argument names must be unique within a function`,
+		`manifests/tst.yml:7: functions[0].args_list[1].arg_name: "a" is already the name of args_list[0] (line 6); argument names must be unique within a function`,
 		`manifests/tst.yml:7: functions[0].args_list[1].arg_type: unknown type "integer" (did you mean int?)`,
-		`manifests/tst.yml:10: functions[1].funct_name: "add" is already defined at line 4; function names must be unique within a service`,
+		`manifests/tst.yml:10: functions[1].funct_name: "add" is already the name of functions[0] (line 4); function names must be unique within a service`,
 		`manifests/tst.yml:11: functions[1].cacheable.ttl: missing: say how long a result may be reused, like ttl: 1m`,
 		`manifests/tst.yml:14: functions[2].args_list[0].arg_typ: unknown field (did you mean arg_type?)`,
 		`manifests/tst.yml:14: functions[2].args_list[0].arg_name: missing: the argument name is required`,
