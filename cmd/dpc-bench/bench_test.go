@@ -133,7 +133,7 @@ func TestRun_RequestsAndPayload(t *testing.T) {
 func TestCLI_InterruptStopsCleanly(t *testing.T) {
 	srv := startServer(t)
 	ctx, cancel := context.WithCancel(t.Context())
-	cli := CLI{
+	cli := CompareCmd{
 		URL: srv.ClientURL(), Clients: []int{2}, Duration: time.Minute, Repeats: 3,
 		Sides: []string{sideRaw, sideOMQ}, Timeout: 5 * time.Second, Quiet: true,
 		MinThroughput: DefaultTargets.MinThroughput, MaxP50: DefaultTargets.MaxP50,

@@ -10,8 +10,23 @@ import (
 	"time"
 )
 
-// CLI is dpc-bench's command line.
+// CLI is dpc-bench's command line: the omq-vs-raw comparison, which runs
+// when no command is named, and the two commands that measure a system of
+// real processes (a dpc-hub and dpc-service instances).
 type CLI struct {
+	Compare CompareCmd `cmd:"" default:"withargs" help:"Compare omq Call with raw NATS request-reply (the default command): ops/s and p50/p90/p99 at each client count, omq/raw against the targets."`
+	Thesis  ThesisCmd  `cmd:"" help:"Redo the DPC thesis's nop experiment on a real hub and tst service: runs of sequential hub.nopKserv and tst.nopExtra calls, ops/s beside the thesis's, and the processes' CPU use."`
+	Soak    SoakCmd    `cmd:"" help:"Idle CPU of a hub and tst instances with no calls (no busy loops), then RSS and heap over many calls (no leaks)."`
+}
+
+// command is what every subcommand does: run until done or ctx ends, the
+// report on stdout, progress on stderr.
+type command interface {
+	Run(ctx context.Context, stdout, stderr io.Writer) error
+}
+
+// CompareCmd is the omq-vs-raw comparison's flags.
+type CompareCmd struct {
 	URL      string        `help:"NATS server to run against instead of an embedded one." env:"NATS_URL" placeholder:"nats://HOST:4222"`
 	Clients  []int         `help:"Numbers of concurrent clients to measure, each client on its own connection." default:"1,8"`
 	Duration time.Duration `help:"Length of each measured run." default:"5s"`
@@ -35,7 +50,7 @@ var errInterrupted = errors.New("interrupted")
 
 // Run does the whole bench: the server, the measurements, the report on
 // stdout. Progress goes to stderr. A target missed is not an error.
-func (c *CLI) Run(ctx context.Context, stdout, stderr io.Writer) error {
+func (c *CompareCmd) Run(ctx context.Context, stdout, stderr io.Writer) error {
 	if c.CPUProfile != "" {
 		f, err := os.Create(c.CPUProfile)
 		if err != nil {

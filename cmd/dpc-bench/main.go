@@ -1,11 +1,24 @@
-// Command dpc-bench measures what omq costs over raw NATS: request-reply
-// throughput and latency of an omq Call to a no-op function against a
-// nats.go request to a plain queue-group responder, on one NATS server, at
-// several numbers of concurrent clients. See docs/BENCHMARKS.md.
+// Command dpc-bench measures DPC's call path.
 //
-//	go run ./cmd/dpc-bench                 # embedded server, 1 and 8 clients
+// The default command, compare, measures what omq costs over raw NATS:
+// request-reply throughput and latency of an omq Call to a no-op function
+// against a nats.go request to a plain queue-group responder, on one NATS
+// server, at several numbers of concurrent clients.
+//
+// The thesis and soak commands measure a system of real processes: they
+// build dpc-hub and dpc-service (or take them with --hub-bin and
+// --service-bin), start a hub on random loopback ports with a temporary
+// data directory and tst service instances connected to it, and stop them
+// with SIGTERM at the end. thesis redoes the DPC thesis's experiment (runs
+// of 1000 sequential nop calls, to the hub and to an extra service) and
+// reports the processes' CPU use; soak reports their CPU use while idle
+// and their memory over many calls. See docs/BENCHMARKS.md.
+//
+//	go run ./cmd/dpc-bench                 # compare: embedded server, 1 and 8 clients
 //	go run ./cmd/dpc-bench --clients 1,4,16 --duration 10s --json
-//	NATS_URL=nats://hub:4222 dpc-bench     # against a running server
+//	NATS_URL=nats://hub:4222 dpc-bench     # compare against a running server
+//	go run ./cmd/dpc-bench thesis          # 5 runs of 1000 calls each of nopKserv and nopExtra
+//	go run ./cmd/dpc-bench soak            # 30 s idle, then 100,000 calls
 //
 // It exits 0 when the bench ran, whether or not omq met its targets; 1 on
 // an error; 130 when interrupted (after printing the runs that finished).
@@ -24,18 +37,23 @@ import (
 
 func main() {
 	var cli CLI
-	kong.Parse(&cli,
+	kctx := kong.Parse(&cli,
 		kong.Name("dpc-bench"),
-		kong.Description("Compare omq Call with raw NATS request-reply: ops/s and p50/p90/p99 latency at each client count, and omq/raw ratios against the targets."),
+		kong.Description("Measure DPC's call path: omq against raw NATS (compare, the default), the thesis's nop experiment on real processes (thesis), and idle CPU and memory over many calls (soak)."),
 		kong.UsageOnError(),
+		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
 	)
+	cmd, ok := kctx.Selected().Target.Addr().Interface().(command)
+	if !ok {
+		kctx.Fatalf("no command selected")
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	go func() {
 		<-ctx.Done()
 		stop() // a second Ctrl-C ends the process at once
 	}()
-	err := cli.Run(ctx, os.Stdout, os.Stderr)
+	err := cmd.Run(ctx, os.Stdout, os.Stderr)
 	switch {
 	case errors.Is(err, errInterrupted):
 		fmt.Fprintln(os.Stderr, "dpc-bench: interrupted")

@@ -12,7 +12,7 @@ import (
 )
 
 // writeJSON prints the report for machines.
-func writeJSON(w io.Writer, r *Report) error {
+func writeJSON(w io.Writer, r any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(r)

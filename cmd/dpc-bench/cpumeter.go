@@ -1,0 +1,93 @@
+package main
+
+import (
+	"os"
+	"time"
+)
+
+// clientProc is the name of this process in CPU figures: the bench is the
+// client making the calls (the thesis's K-app).
+const clientProc = "client"
+
+// cpuMeter samples the CPU time of the system's processes and of the bench
+// itself, to give each one's CPU use over a stretch of wall time.
+type cpuMeter struct {
+	names []string
+	pids  []int
+}
+
+func newCPUMeter(procs []*proc, withClient bool) *cpuMeter {
+	m := &cpuMeter{}
+	for _, p := range procs {
+		m.names = append(m.names, p.name)
+		m.pids = append(m.pids, p.pid)
+	}
+	if withClient {
+		m.names = append(m.names, clientProc)
+		m.pids = append(m.pids, os.Getpid())
+	}
+	return m
+}
+
+// cpuSnap is every measured process's CPU time at one moment.
+type cpuSnap struct {
+	at  time.Time
+	cpu []time.Duration
+	ok  bool // false when some process could not be read (no /proc)
+}
+
+func (m *cpuMeter) snap() cpuSnap {
+	s := cpuSnap{at: time.Now(), cpu: make([]time.Duration, len(m.pids)), ok: true}
+	for i, pid := range m.pids {
+		c, err := procCPU(pid)
+		if err != nil {
+			s.ok = false
+		}
+		s.cpu[i] = c
+	}
+	return s
+}
+
+// cpuSpan accumulates CPU time and wall time over one or more stretches,
+// so that runs too short for the 10ms ticks of /proc add up to a usable
+// figure.
+type cpuSpan struct {
+	wall time.Duration
+	cpu  []time.Duration
+	ok   bool
+}
+
+func (m *cpuMeter) span() *cpuSpan {
+	return &cpuSpan{cpu: make([]time.Duration, len(m.pids)), ok: true}
+}
+
+// add counts the stretch from before to after.
+func (s *cpuSpan) add(before, after cpuSnap) {
+	s.ok = s.ok && before.ok && after.ok
+	s.wall += after.at.Sub(before.at)
+	for i := range s.cpu {
+		s.cpu[i] += after.cpu[i] - before.cpu[i]
+	}
+}
+
+// ProcCPU is one process's CPU use over a stretch of time.
+type ProcCPU struct {
+	Name string `json:"name"`
+	// Percent of one core: CPU time (user + system) over wall time.
+	Percent float64 `json:"percent"`
+	// CPU is the CPU time used.
+	CPU time.Duration `json:"cpu_ns"`
+}
+
+// percents gives each process's share of one core over the span, or nil
+// when /proc could not be read.
+func (m *cpuMeter) percents(s *cpuSpan) []ProcCPU {
+	if !s.ok || s.wall <= 0 {
+		return nil
+	}
+	out := make([]ProcCPU, len(m.names))
+	for i, name := range m.names {
+		out[i] = ProcCPU{Name: name, CPU: s.cpu[i], Percent: 100 * float64(s.cpu[i]) / float64(s.wall)}
+	}
+	return out
+}

@@ -1,0 +1,418 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/alecthomas/kong"
+)
+
+// The thesis and soak tests run real dpc-hub and dpc-service processes,
+// built once per test binary run.
+var (
+	buildOnce          sync.Once
+	buildDir           string
+	hubBin, serviceBin string
+	buildErr           error
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if buildDir != "" {
+		os.RemoveAll(buildDir)
+	}
+	os.Exit(code)
+}
+
+// systemFlags builds the binaries on first use and returns flags that
+// start them, quietly.
+func systemFlags(t *testing.T) SystemFlags {
+	t.Helper()
+	if runtime.GOOS != "linux" {
+		t.Skip("measures processes through /proc")
+	}
+	buildOnce.Do(func() {
+		buildDir, buildErr = os.MkdirTemp("", "dpc-bench-test-")
+		if buildErr != nil {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		buildErr = goBuild(ctx, buildDir, hubPackage, servicePackage)
+		hubBin, serviceBin = buildDir+"/dpc-hub", buildDir+"/dpc-service"
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return SystemFlags{HubBin: hubBin, ServiceBin: serviceBin, StartTimeout: time.Minute, Timeout: 5 * time.Second, JSON: true}
+}
+
+// checkGone fails if a process the bench started is still there: every
+// one must have been stopped and waited for.
+func checkGone(t *testing.T, procs []ProcInfo) {
+	t.Helper()
+	if len(procs) == 0 {
+		t.Fatal("no processes reported")
+	}
+	for _, p := range procs {
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d", p.PID)); err == nil {
+			t.Errorf("%s (pid %d) still running after the command returned", p.Name, p.PID)
+		}
+	}
+}
+
+func TestThesisCmd_SaneReport(t *testing.T) {
+	cmd := ThesisCmd{SystemFlags: systemFlags(t), Runs: 2, Calls: 20, Warmup: 5}
+	var out, progress bytes.Buffer
+	cmd.Quiet = false
+	if err := cmd.Run(t.Context(), &out, &progress); err != nil {
+		t.Fatalf("%v\n%s", err, progress.String())
+	}
+	var rep ThesisReport
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatalf("JSON report does not decode: %v\n%s", err, out.String())
+	}
+	checkGone(t, rep.System.Processes)
+	if !rep.System.Started || rep.System.URL == "" || rep.System.ServerVersion == "" {
+		t.Errorf("system not filled in: %+v", rep.System)
+	}
+	if len(rep.Functions) != 2 {
+		t.Fatalf("want nopKserv and nopExtra, got %d functions", len(rep.Functions))
+	}
+	for _, f := range rep.Functions {
+		if len(f.Runs) != cmd.Runs {
+			t.Errorf("%s: %d runs, want %d", f.Name, len(f.Runs), cmd.Runs)
+		}
+		for _, r := range f.Runs {
+			if r.Seconds <= 0 || r.OpsPerSec <= 0 {
+				t.Errorf("%s: run without calls: %+v", f.Name, r)
+			}
+		}
+		if f.AverageSeconds <= 0 || f.OpsPerSec <= 0 || f.PerCall <= 0 || f.Ratio <= 0 {
+			t.Errorf("%s: no average: %+v", f.Name, f)
+		}
+		if f.Thesis.OpsPerSec == 0 || len(f.Thesis.RunSeconds) != 5 {
+			t.Errorf("%s: the thesis's figures are missing: %+v", f.Name, f.Thesis)
+		}
+		var names []string
+		for _, c := range f.CPU {
+			names = append(names, c.Name)
+			if c.Percent < 0 {
+				t.Errorf("%s: negative CPU for %s", f.Name, c.Name)
+			}
+		}
+		if got := strings.Join(names, ","); got != "hub,tst#1,client" {
+			t.Errorf("%s: CPU of %q, want hub,tst#1,client", f.Name, got)
+		}
+	}
+	if n := strings.Count(progress.String(), " run "); n != 4 {
+		t.Errorf("want 4 progress lines of runs, got %d:\n%s", n, progress.String())
+	}
+
+	var text bytes.Buffer
+	if err := writeThesisText(&text, &rep); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"hub.nopKserv", "tst.nopExtra", "403.23", "363.64", "average", "38–60 (K-serv)", "ratio"} {
+		if !strings.Contains(text.String(), want) {
+			t.Errorf("text report lacks %q:\n%s", want, text.String())
+		}
+	}
+}
+
+func TestSoakCmd_SaneReport(t *testing.T) {
+	cmd := SoakCmd{SystemFlags: systemFlags(t), Instances: 2, Idle: time.Second, Calls: 200, Clients: 2,
+		SampleEvery: 50, Warmup: 50, IdleAfter: 200 * time.Millisecond}
+	var out, progress bytes.Buffer
+	if err := cmd.Run(t.Context(), &out, &progress); err != nil {
+		t.Fatalf("%v\n%s", err, progress.String())
+	}
+	var rep SoakReport
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatalf("JSON report does not decode: %v\n%s", err, out.String())
+	}
+	checkGone(t, rep.System.Processes)
+
+	procs := []string{"hub", "tst#1", "tst#2"}
+	for _, w := range []*IdleWindow{rep.Idle, rep.IdleAfter} {
+		if w == nil {
+			t.Fatal("an idle window is missing")
+		}
+		if len(w.Processes) != len(procs) {
+			t.Fatalf("idle: want %v, got %+v", procs, w.Processes)
+		}
+		for i, p := range w.Processes {
+			if p.Name != procs[i] || p.PID <= 0 || p.CPUPercent < 0 || p.RSS <= 0 {
+				t.Errorf("idle: implausible %+v", p)
+			}
+		}
+	}
+	if len(rep.Samples) != 5 {
+		t.Fatalf("want samples at 0, 50, 100, 150, 200 calls, got %d", len(rep.Samples))
+	}
+	for i, s := range rep.Samples {
+		if s.Calls != i*50 {
+			t.Errorf("sample %d at %d calls, want %d", i, s.Calls, i*50)
+		}
+		for _, p := range append(procs, clientProc) {
+			if s.RSS[p] <= 0 {
+				t.Errorf("sample %d: no RSS for %s: %v", i, p, s.RSS)
+			}
+		}
+		if s.HubHeapInuse <= 0 || s.HubGoroutines <= 0 || s.ClientHeapInuse <= 0 {
+			t.Errorf("sample %d: no heap or goroutines: %+v", i, s)
+		}
+		if i > 0 && s.OpsPerSec <= 0 {
+			t.Errorf("sample %d: no rate", i)
+		}
+	}
+	if len(rep.Growth) == 0 {
+		t.Fatal("no growth figures")
+	}
+	for _, g := range rep.Growth {
+		if g.FromCalls != 50 || g.ToCalls != 200 {
+			t.Errorf("%s: growth from %d to %d calls, want 50 to 200", g.Series, g.FromCalls, g.ToCalls)
+		}
+	}
+	// Half the calls are tst.add. Stats are gathered best-effort, so an
+	// instance may be missing on a loaded machine; both there, they must
+	// account for every call.
+	if len(rep.InstanceCalls) == 2 {
+		if n := rep.InstanceCalls[0].Calls + rep.InstanceCalls[1].Calls; n != 100 {
+			t.Errorf("instances handled %d add calls, want 100: %+v", n, rep.InstanceCalls)
+		}
+	}
+
+	var text bytes.Buffer
+	if err := writeSoakText(&text, &rep); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"idle, before the calls", "hub heap in use", "tst#2 RSS", "trend per 100k calls", "idle, after the calls"} {
+		if !strings.Contains(text.String(), want) {
+			t.Errorf("text report lacks %q:\n%s", want, text.String())
+		}
+	}
+}
+
+// With --nats the commands measure a running system and leave it running.
+func TestThesisCmd_RunningSystem(t *testing.T) {
+	flags := systemFlags(t)
+	sys, err := startSystem(t.Context(), flags, 1, func(string, ...any) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := sys.stop(); err != nil {
+			t.Error(err)
+		}
+	}()
+	cmd := ThesisCmd{Runs: 1, Calls: 10, SystemFlags: SystemFlags{
+		NATS: sys.info.URL, PIDs: map[string]int{"hub": sys.hub().pid},
+		StartTimeout: time.Minute, Timeout: 5 * time.Second, JSON: true, Quiet: true,
+	}}
+	var out bytes.Buffer
+	if err := cmd.Run(t.Context(), &out, &out); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	var rep ThesisReport
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.System.Started {
+		t.Error("reported as started by the bench")
+	}
+	if cpu := rep.Functions[0].CPU; len(cpu) != 2 || cpu[0].Name != "hub" || cpu[1].Name != clientProc {
+		t.Errorf("want the CPU of hub and client, got %+v", cpu)
+	}
+	for _, p := range sys.procs {
+		if p.exited() {
+			t.Errorf("%s stopped by a run against it", p.name)
+		}
+	}
+}
+
+// An interrupt (the context ending) stops the processes and reports
+// errInterrupted.
+func TestSoakCmd_InterruptStopsProcesses(t *testing.T) {
+	cmd := SoakCmd{SystemFlags: systemFlags(t), Instances: 1, Idle: time.Minute, Calls: 100, Clients: 1, SampleEvery: 10}
+	cmd.Quiet = false
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	progress := &cancelOn{text: "idle for", cancel: cancel}
+	var out bytes.Buffer
+	done := make(chan error, 1)
+	go func() { done <- cmd.Run(ctx, &out, progress) }()
+	select {
+	case err := <-done:
+		if !errors.Is(err, errInterrupted) {
+			t.Fatalf("want errInterrupted, got %v\n%s", err, progress.String())
+		}
+	case <-time.After(50 * time.Second):
+		t.Fatal("soak did not stop after its context was cancelled")
+	}
+	var rep SoakReport
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatalf("no report after the interrupt: %v\n%s", err, out.String())
+	}
+	if !rep.Interrupted {
+		t.Error("report not marked interrupted")
+	}
+	checkGone(t, rep.System.Processes)
+}
+
+// cancelOn collects progress and cancels when a line contains text.
+type cancelOn struct {
+	mu     sync.Mutex
+	buf    bytes.Buffer
+	text   string
+	cancel func()
+}
+
+func (c *cancelOn) Write(b []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if bytes.Contains(b, []byte(c.text)) {
+		c.cancel()
+	}
+	return c.buf.Write(b)
+}
+
+func (c *cancelOn) String() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.buf.String()
+}
+
+func TestCLI_Commands(t *testing.T) {
+	tests := []struct {
+		args  []string
+		want  string
+		check func(*CLI) error
+	}{
+		{nil, "compare", func(c *CLI) error {
+			if len(c.Compare.Clients) != 2 {
+				return fmt.Errorf("default clients %v", c.Compare.Clients)
+			}
+			return nil
+		}},
+		{[]string{"--clients", "1,4", "--json"}, "compare", func(c *CLI) error {
+			if len(c.Compare.Clients) != 2 || c.Compare.Clients[1] != 4 || !c.Compare.JSON {
+				return fmt.Errorf("flags without a command: %+v", c.Compare)
+			}
+			return nil
+		}},
+		{[]string{"compare", "--sides", "raw"}, "compare", nil},
+		{[]string{"thesis"}, "thesis", func(c *CLI) error {
+			if c.Thesis.Runs != 5 || c.Thesis.Calls != 1000 {
+				return fmt.Errorf("thesis defaults %d runs of %d", c.Thesis.Runs, c.Thesis.Calls)
+			}
+			return nil
+		}},
+		{[]string{"soak", "--nats", "nats://h:4222", "--pid", "hub=12", "--pid", "tst=34"}, "soak", func(c *CLI) error {
+			if c.Soak.PIDs["hub"] != 12 || c.Soak.PIDs["tst"] != 34 || c.Soak.Idle != 30*time.Second || c.Soak.Calls != 100000 {
+				return fmt.Errorf("soak flags %+v", c.Soak)
+			}
+			return nil
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(append([]string{"args"}, tt.args...), " "), func(t *testing.T) {
+			var cli CLI
+			parser, err := kong.New(&cli, kong.Name("dpc-bench"), kong.Exit(func(int) { t.Fatal("exit") }))
+			if err != nil {
+				t.Fatal(err)
+			}
+			kctx, err := parser.Parse(tt.args)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := kctx.Selected().Name; got != tt.want {
+				t.Fatalf("selected %q, want %q", got, tt.want)
+			}
+			if _, ok := kctx.Selected().Target.Addr().Interface().(command); !ok {
+				t.Fatal("selected command has no Run")
+			}
+			if tt.check != nil {
+				if err := tt.check(&cli); err != nil {
+					t.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func TestParseStatCPU(t *testing.T) {
+	// A command name with spaces and parentheses; utime 250 and stime 50
+	// ticks are fields 14 and 15.
+	line := "1234 (a (b) c) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 7 0 100 1000 200\n"
+	got, err := parseStatCPU([]byte(line))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := 3 * time.Second; got != want {
+		t.Errorf("got %s, want %s", got, want)
+	}
+	if _, err := parseStatCPU([]byte("1234 (x) S 1 2")); err == nil {
+		t.Error("a short line parsed")
+	}
+	self, err := procCPU(os.Getpid())
+	if runtime.GOOS == "linux" && (err != nil || self < 0) {
+		t.Errorf("own CPU: %s, %v", self, err)
+	}
+}
+
+func TestParseMetrics(t *testing.T) {
+	text := `# HELP go_goroutines Number of goroutines.
+# TYPE go_goroutines gauge
+go_goroutines 42
+go_memstats_heap_inuse_bytes 4.538368e+06
+omq_handled_total{function="nopKserv",service="hub"} 3
+`
+	m, err := parseMetrics(strings.NewReader(text), metricGoroutines, metricHeapInuse)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m[metricGoroutines] != 42 || m[metricHeapInuse] != 4538368 {
+		t.Errorf("got %v", m)
+	}
+	if _, err := parseMetrics(strings.NewReader(text), "process_open_fds"); err == nil {
+		t.Error("a missing series gave no error")
+	}
+}
+
+func TestGrowth_SlopeAfterWarmup(t *testing.T) {
+	var samples []MemSample
+	for i := range 6 {
+		calls := i * 1000
+		rss := int64(10 << 20)
+		if i > 0 {
+			rss += int64(calls) * 100 // 100 bytes per call after warm-up
+		}
+		samples = append(samples, MemSample{Calls: calls, RSS: map[string]int64{"hub": rss}, HubHeapInuse: 1 << 20, HubGoroutines: 50})
+	}
+	g := growth(samples, 1000)
+	if len(g) != 3 {
+		t.Fatalf("want hub RSS, heap and goroutines, got %+v", g)
+	}
+	if g[0].Series != "hub RSS" || g[0].FromCalls != 1000 || g[0].ToCalls != 5000 {
+		t.Errorf("hub RSS: %+v", g[0])
+	}
+	if d := g[0].PerCall - 100; d > 1e-9 || d < -1e-9 {
+		t.Errorf("slope %v, want 100 bytes per call", g[0].PerCall)
+	}
+	if g[1].PerCall != 0 || g[2].PerCall != 0 {
+		t.Errorf("flat series with a slope: %+v %+v", g[1], g[2])
+	}
+	if growth(samples[:2], 1000) != nil {
+		t.Error("growth from a single sample after warm-up")
+	}
+}
