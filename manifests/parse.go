@@ -96,6 +96,9 @@ func parse(p *parser, data []byte) (m *Manifest, err error) {
 			}
 			return a.Column < b.Column
 		})
+		if len(p.errs) == 1 {
+			return nil, p.errs[0]
+		}
 		return nil, errors.Join(p.errs...)
 	}
 	return m, nil

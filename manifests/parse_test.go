@@ -257,8 +257,8 @@ functions:
 
 func TestError_Fields(t *testing.T) {
 	_, err := Parse("x.yml", []byte("name: s\nfunctions:\n  - funct_name: f\n    return_type:   intt\n"))
-	var e *Error
-	if !errors.As(err, &e) {
+	e, ok := err.(*Error) // one problem: the *Error itself, not a join
+	if !ok {
 		t.Fatalf("%T is not an *Error", err)
 	}
 	want := Error{File: "x.yml", Line: 4, Column: 20, Field: "functions[0].return_type", Msg: `unknown type "intt" (did you mean int? valid types: int, float, char, string, bool, bytes, int_list, float_list, char_list, string_list, bool_list, bytes_list; leave it empty when nothing is returned)`}
