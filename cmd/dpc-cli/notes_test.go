@@ -41,7 +41,6 @@ func readFile(t *testing.T, path string) string {
 func TestNotes_SaveGetMergeConflict(t *testing.T) {
 	t.Parallel()
 	sys := startSystem(t)
-	skipWithoutRevision(t, sys.url)
 	u := sys.url
 	stateA, stateB := statePath(t), statePath(t)
 	a := func(code int, stdout, stderr []string, args ...string) result {
@@ -53,7 +52,7 @@ func TestNotes_SaveGetMergeConflict(t *testing.T) {
 		return check(t, u, code, stdout, stderr, append([]string{"notes", "--state", stateB}, args...)...)
 	}
 
-	original := bigNote(50000) // about 4 MiB, beyond a NATS message
+	original := bigNote(40000) // over 3 MiB, beyond a NATS message
 	if len(original) < 3<<20 {
 		t.Fatalf("note of %d bytes is not multi-MiB", len(original))
 	}
@@ -72,7 +71,7 @@ func TestNotes_SaveGetMergeConflict(t *testing.T) {
 	b(0, []string{`Saved note "plan.txt" as revision 2.`}, nil, "save", fileB, "--name", "plan.txt")
 
 	// Device A, still at revision 1, edits line 40000: its save is refused.
-	editA := replaceLine(original, 40000, "A changed line 40000")
+	editA := replaceLine(original, 30000, "A changed line 30000")
 	os.WriteFile(fileA, []byte(editA), 0o644)
 	a(exitConflict, nil, []string{"dpc-cli: conflict:", "the latest is revision 2", "dpc-cli notes merge " + fileA + " --name plan.txt"},
 		"save", fileA)
@@ -135,7 +134,6 @@ func TestNotes_SaveGetMergeConflict(t *testing.T) {
 func TestNotes_MergeWithConflicts(t *testing.T) {
 	t.Parallel()
 	sys := startSystem(t)
-	skipWithoutRevision(t, sys.url)
 	stateA, stateB := statePath(t), statePath(t)
 	file := writeFile(t, "list", "milk\neggs\nbread\n")
 	check(t, sys.url, 0, nil, nil, "notes", "--state", stateA, "save", file)
@@ -157,12 +155,4 @@ func TestNotes_MergeWithConflicts(t *testing.T) {
 	// Resolved by hand, it saves on top of the merge.
 	os.WriteFile(file, []byte("milk\ntea\ncoffee\nbread\n"), 0o644)
 	check(t, sys.url, 0, []string{"as revision 4"}, nil, "notes", "--state", stateA, "save", file)
-}
-
-// skipWithoutRevision skips until the hub has revision(name), which its
-// owner is adding. TODO: remove once manifests/hub.yml has it.
-func skipWithoutRevision(t *testing.T, url string) {
-	if r := cli(t, url, "describe", "hub.revision"); r.code != 0 {
-		t.Skip("the hub has no revision function yet")
-	}
 }
