@@ -8,7 +8,7 @@ import (
 // AppsCmd lists the applications named in the live services' app_lists.
 type AppsCmd struct{}
 
-func (c *AppsCmd) Run(g *Globals, ctx context.Context, s streams) error {
+func (c *AppsCmd) Run(ctx context.Context, g *Globals, s streams) error {
 	cl, err := g.connect(connectOptions{})
 	if err != nil {
 		return err

@@ -23,7 +23,7 @@ type callResult struct {
 	Result   json.RawMessage `json:"result"`
 }
 
-func (c *CallCmd) Run(g *Globals, ctx context.Context, s streams) error {
+func (c *CallCmd) Run(ctx context.Context, g *Globals, s streams) error {
 	cl, err := g.connect(connectOptions{})
 	if err != nil {
 		return err
@@ -76,7 +76,7 @@ type multiResult struct {
 	Incomplete bool `json:"incomplete,omitempty"`
 }
 
-func (c *MultiCallCmd) Run(g *Globals, ctx context.Context, s streams) error {
+func (c *MultiCallCmd) Run(ctx context.Context, g *Globals, s streams) error {
 	cl, err := g.connect(connectOptions{})
 	if err != nil {
 		return err

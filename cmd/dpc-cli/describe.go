@@ -14,7 +14,7 @@ type DescribeCmd struct {
 	Name string `arg:"" help:"Function: its plain name, or service.function when several services have it."`
 }
 
-func (c *DescribeCmd) Run(g *Globals, ctx context.Context, s streams) error {
+func (c *DescribeCmd) Run(ctx context.Context, g *Globals, s streams) error {
 	cl, err := g.connect(connectOptions{})
 	if err != nil {
 		return err

@@ -12,7 +12,7 @@ import (
 // FuncsCmd lists the functions an application may use.
 type FuncsCmd struct{}
 
-func (c *FuncsCmd) Run(g *Globals, ctx context.Context, s streams) error {
+func (c *FuncsCmd) Run(ctx context.Context, g *Globals, s streams) error {
 	cl, err := g.connect(connectOptions{})
 	if err != nil {
 		return err

@@ -32,7 +32,7 @@ type NotesCmd struct {
 	State string `help:"File where this device remembers the revision it last saw of each note (default: $XDG_STATE_HOME/dpc/notes.json, else ~/.local/state/dpc/notes.json)." type:"path" placeholder:"FILE"`
 
 	Save    NotesSaveCmd    `cmd:"" help:"Save a file as a note's next revision, based on the revision this device last saw."`
-	Get     NotesGetCmd     `cmd:"" help:"Print a note (or write it to a file) and remember its revision."`
+	Get     NotesGetCmd     `cmd:"" help:"Print a note, or write it to a file, and remember its revision (not when an older revision is only printed)."`
 	Merge   NotesMergeCmd   `cmd:"" help:"Merge your edit of a note with what others saved since, save the result, and update the file."`
 	List    NotesListCmd    `cmd:"" help:"List the notes."`
 	History NotesHistoryCmd `cmd:"" help:"List the kept revisions of a note."`
@@ -134,7 +134,7 @@ type savedNote struct {
 	Base     uint64 `json:"base_revision"`
 }
 
-func (c *NotesSaveCmd) Run(g *Globals, ctx context.Context, s streams, nc *NotesCmd) error {
+func (c *NotesSaveCmd) Run(ctx context.Context, g *Globals, s streams, nc *NotesCmd) error {
 	content, err := readNote(c.File)
 	if err != nil {
 		return err
@@ -182,7 +182,7 @@ type gotNote struct {
 	Content  *string `json:"content,omitempty"`
 }
 
-func (c *NotesGetCmd) Run(g *Globals, ctx context.Context, s streams, nc *NotesCmd) error {
+func (c *NotesGetCmd) Run(ctx context.Context, g *Globals, s streams, nc *NotesCmd) error {
 	n, err := nc.open(g)
 	if err != nil {
 		return err
@@ -203,8 +203,12 @@ func (c *NotesGetCmd) Run(g *Globals, ctx context.Context, s streams, nc *NotesC
 			return err
 		}
 	}
-	if err := n.state.remember(c.Name, rev); err != nil {
-		return err
+	// The device's copy is now based on rev, unless an older revision was
+	// only printed to look at.
+	if c.Revision == 0 || c.Output != "" {
+		if err := n.state.remember(c.Name, rev); err != nil {
+			return err
+		}
 	}
 	switch {
 	case g.JSON:
@@ -239,7 +243,7 @@ type mergedNote struct {
 // conflictMarker starts the lines notes.Merge3 puts before a conflict.
 const conflictMarker = "<<<<<<< "
 
-func (c *NotesMergeCmd) Run(g *Globals, ctx context.Context, s streams, nc *NotesCmd) error {
+func (c *NotesMergeCmd) Run(ctx context.Context, g *Globals, s streams, nc *NotesCmd) error {
 	content, err := readNote(c.File)
 	if err != nil {
 		return err
@@ -300,7 +304,7 @@ func hasConflicts(text string) bool {
 // NotesListCmd lists the notes.
 type NotesListCmd struct{}
 
-func (c *NotesListCmd) Run(g *Globals, ctx context.Context, s streams, nc *NotesCmd) error {
+func (c *NotesListCmd) Run(ctx context.Context, g *Globals, s streams, nc *NotesCmd) error {
 	return notesLines(ctx, g, s, nc, "list")
 }
 
@@ -309,7 +313,7 @@ type NotesHistoryCmd struct {
 	Name string `arg:"" help:"Note name."`
 }
 
-func (c *NotesHistoryCmd) Run(g *Globals, ctx context.Context, s streams, nc *NotesCmd) error {
+func (c *NotesHistoryCmd) Run(ctx context.Context, g *Globals, s streams, nc *NotesCmd) error {
 	return notesLines(ctx, g, s, nc, "history", c.Name)
 }
 

@@ -104,6 +104,12 @@ func TestNotes_SaveGetMergeConflict(t *testing.T) {
 		t.Fatalf("get --revision 2 --json: revision %d", gn.Revision)
 	}
 
+	// Looking at an old revision does not change what B's copy is based on.
+	var stB noteState
+	if err := json.Unmarshal([]byte(readFile(t, stateB)), &stB); err != nil || stB.Revisions["plan.txt"] != 4 {
+		t.Fatalf("state of B after get --revision 2: %+v (%v)", stB, err)
+	}
+
 	if r := a(0, nil, nil, "list"); r.stdout != "plan.txt\n" {
 		t.Fatalf("list:\n%s", r)
 	}

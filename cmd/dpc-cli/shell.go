@@ -30,7 +30,7 @@ import (
 // as the session lasts, so a restarted hub does not end it.
 type ShellCmd struct{}
 
-func (c *ShellCmd) Run(g *Globals, ctx context.Context, s streams) error {
+func (c *ShellCmd) Run(ctx context.Context, g *Globals, s streams) error {
 	cl, err := g.connect(connectOptions{persistent: true, notices: s.err})
 	if err != nil {
 		return err

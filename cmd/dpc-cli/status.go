@@ -14,7 +14,7 @@ import (
 // load, from the catalog's services().
 type StatusCmd struct{}
 
-func (c *StatusCmd) Run(g *Globals, ctx context.Context, s streams) error {
+func (c *StatusCmd) Run(ctx context.Context, g *Globals, s streams) error {
 	cl, err := g.connect(connectOptions{})
 	if err != nil {
 		return err
