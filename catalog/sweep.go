@@ -3,12 +3,12 @@ package catalog
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"time"
 
 	"github.com/dpc-project/dpc/manifests"
 	"github.com/dpc-project/dpc/omq"
 	"github.com/nats-io/nats.go/micro"
-	"gopkg.in/yaml.v3"
 )
 
 // Run serves the catalog's queries and sweeps until ctx ends. It returns
@@ -83,15 +83,13 @@ func manifestFrom(p micro.Ping) (*manifests.Manifest, error) {
 	return &m, nil
 }
 
-// validManifest holds a manifest that arrived as JSON to the same strict
-// rules as a YAML file, by running it through the parser.
+// validManifest holds a manifest that arrived as JSON to the same rules as
+// a YAML file.
 func validManifest(m *manifests.Manifest, source string) error {
-	b, err := yaml.Marshal(m)
-	if err != nil {
-		return err
+	if err := m.Validate(); err != nil {
+		return fmt.Errorf("%s: %w", source, err)
 	}
-	_, err = manifests.Parse(source, b)
-	return err
+	return nil
 }
 
 type errNameMismatch struct{ manifest, bound string }

@@ -1,0 +1,165 @@
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestDPC walks through the thesis's prototype session and its failure
+// cases with real processes: a hub, two instances of tst, textutil, and
+// dpc-cli both interactive and by subcommands.
+func TestDPC(t *testing.T) {
+	port := freePort(t)
+	data := t.TempDir()
+	hub, url := startHub(t, port, data)
+	tst1 := startService(t, url, "tst")
+	tst2 := startService(t, url, "tst")
+	startService(t, url, "textutil")
+	eventually(t, 30*time.Second, func() bool {
+		f := funcs(t, url)
+		return f["tst.add"] == 2 && f["textutil.upper"] == 1
+	}, "both tst instances and textutil in the catalog")
+
+	sh := startSession(t, url)
+	menu := sh.expect("Select application (enter application number): ")
+	sh.send(choice(t, menu, "test"))
+
+	t.Run("interactive call, as in the thesis", func(t *testing.T) {
+		menu := sh.expect("Select functionality: ")
+		sh.send(choice(t, menu, "add"))
+		sh.expect("Please input a (")
+		sh.send("45")
+		sh.expect("Please input b (")
+		sh.send("forty")
+		sh.expect("Invalid int for b")
+		sh.expect("Please input b (")
+		sh.send("38")
+		sh.expect("Result: 83")
+	})
+
+	t.Run("subcommands", func(t *testing.T) {
+		if r := cli(t, url, "call", "add", "45", "38"); r.code != 0 || strings.TrimSpace(r.stdout) != "83" {
+			t.Fatalf("call add 45 38: %+v", r)
+		}
+		if r := cli(t, url, "call", "tst.split", "text=a b c", "separator= "); r.code != 0 || !strings.Contains(r.stdout, "a, b, c") {
+			t.Fatalf("call split: %+v", r)
+		}
+		if r := cli(t, url, "--json", "call", "add", "1", "2"); r.code != 0 || !strings.Contains(r.stdout, `"result":3`) && !strings.Contains(r.stdout, `"result": 3`) {
+			t.Fatalf("call --json: %+v", r)
+		}
+		if r := cli(t, url, "call", "add", "x", "2"); r.code != 2 || !strings.Contains(r.stderr, "a") {
+			t.Fatalf("call add x 2: exit %d, %q; want 2 naming the argument", r.code, r.stderr)
+		}
+		if r := cli(t, url, "apps"); r.code != 0 || !strings.Contains(r.stdout, "notes") || !strings.Contains(r.stdout, "test") {
+			t.Fatalf("apps: %+v", r)
+		}
+		if r := cli(t, url, "--app", "notes", "funcs"); r.code != 0 || !strings.Contains(r.stdout, "upper") || strings.Contains(r.stdout, "addMany") {
+			t.Fatalf("funcs --app notes: %+v", r)
+		}
+		if r := cli(t, url, "status"); r.code != 0 || !strings.Contains(r.stdout, "tst") {
+			t.Fatalf("status: %+v", r)
+		}
+	})
+
+	note := filepath.Join(t.TempDir(), "shopping")
+	if err := os.WriteFile(note, []byte("milk\nbread\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Run("notes", func(t *testing.T) {
+		if r := cli(t, url, "notes", "save", note); r.code != 0 {
+			t.Fatalf("notes save: %+v", r)
+		}
+		if r := cli(t, url, "notes", "get", "shopping"); r.code != 0 || r.stdout != "milk\nbread\n" {
+			t.Fatalf("notes get: %+v", r)
+		}
+	})
+
+	t.Run("a killed instance: calls go to the other", func(t *testing.T) {
+		tst1.kill()
+		for i := range 10 {
+			if r := cli(t, url, "call", "add", "1", "2"); r.code != 0 || strings.TrimSpace(r.stdout) != "3" {
+				t.Fatalf("call %d after one instance died: %+v", i, r)
+			}
+		}
+		eventually(t, 15*time.Second, func() bool { return funcs(t, url)["tst.add"] == 1 }, "the dead instance to leave the catalog")
+	})
+
+	t.Run("the last instance killed: unavailable at once, gone within seconds", func(t *testing.T) {
+		tst2.kill()
+		start := time.Now()
+		r := cli(t, url, "call", "tst.add", "1", "2")
+		if r.code != 3 {
+			t.Fatalf("call with no instance: exit %d (%q), want 3 unavailable", r.code, r.stderr)
+		}
+		t.Logf("unavailable reported after %s", time.Since(start).Round(time.Millisecond))
+		eventually(t, 15*time.Second, func() bool { _, ok := funcs(t, url)["tst.add"]; return !ok }, "tst to leave the catalog")
+
+		// The interactive session says so and refreshes its menu.
+		menu := sh.expect("Select functionality: ")
+		sh.send(choice(t, menu, "add"))
+		sh.expect("Please input a (")
+		sh.send("1")
+		sh.expect("Please input b (")
+		sh.send("2")
+		sh.expect("This functionality is not available at the moment.")
+		menu = sh.expect("Select functionality: ")
+		if strings.Contains(menu, " add\n") {
+			t.Fatalf("refreshed menu still offers add:\n%s", menu)
+		}
+		sh.send("2") // refresh, for the next step's menu
+	})
+
+	parent := t
+	t.Run("the service restarted: back by itself", func(t *testing.T) {
+		startService(parent, url, "tst") // lives on after this step
+		eventually(t, 30*time.Second, func() bool { return funcs(t, url)["tst.add"] == 1 }, "tst to come back")
+		if r := cli(t, url, "call", "add", "2", "2"); r.code != 0 || strings.TrimSpace(r.stdout) != "4" {
+			t.Fatalf("call after restart: %+v", r)
+		}
+	})
+
+	t.Run("the hub killed and restarted: everything reconnects, notes intact", func(t *testing.T) {
+		hub.kill()
+		if r := cli(t, url, "call", "add", "1", "1"); r.code != 3 {
+			t.Fatalf("call with the hub down: exit %d, want 3", r.code)
+		}
+		startHub(parent, port, data)
+		eventually(t, 30*time.Second, func() bool {
+			f := funcs(t, url)
+			return f["tst.add"] == 1 && f["textutil.upper"] == 1 && f["hub.save"] == 1
+		}, "the catalog to be rebuilt from the live services")
+		if r := cli(t, url, "call", "add", "20", "22"); r.code != 0 || strings.TrimSpace(r.stdout) != "42" {
+			t.Fatalf("call after the hub restart: %+v", r)
+		}
+		if r := cli(t, url, "notes", "get", "shopping"); r.code != 0 || r.stdout != "milk\nbread\n" {
+			t.Fatalf("note after the hub restart: %+v", r)
+		}
+		// The interactive session reconnected by itself too.
+		eventually(t, 30*time.Second, func() bool {
+			sh.expect("Select functionality: ")
+			sh.send("2") // refresh
+			menu := sh.expect("Select functionality: ")
+			if strings.Contains(menu, " add\n") {
+				return true
+			}
+			sh.send("2")
+			return false
+		}, "the interactive session to list add again")
+		sh.send("2")
+		menu := sh.expect("Select functionality: ")
+		sh.send(choice(t, menu, "add"))
+		sh.expect("Please input a (")
+		sh.send("40")
+		sh.expect("Please input b (")
+		sh.send("2")
+		sh.expect("Result: 42")
+	})
+
+	t.Run("graceful stops", func(t *testing.T) {
+		sh.send("0")
+		sh.expect("Quitting...")
+	})
+}
