@@ -307,13 +307,12 @@ func TestParse_AliasBomb(t *testing.T) {
 	for range 1000 {
 		b.WriteString("  - *f\n")
 	}
-	start := time.Now()
+	// Speed is not asserted here (the machine may be loaded): the walk
+	// must stop at the item budget or the problem cap, not visit every
+	// repeated argument.
 	_, err := Parse("bomb.yml", []byte(b.String()))
-	if err == nil {
-		t.Fatal("no error")
-	}
-	if d := time.Since(start); d > 2*time.Second {
-		t.Errorf("took %v", d)
+	if err == nil || !strings.Contains(err.Error(), "too many list items") && !strings.Contains(err.Error(), "stopping after 50 problems") {
+		t.Fatalf("got %v, want a bounded refusal", err)
 	}
 }
 
