@@ -161,7 +161,7 @@ func TestShell_InterruptCancelsCall(t *testing.T) {
 	waiting := make(chan struct{}, 1)
 	startExtra(t, sys.url, waiting)
 
-	s := startShell(t, sys.url, "--app", "test")
+	s := startShell(t, sys.url, "--app", "test", "--timeout", "1m")
 	fns := s.expect("Select functionality: ")
 	if m := menu(fns); m["tst.add"] == "" || m["extra.add"] == "" || m["add"] != "" {
 		t.Fatalf("two services' add should be shown qualified:\n%s", fns)
