@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/alecthomas/kong"
 	"log/slog"
 	"os"
 	"strings"
@@ -12,6 +13,8 @@ import (
 
 // CLI is dpc-hub's flags. Each also reads DPC_<NAME> from the environment.
 type CLI struct {
+	Config kong.ConfigFlag `help:"YAML file of settings, keyed by long flag name (port: 4333, data: /var/lib/dpc, routes: [...])." type:"existingfile" env:"-"`
+
 	Name     string `help:"Server name, unique within a cluster." default:"dpc-hub"`
 	Host     string `help:"Interface NATS clients connect on." default:"0.0.0.0"`
 	Port     int    `help:"NATS client port (-1: random)." default:"4222"`

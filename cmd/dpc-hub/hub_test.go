@@ -6,9 +6,11 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -146,4 +148,60 @@ func TestHub_RejectsBadFlags(t *testing.T) {
 			t.Fatalf("%v: output %q does not mention %q", tc.args, out, tc.want)
 		}
 	}
+}
+
+// Settings come from a YAML config file too; an unknown key is an error
+// naming the file and the key.
+func TestHub_ConfigFile(t *testing.T) {
+	bin := buildHub(t)
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yml")
+	if err := os.WriteFile(bad, []byte("port: 4222\nprot: 1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(bin, "--config", bad, "--data", dir).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), bad+": unknown setting prot") {
+		t.Fatalf("bad config: %v\n%s", err, out)
+	}
+
+	good := filepath.Join(dir, "hub.yml")
+	cfg := "host: 127.0.0.1\nport: -1\nhttp_port: 0\nmetrics: \"\"\nlog-format: json\ndata: " + filepath.Join(dir, "data") + "\n"
+	if err := os.WriteFile(good, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "--config", good)
+	var buf syncWriter
+	cmd.Stderr = &buf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	deadline := time.Now().Add(60 * time.Second)
+	for !strings.Contains(buf.String(), `"msg":"dpc-hub ready"`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("hub with a config file did not start:\n%s", buf.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// The data directory came from the file.
+	if _, err := os.Stat(filepath.Join(dir, "data", "jetstream")); err != nil {
+		t.Fatalf("data directory from the config file not used: %v", err)
+	}
+}
+
+type syncWriter struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (w *syncWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+func (w *syncWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
 }

@@ -7,7 +7,9 @@
 //	dpc-hub --port 4333 --data /var/lib/dpc
 //	dpc-hub --cluster-name home --cluster-port 6222 --routes nats-route://nas:6222
 //
-// Every flag has an environment fallback (DPC_PORT, DPC_DATA, …). The hub
+// Every flag has an environment fallback (DPC_PORT, DPC_DATA, …) and may
+// be set in a YAML config file (--config, or /etc/dpc/hub.yml and
+// ~/.config/dpc/hub.yml if present) under its long name. The hub
 // stops cleanly on SIGINT or SIGTERM: calls in flight finish first.
 package main
 
@@ -28,6 +30,7 @@ func main() {
 		kong.Description("Run the DPC hub: the embedded NATS broker, the built-in functions and /metrics."),
 		kong.UsageOnError(),
 		kong.DefaultEnvars("DPC"),
+		kong.Configuration(yamlConfig, configPaths...),
 	)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
