@@ -2,8 +2,10 @@ package main
 
 import (
 	"bufio"
+	"fmt"
 	"os"
 	"runtime"
+	"strconv"
 	"strings"
 
 	"github.com/nats-io/nats.go"
@@ -59,4 +61,35 @@ func firstLine(path string) string {
 	}
 	line, _, _ := strings.Cut(string(b), "\n")
 	return strings.TrimSpace(line)
+}
+
+// Load is the machine's 1-minute load average at the start and the end of
+// a measurement: on a shared machine, other programs' work shows here, and
+// it changes ops/s (though not the CPU a process itself uses per call).
+type Load struct {
+	Start float64 `json:"start"`
+	End   float64 `json:"end"`
+}
+
+// loadAvg is the 1-minute load average from /proc/loadavg, or -1 where
+// there is none.
+func loadAvg() float64 {
+	f := strings.Fields(firstLine("/proc/loadavg"))
+	if len(f) == 0 {
+		return -1
+	}
+	v, err := strconv.ParseFloat(f[0], 64)
+	if err != nil {
+		return -1
+	}
+	return v
+}
+
+// writeLoad prints the load line of the thesis and soak reports.
+func writeLoad(b *strings.Builder, l Load) {
+	if l.Start < 0 || l.End < 0 {
+		return
+	}
+	fmt.Fprintf(b, "load     1-minute load average %.2f at the start, %.2f at the end (on %d CPUs; the processes measured count in it)\n",
+		l.Start, l.End, runtime.NumCPU())
 }

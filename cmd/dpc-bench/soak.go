@@ -58,6 +58,7 @@ type SoakReport struct {
 	Growth []Growth `json:"growth"`
 	// InstanceCalls is how many tst.add calls each tst instance handled.
 	InstanceCalls []InstanceCalls `json:"instance_calls,omitempty"`
+	Load          Load            `json:"load"`
 	Interrupted   bool            `json:"interrupted,omitempty"`
 }
 
@@ -192,7 +193,9 @@ func (c *SoakCmd) Run(ctx context.Context, stdout, stderr io.Writer) (err error)
 	if !sys.info.Started {
 		rep.Config.Instances = 0 // not ours to know
 	}
+	rep.Load.Start = loadAvg()
 	runErr := c.measure(ctx, sys, rep, progress)
+	rep.Load.End = loadAvg()
 	interrupted := runErr != nil && ctx.Err() != nil
 	if runErr != nil && !interrupted {
 		return runErr

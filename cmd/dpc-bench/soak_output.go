@@ -21,6 +21,7 @@ func writeSoakText(w io.Writer, r *SoakReport) error {
 	fmt.Fprintln(&b)
 	writeMachine(&b, r.Machine)
 	writeSystem(&b, r.System)
+	writeLoad(&b, r.Load)
 	fmt.Fprintln(&b)
 
 	if r.Idle != nil {

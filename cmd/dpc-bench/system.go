@@ -252,7 +252,7 @@ func (s *system) startProc(name, bin string, args ...string) (*proc, <-chan hubR
 		}
 	})
 	p.cmd = exec.Command(bin, args...)
-	p.cmd.Env = childEnv()
+	p.cmd.Env = childEnv(s.dir)
 	p.cmd.Stderr = p.log
 	p.cmd.Stdout = p.log
 	p.cmd.SysProcAttr = childAttr()
@@ -268,14 +268,16 @@ func (s *system) startProc(name, bin string, args ...string) (*proc, <-chan hubR
 	return p, ready, nil
 }
 
-// childEnv is the bench's environment without the variables that would
-// change the processes' configuration behind their flags' backs (DPC_*
+// childEnv is the bench's environment without what would change the
+// processes' configuration behind their flags' backs: the DPC_*
 // fall-backs of the hub's flags, NATS_URL and the hub credentials of
-// dpc-service).
-func childEnv() []string {
-	var env []string
+// dpc-service, and a hub config file in the user's home (HOME and
+// XDG_CONFIG_HOME point into the bench's temporary directory instead).
+func childEnv(home string) []string {
+	env := []string{"HOME=" + home, "XDG_CONFIG_HOME=" + filepath.Join(home, ".config")}
 	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, "DPC_") || strings.HasPrefix(kv, "NATS_URL=") {
+		if strings.HasPrefix(kv, "DPC_") || strings.HasPrefix(kv, "NATS_URL=") ||
+			strings.HasPrefix(kv, "HOME=") || strings.HasPrefix(kv, "XDG_CONFIG_HOME=") {
 			continue
 		}
 		env = append(env, kv)

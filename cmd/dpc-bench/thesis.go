@@ -77,6 +77,7 @@ type ThesisReport struct {
 	// ThesisCPU maps our process names to the thesis's figures for their
 	// counterparts.
 	ThesisCPU   map[string]ThesisCPU `json:"thesis_cpu"`
+	Load        Load                 `json:"load"`
 	Interrupted bool                 `json:"interrupted,omitempty"`
 }
 
@@ -153,7 +154,10 @@ func (c *ThesisCmd) Run(ctx context.Context, stdout, stderr io.Writer) (err erro
 		}
 	}()
 
+	load := Load{Start: loadAvg()}
 	rep, runErr := c.measure(ctx, sys, progress)
+	load.End = loadAvg()
+	rep.Load = load
 	interrupted := runErr != nil && ctx.Err() != nil
 	if runErr != nil && !interrupted {
 		return runErr

@@ -16,6 +16,7 @@ func writeThesisText(w io.Writer, r *ThesisReport) error {
 	fmt.Fprintln(&b)
 	writeMachine(&b, r.Machine)
 	writeSystem(&b, r.System)
+	writeLoad(&b, r.Load)
 	fmt.Fprintf(&b, "method   %d runs; each makes %d sequential omq Calls of %s, then %d of %s, from one client (this process) over TCP",
 		r.Config.Runs, r.Config.Calls, thesisFunctions[0].Name, r.Config.Calls, thesisFunctions[1].Name)
 	if r.Config.Warmup > 0 {
