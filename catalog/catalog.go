@@ -59,6 +59,10 @@ type Catalog struct {
 
 	mu       sync.Mutex
 	services map[string]*service
+	// withdrawn remembers instances that withdrew, until Expiry has
+	// passed: a sweep that began before the withdrawal may still carry
+	// their last PING and must not bring them back.
+	withdrawn map[string]time.Time
 }
 
 type service struct {
@@ -82,7 +86,7 @@ func New(node *omq.Node, cfg Config) (*Catalog, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Catalog{node: node, cfg: cfg, log: log, services: map[string]*service{}}, nil
+	return &Catalog{node: node, cfg: cfg, log: log, services: map[string]*service{}, withdrawn: map[string]time.Time{}}, nil
 }
 
 // Add records one live instance of the service m describes. A different
@@ -92,6 +96,7 @@ func (c *Catalog) Add(m *manifests.Manifest, instanceID, host string) {
 	now := time.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	delete(c.withdrawn, instanceID) // an explicit announcement overrides a withdrawal
 	s := c.services[m.Name]
 	if s == nil {
 		s = &service{instances: map[string]*instance{}}
@@ -111,6 +116,7 @@ func (c *Catalog) Add(m *manifests.Manifest, instanceID, host string) {
 func (c *Catalog) Remove(serviceName, instanceID, why string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.withdrawn[instanceID] = time.Now()
 	c.removeLocked(serviceName, instanceID, why)
 }
 
@@ -145,17 +151,23 @@ func (c *Catalog) seen(ids map[string]string, at time.Time) (unknown map[string]
 	}
 	unknown = map[string]string{}
 	for id, svc := range ids {
-		if !known[id] {
+		if _, gone := c.withdrawn[id]; !known[id] && !gone {
 			unknown[id] = svc
 		}
 	}
 	return unknown
 }
 
-// expire forgets instances not seen since before cutoff.
+// expire forgets instances not seen since before cutoff, and withdrawals
+// older than that.
 func (c *Catalog) expire(cutoff time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	for id, at := range c.withdrawn {
+		if at.Before(cutoff) {
+			delete(c.withdrawn, id)
+		}
+	}
 	for name, s := range c.services {
 		for id, in := range s.instances {
 			if in.lastSeen.Before(cutoff) {

@@ -52,11 +52,15 @@ func builtins(store *notes.Store) omq.Handlers {
 			if err := req.Decode(&name); err != nil {
 				return nil, err
 			}
-			n, err := store.Get(ctx, name, 0)
+			// The history is metadata only: no need to read the content.
+			infos, err := store.History(ctx, name)
 			if err != nil {
 				return nil, notesError(err)
 			}
-			return n.Revision, nil
+			if len(infos) == 0 {
+				return nil, omq.Errorf(404, "no note named %q", name)
+			}
+			return infos[len(infos)-1].Revision, nil
 		}),
 		"list": omq.HandlerFunc(func(ctx context.Context, _ *omq.Request) (any, error) {
 			infos, err := store.List(ctx)
