@@ -15,9 +15,10 @@ func TestDPC(t *testing.T) {
 	port := freePort(t)
 	data := t.TempDir()
 	hub, url := startHub(t, port, data)
+	hubLog := func() string { return hub.out.String() }
 	tst1 := startService(t, url, "tst")
 	tst2 := startService(t, url, "tst")
-	startService(t, url, "textutil")
+	textutil := startService(t, url, "textutil")
 	eventually(t, 30*time.Second, func() bool {
 		f := funcs(t, url)
 		return f["tst.add"] == 2 && f["textutil.upper"] == 1
@@ -126,7 +127,7 @@ func TestDPC(t *testing.T) {
 		if r := cli(t, url, "call", "add", "1", "1"); r.code != 3 {
 			t.Fatalf("call with the hub down: exit %d, want 3", r.code)
 		}
-		startHub(parent, port, data)
+		hub, _ = startHub(parent, port, data)
 		eventually(t, 30*time.Second, func() bool {
 			f := funcs(t, url)
 			return f["tst.add"] == 1 && f["textutil.upper"] == 1 && f["hub.save"] == 1
@@ -161,5 +162,15 @@ func TestDPC(t *testing.T) {
 	t.Run("graceful stops", func(t *testing.T) {
 		sh.send("0")
 		sh.expect("Quitting...")
+		if err := textutil.stop(); err != nil {
+			t.Fatalf("textutil after SIGTERM: %v", err)
+		}
+		if !strings.Contains(textutil.out.String(), "stopped") {
+			t.Fatalf("textutil did not say it stopped:\n%s", textutil.out.String())
+		}
+		// It withdrew: the catalog says so, rather than noticing silence.
+		eventually(t, 10*time.Second, func() bool {
+			return strings.Contains(hubLog(), `"service":"textutil"`) && strings.Contains(hubLog(), `"why":"withdrew"`)
+		}, "the hub to log textutil's withdrawal")
 	})
 }
