@@ -77,6 +77,8 @@ type ProcCPU struct {
 	Percent float64 `json:"percent"`
 	// CPU is the CPU time used.
 	CPU time.Duration `json:"cpu_ns"`
+	// PerCall is CPU over the calls made meanwhile, where they are known.
+	PerCall time.Duration `json:"per_call_ns,omitempty"`
 }
 
 // percents gives each process's share of one core over the span, or nil

@@ -122,7 +122,7 @@ func TestThesisCmd_SaneReport(t *testing.T) {
 	if err := writeThesisText(&text, &rep); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"hub.nopKserv", "tst.nopExtra", "403.23", "363.64", "average", "38–60 (K-serv)", "ratio"} {
+	for _, want := range []string{"hub.nopKserv", "tst.nopExtra", "403.23", "363.64", "average", "38–60% (K-serv)", "ratio"} {
 		if !strings.Contains(text.String(), want) {
 			t.Errorf("text report lacks %q:\n%s", want, text.String())
 		}

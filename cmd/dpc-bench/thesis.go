@@ -113,6 +113,13 @@ type ThesisRun struct {
 	CPU       []ProcCPU `json:"cpu,omitempty"`
 }
 
+// perCall fills in each process's CPU per call of a run.
+func (r *ThesisRun) perCall(calls int) {
+	for i := range r.CPU {
+		r.CPU[i].PerCall = r.CPU[i].CPU / time.Duration(calls)
+	}
+}
+
 // Validate reports every problem at once.
 func (c *ThesisCmd) Validate() error {
 	var errs []error
@@ -222,6 +229,7 @@ func (c *ThesisCmd) measure(ctx context.Context, sys *system, progress func(stri
 			one := meter.span()
 			one.add(before, after)
 			run := ThesisRun{Seconds: elapsed.Seconds(), OpsPerSec: float64(c.Calls) / elapsed.Seconds(), CPU: meter.percents(one)}
+			run.perCall(c.Calls)
 			rep.Functions[i].Runs = append(rep.Functions[i].Runs, run)
 			progress("%-12s run %d/%d  %d calls in %.3fs  %7.0f ops/s", f.Name, r+1, c.Runs, c.Calls, run.Seconds, run.OpsPerSec)
 		}
@@ -252,6 +260,9 @@ func averageRuns(f *ThesisFunction, calls int, cpu []ProcCPU) {
 	f.AverageSeconds = sum / float64(len(f.Runs))
 	f.OpsPerSec = float64(calls) / f.AverageSeconds
 	f.PerCall = time.Duration(f.AverageSeconds / float64(calls) * float64(time.Second))
+	for i := range cpu {
+		cpu[i].PerCall = cpu[i].CPU / time.Duration(len(f.Runs)*calls)
+	}
 	f.CPU = cpu
 	f.Ratio = f.OpsPerSec / f.Thesis.OpsPerSec
 }

@@ -76,25 +76,25 @@ func writeThesisText(w io.Writer, r *ThesisReport) error {
 
 	fmt.Fprintln(&b)
 	if len(r.Functions) > 0 && r.Functions[0].CPU != nil {
-		fmt.Fprintln(&b, "CPU use, % of one core over all runs of each function (the thesis: top during the runs, table 4.1)")
+		fmt.Fprintln(&b, "CPU use, % of one core over all runs of each function, and CPU time per call (the thesis: top during the runs, table 4.1)")
 		fmt.Fprintln(&b)
 		tw = tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
 		fmt.Fprint(tw, "process\t")
 		for _, f := range r.Functions {
-			fmt.Fprintf(tw, "%s\t", f.Name)
+			fmt.Fprintf(tw, "%s\tper call\t", f.Name)
 		}
 		fmt.Fprintln(tw, "thesis\t")
 		for i, pc := range r.Functions[0].CPU {
 			fmt.Fprintf(tw, "%s\t", pc.Name)
 			for _, f := range r.Functions {
 				if i < len(f.CPU) {
-					fmt.Fprintf(tw, "%.1f\t", f.CPU[i].Percent)
+					fmt.Fprintf(tw, "%.1f%%\t%s\t", f.CPU[i].Percent, micros(f.CPU[i].PerCall))
 				} else {
-					fmt.Fprint(tw, "-\t")
+					fmt.Fprint(tw, "-\t-\t")
 				}
 			}
 			if t, ok := r.ThesisCPU[pc.Name]; ok {
-				fmt.Fprintf(tw, "%s (%s)\t", t.Percent, t.Process)
+				fmt.Fprintf(tw, "%s%% (%s)\t", t.Percent, t.Process)
 			} else {
 				fmt.Fprint(tw, "\t")
 			}
