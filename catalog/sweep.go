@@ -42,7 +42,9 @@ func (c *Catalog) Sweep(ctx context.Context) {
 	start := time.Now()
 	pctx, cancel := context.WithTimeout(ctx, c.cfg.Interval)
 	defer cancel()
-	pings, err := c.node.Ping(pctx, "")
+	// A fixed window, not a quiet period: an instance slowed by load must
+	// not be missed, and nobody waits for the sweep.
+	pings, err := c.node.PingWithin(pctx, "", min(c.cfg.Interval/2, 500*time.Millisecond))
 	if err != nil && ctx.Err() == nil {
 		c.log.Debug("catalog: sweep", "err", err)
 	}

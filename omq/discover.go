@@ -17,8 +17,19 @@ import (
 // period (four times the first answer's round trip, at least 50ms) or at
 // ctx's end.
 func (n *Node) Ping(ctx context.Context, service string) ([]micro.Ping, error) {
+	return n.ping(ctx, service, 0)
+}
+
+// PingWithin is Ping without the quiet period: it gathers every answer
+// that arrives within window. For a sweep that must not miss an instance
+// slowed by load, where latency does not matter.
+func (n *Node) PingWithin(ctx context.Context, service string, window time.Duration) ([]micro.Ping, error) {
+	return n.ping(ctx, service, window)
+}
+
+func (n *Node) ping(ctx context.Context, service string, window time.Duration) ([]micro.Ping, error) {
 	var out []micro.Ping
-	err := n.gather(ctx, micro.PingVerb, service, func(b []byte) {
+	err := n.gather(ctx, micro.PingVerb, service, window, func(b []byte) {
 		var p micro.Ping
 		if json.Unmarshal(b, &p) == nil && n.samePrefix(p.Metadata) {
 			out = append(out, p)
@@ -31,7 +42,7 @@ func (n *Node) Ping(ctx context.Context, service string) ([]micro.Ping, error) {
 // every service) under this node's prefix, like Ping.
 func (n *Node) Stats(ctx context.Context, service string) ([]Stats, error) {
 	var out []Stats
-	err := n.gather(ctx, micro.StatsVerb, service, func(b []byte) {
+	err := n.gather(ctx, micro.StatsVerb, service, 0, func(b []byte) {
 		var st Stats
 		if json.Unmarshal(b, &st) == nil && n.samePrefix(st.Metadata) {
 			out = append(out, st)
@@ -51,7 +62,9 @@ func (n *Node) samePrefix(md map[string]string) bool {
 	return prefix == n.cfg.prefix
 }
 
-func (n *Node) gather(ctx context.Context, verb micro.Verb, service string, each func([]byte)) error {
+// gather collects $SRV answers until a quiet period or, with a window,
+// until the window ends.
+func (n *Node) gather(ctx context.Context, verb micro.Verb, service string, window time.Duration, each func([]byte)) error {
 	subject := micro.APIPrefix + "." + verb.String()
 	if service != "" {
 		if err := checkName("service", service); err != nil {
@@ -73,6 +86,9 @@ func (n *Node) gather(ctx context.Context, verb micro.Verb, service string, each
 	}
 	quiet := time.NewTimer(time.Hour)
 	defer quiet.Stop()
+	if window > 0 {
+		quiet.Reset(window)
+	}
 	first := true
 	quietFor := 50 * time.Millisecond
 	answered := false
@@ -84,6 +100,9 @@ func (n *Node) gather(ctx context.Context, verb micro.Verb, service string, each
 			}
 			answered = true
 			each(m.Data)
+			if window > 0 {
+				continue
+			}
 			if first {
 				quietFor = max(quietFor, 4*time.Since(start))
 				first = false
