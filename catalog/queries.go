@@ -233,7 +233,10 @@ const CodeAmbiguous = 409
 func (c *Catalog) Services(ctx context.Context) []ServiceInfo {
 	sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	stats, _ := c.node.Stats(sctx, "")
+	// Stats from the instances the catalog knows of: wait a fixed window
+	// rather than a quiet period, so a busy instance's figures are not
+	// left out.
+	stats, _ := c.node.StatsWithin(sctx, "", 250*time.Millisecond)
 	byID := map[string]omq.Stats{}
 	for _, st := range stats {
 		byID[st.ID] = st

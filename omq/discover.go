@@ -41,8 +41,17 @@ func (n *Node) ping(ctx context.Context, service string, window time.Duration) (
 // Stats gathers $SRV.STATS from the live instances of a service ("" for
 // every service) under this node's prefix, like Ping.
 func (n *Node) Stats(ctx context.Context, service string) ([]Stats, error) {
+	return n.stats(ctx, service, 0)
+}
+
+// StatsWithin is Stats gathering for a fixed window, like PingWithin.
+func (n *Node) StatsWithin(ctx context.Context, service string, window time.Duration) ([]Stats, error) {
+	return n.stats(ctx, service, window)
+}
+
+func (n *Node) stats(ctx context.Context, service string, window time.Duration) ([]Stats, error) {
 	var out []Stats
-	err := n.gather(ctx, micro.StatsVerb, service, 0, func(b []byte) {
+	err := n.gather(ctx, micro.StatsVerb, service, window, func(b []byte) {
 		var st Stats
 		if json.Unmarshal(b, &st) == nil && n.samePrefix(st.Metadata) {
 			out = append(out, st)
