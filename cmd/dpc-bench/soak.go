@@ -308,7 +308,7 @@ func (c *SoakCmd) load(ctx context.Context, sys *system, rep *SoakReport, progre
 			nc.Close()
 			return err
 		}
-		clients[i] = soakClient{nc: nc, tst: node.Lookup(tstService), hub: node.Lookup(hubProc)}
+		clients[i] = soakClient{nc: nc, tst: node.Lookup(tstService), hub: node.Lookup(hubService)}
 	}
 
 	progress("%d calls, %s and %s alternately, from %d clients; memory sampled every %d calls",

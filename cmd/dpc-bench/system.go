@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -36,7 +37,7 @@ type SystemFlags struct {
 }
 
 // progressTo returns a printf to stderr, or a no-op under --quiet.
-func (f SystemFlags) progressTo(stderr interface{ Write([]byte) (int, error) }) func(string, ...any) {
+func (f SystemFlags) progressTo(stderr io.Writer) func(string, ...any) {
 	if f.Quiet {
 		return func(string, ...any) {}
 	}
@@ -52,7 +53,10 @@ const (
 	// tstService is the service the commands start and call: the thesis's
 	// Tst-serv.
 	tstService = "tst"
-	hubProc    = "hub"
+	// hubService is the name the hub's built-in functions are bound under.
+	hubService = "hub"
+	// hubProc is the hub's process in reports, and in --pid.
+	hubProc = "hub"
 )
 
 // SystemInfo is the measured system, as reported.

@@ -33,7 +33,7 @@ const thesisCalls = 1000
 // loops were fixed) and table 4.1 (CPU use, from top, during the runs).
 var (
 	thesisFunctions = []thesisFunction{
-		{Name: "hub.nopKserv", Service: hubProc, Function: "nopKserv", Thesis: ThesisFigures{
+		{Name: "hub.nopKserv", Service: hubService, Function: "nopKserv", Thesis: ThesisFigures{
 			Name: "nopKserv", RunSeconds: []float64{2.49, 2.46, 2.47, 2.47, 2.51}, AverageSeconds: 2.48, OpsPerSec: 403.23}},
 		{Name: "tst.nopExtra", Service: tstService, Function: "nopExtra", Thesis: ThesisFigures{
 			Name: "nopExtra", RunSeconds: []float64{2.69, 2.74, 2.74, 2.73, 2.83}, AverageSeconds: 2.75, OpsPerSec: 363.64}},
