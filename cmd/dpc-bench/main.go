@@ -39,7 +39,7 @@ func main() {
 	var cli CLI
 	kctx := kong.Parse(&cli,
 		kong.Name("dpc-bench"),
-		kong.Description("Measure DPC's call path: omq against raw NATS (compare, the default), the thesis's nop experiment on real processes (thesis), and idle CPU and memory over many calls (soak)."),
+		kong.Description("Measure DPC's call path: omq against raw NATS (compare), the thesis's nop experiment on real processes (thesis), and idle CPU and memory over many calls (soak). Without a command, or with only flags, it runs compare."),
 		kong.UsageOnError(),
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
 	)
