@@ -29,6 +29,14 @@ func main() {
 		kong.Name("dpc-hub"),
 		kong.Description("Run the DPC hub: the embedded NATS broker, the built-in functions and /metrics."),
 		kong.UsageOnError(),
+		// Bad usage exits 2, as with dpc-cli and Go's flag package (kong
+		// would use 80).
+		kong.Exit(func(code int) {
+			if code == 80 {
+				code = 2
+			}
+			os.Exit(code)
+		}),
 		kong.DefaultEnvars("DPC"),
 		kong.Configuration(yamlConfig, configPaths...),
 	)

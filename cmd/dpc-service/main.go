@@ -29,6 +29,14 @@ func main() {
 		kong.Name("dpc-service"),
 		kong.Description("Run a DPC extra service and plug its functions into the hub."),
 		kong.UsageOnError(),
+		// Bad usage exits 2, as with dpc-cli and Go's flag package (kong
+		// would use 80).
+		kong.Exit(func(code int) {
+			if code == 80 {
+				code = 2
+			}
+			os.Exit(code)
+		}),
 		kong.Vars{"services": strings.Join(services.Names(), ",")},
 	)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
