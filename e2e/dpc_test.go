@@ -15,7 +15,7 @@ func TestDPC(t *testing.T) {
 	port := freePort(t)
 	data := t.TempDir()
 	hub, url := startHub(t, port, data)
-	hubLog := func() string { return hub.out.String() }
+	hubLog := func() string { return hub.Output().String() }
 	tst1 := startService(t, url, "tst")
 	tst2 := startService(t, url, "tst")
 	textutil := startService(t, url, "textutil")
@@ -25,20 +25,20 @@ func TestDPC(t *testing.T) {
 	}, "both tst instances and textutil in the catalog")
 
 	sh := startSession(t, url)
-	menu := sh.expect("Select application (enter application number): ")
-	sh.send(choice(t, menu, "test"))
+	menu := sh.Expect("Select application (enter application number): ")
+	sh.Send(choice(t, menu, "test"))
 
 	t.Run("interactive call, as in the thesis", func(t *testing.T) {
-		menu := sh.expect("Select functionality: ")
-		sh.send(choice(t, menu, "add"))
-		sh.expect("Please input a (")
-		sh.send("45")
-		sh.expect("Please input b (")
-		sh.send("forty")
-		sh.expect("Invalid int for b")
-		sh.expect("Please input b (")
-		sh.send("38")
-		sh.expect("Result: 83")
+		menu := sh.Expect("Select functionality: ")
+		sh.Send(choice(t, menu, "add"))
+		sh.Expect("Please input a (")
+		sh.Send("45")
+		sh.Expect("Please input b (")
+		sh.Send("forty")
+		sh.Expect("Invalid int for b")
+		sh.Expect("Please input b (")
+		sh.Send("38")
+		sh.Expect("Result: 83")
 	})
 
 	t.Run("subcommands", func(t *testing.T) {
@@ -79,7 +79,7 @@ func TestDPC(t *testing.T) {
 	})
 
 	t.Run("a killed instance: calls go to the other", func(t *testing.T) {
-		tst1.kill()
+		tst1.Kill()
 		for i := range 10 {
 			if r := cli(t, url, "call", "add", "1", "2"); r.code != 0 || strings.TrimSpace(r.stdout) != "3" {
 				t.Fatalf("call %d after one instance died: %+v", i, r)
@@ -89,7 +89,7 @@ func TestDPC(t *testing.T) {
 	})
 
 	t.Run("the last instance killed: unavailable at once, gone within seconds", func(t *testing.T) {
-		tst2.kill()
+		tst2.Kill()
 		start := time.Now()
 		r := cli(t, url, "call", "tst.add", "1", "2")
 		if r.code != 3 {
@@ -99,18 +99,18 @@ func TestDPC(t *testing.T) {
 		eventually(t, 15*time.Second, func() bool { _, ok := funcs(t, url)["tst.add"]; return !ok }, "tst to leave the catalog")
 
 		// The interactive session says so and refreshes its menu.
-		menu := sh.expect("Select functionality: ")
-		sh.send(choice(t, menu, "add"))
-		sh.expect("Please input a (")
-		sh.send("1")
-		sh.expect("Please input b (")
-		sh.send("2")
-		sh.expect("This functionality is not available at the moment.")
-		menu = sh.expect("Select functionality: ")
+		menu := sh.Expect("Select functionality: ")
+		sh.Send(choice(t, menu, "add"))
+		sh.Expect("Please input a (")
+		sh.Send("1")
+		sh.Expect("Please input b (")
+		sh.Send("2")
+		sh.Expect("This functionality is not available at the moment.")
+		menu = sh.Expect("Select functionality: ")
 		if strings.Contains(menu, " add\n") {
 			t.Fatalf("refreshed menu still offers add:\n%s", menu)
 		}
-		sh.send("2") // refresh, for the next step's menu
+		sh.Send("2") // refresh, for the next step's menu
 	})
 
 	parent := t
@@ -123,7 +123,7 @@ func TestDPC(t *testing.T) {
 	})
 
 	t.Run("the hub killed and restarted: everything reconnects, notes intact", func(t *testing.T) {
-		hub.kill()
+		hub.Kill()
 		if r := cli(t, url, "call", "add", "1", "1"); r.code != 3 {
 			t.Fatalf("call with the hub down: exit %d, want 3", r.code)
 		}
@@ -140,33 +140,33 @@ func TestDPC(t *testing.T) {
 		}
 		// The interactive session reconnected by itself too.
 		eventually(t, 30*time.Second, func() bool {
-			sh.expect("Select functionality: ")
-			sh.send("2") // refresh
-			menu := sh.expect("Select functionality: ")
+			sh.Expect("Select functionality: ")
+			sh.Send("2") // refresh
+			menu := sh.Expect("Select functionality: ")
 			if strings.Contains(menu, " add\n") {
 				return true
 			}
-			sh.send("2")
+			sh.Send("2")
 			return false
 		}, "the interactive session to list add again")
-		sh.send("2")
-		menu := sh.expect("Select functionality: ")
-		sh.send(choice(t, menu, "add"))
-		sh.expect("Please input a (")
-		sh.send("40")
-		sh.expect("Please input b (")
-		sh.send("2")
-		sh.expect("Result: 42")
+		sh.Send("2")
+		menu := sh.Expect("Select functionality: ")
+		sh.Send(choice(t, menu, "add"))
+		sh.Expect("Please input a (")
+		sh.Send("40")
+		sh.Expect("Please input b (")
+		sh.Send("2")
+		sh.Expect("Result: 42")
 	})
 
 	t.Run("graceful stops", func(t *testing.T) {
-		sh.send("0")
-		sh.expect("Quitting...")
-		if err := textutil.stop(); err != nil {
+		sh.Send("0")
+		sh.Expect("Quitting...")
+		if err := textutil.Stop(30 * time.Second); err != nil {
 			t.Fatalf("textutil after SIGTERM: %v", err)
 		}
-		if !strings.Contains(textutil.out.String(), "stopped") {
-			t.Fatalf("textutil did not say it stopped:\n%s", textutil.out.String())
+		if !strings.Contains(textutil.Output().String(), "stopped") {
+			t.Fatalf("textutil did not say it stopped:\n%s", textutil.Output().String())
 		}
 		// It withdrew: the catalog says so, rather than noticing silence.
 		eventually(t, 10*time.Second, func() bool {

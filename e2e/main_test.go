@@ -10,16 +10,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/dpc-project/dpc/internal/proctest"
 )
 
 // bins are the binaries under test, built once by TestMain.
@@ -31,91 +30,17 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	for _, b := range []struct {
-		dst *string
-		pkg string
-	}{{&bins.hub, "dpc-hub"}, {&bins.service, "dpc-service"}, {&bins.cli, "dpc-cli"}} {
-		*b.dst = filepath.Join(dir, b.pkg)
-		out, err := exec.Command("go", "build", "-o", *b.dst, "../cmd/"+b.pkg).CombinedOutput()
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "go build %s: %v\n%s", b.pkg, err, out)
-			os.RemoveAll(dir)
-			os.Exit(1)
-		}
+	built, err := proctest.Build(dir, "./cmd/dpc-hub", "./cmd/dpc-service", "./cmd/dpc-cli")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.RemoveAll(dir)
+		os.Exit(1)
 	}
+	bins.hub, bins.service, bins.cli = built["./cmd/dpc-hub"], built["./cmd/dpc-service"], built["./cmd/dpc-cli"]
 	code := m.Run()
 	os.RemoveAll(dir)
 	stateDirs.Range(func(_, d any) bool { os.RemoveAll(d.(string)); return true })
 	os.Exit(code)
-}
-
-// syncBuffer collects a process's output for polling.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// proc is a running process of the system.
-type proc struct {
-	t    *testing.T
-	name string
-	cmd  *exec.Cmd
-	out  *syncBuffer
-	done chan error
-}
-
-func start(t *testing.T, name string, bin string, args ...string) *proc {
-	t.Helper()
-	p := &proc{t: t, name: name, out: &syncBuffer{}, done: make(chan error, 1)}
-	p.cmd = exec.Command(bin, args...)
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
-	}
-	go func() { p.done <- p.cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = p.cmd.Process.Kill()
-		<-p.done
-		if t.Failed() {
-			t.Logf("--- output of %s:\n%s", name, p.out.String())
-		}
-		p.done <- nil // let a later wait return
-	})
-	return p
-}
-
-// kill ends the process with SIGKILL, as a crash would.
-func (p *proc) kill() {
-	p.t.Helper()
-	_ = p.cmd.Process.Signal(syscall.SIGKILL)
-	<-p.done
-	p.done <- nil
-}
-
-// stop sends SIGTERM and returns the exit error.
-func (p *proc) stop() error {
-	p.t.Helper()
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-p.done:
-		p.done <- err
-		return err
-	case <-time.After(30 * time.Second):
-		p.t.Fatalf("%s did not stop after SIGTERM", p.name)
-		return nil
-	}
 }
 
 // freePort finds a loopback port for a hub that must come back on the
@@ -132,19 +57,23 @@ func freePort(t *testing.T) int {
 
 // startHub runs dpc-hub on port with its data in dir, and waits for it to
 // say it is ready.
-func startHub(t *testing.T, port int, dir string) (*proc, string) {
+func startHub(t *testing.T, port int, dir string) (*proctest.Process, string) {
 	t.Helper()
-	p := start(t, "dpc-hub", bins.hub, "--host", "127.0.0.1", fmt.Sprintf("--port=%d", port),
+	p := proctest.Start(t, "dpc-hub", exec.Command(bins.hub, "--host", "127.0.0.1", fmt.Sprintf("--port=%d", port),
 		"--http-port=0", "--metrics=", "--data", dir, "--log-format", "json",
-		"--sweep-interval", "200ms", "--expiry", "1s")
+		"--sweep-interval", "200ms", "--expiry", "1s"))
 	url := fmt.Sprintf("nats://127.0.0.1:%d", port)
-	eventually(t, 60*time.Second, func() bool { return strings.Contains(p.out.String(), `"msg":"dpc-hub ready"`) }, "the hub to be ready")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if _, err := proctest.WaitForLog(ctx, p.Output(), "dpc-hub ready"); err != nil {
+		t.Fatal(err)
+	}
 	return p, url
 }
 
-func startService(t *testing.T, url, name string) *proc {
+func startService(t *testing.T, url, name string) *proctest.Process {
 	t.Helper()
-	return start(t, "dpc-service "+name, bins.service, "--nats", url, name)
+	return proctest.Start(t, "dpc-service "+name, exec.Command(bins.service, "--nats", url, name))
 }
 
 // result of one dpc-cli run.
@@ -225,62 +154,18 @@ func eventually(t *testing.T, timeout time.Duration, cond func() bool, what stri
 	}
 }
 
-// session is an interactive dpc-cli driven through its stdin.
-type session struct {
-	t    *testing.T
-	p    *proc
-	in   io.WriteCloser
-	seen int // how much of the output expect has consumed
-}
-
-func startSession(t *testing.T, url string, args ...string) *session {
+// startSession runs dpc-cli in its interactive mode, driven through its
+// stdin.
+func startSession(t *testing.T, url string, args ...string) *proctest.Session {
 	t.Helper()
-	s := &session{t: t}
-	s.p = &proc{t: t, name: "dpc-cli (interactive)", out: &syncBuffer{}, done: make(chan error, 1)}
-	s.p.cmd = exec.Command(bins.cli, append([]string{"--nats", url}, args...)...)
-	s.p.cmd.Env = append(os.Environ(), "XDG_STATE_HOME="+stateDir(t))
-	s.p.cmd.Stdout, s.p.cmd.Stderr = s.p.out, s.p.out
-	var err error
-	if s.in, err = s.p.cmd.StdinPipe(); err != nil {
+	cmd := exec.Command(bins.cli, append([]string{"--nats", url}, args...)...)
+	cmd.Env = append(os.Environ(), "XDG_STATE_HOME="+stateDir(t))
+	in, err := cmd.StdinPipe()
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { s.p.done <- s.p.cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = s.p.cmd.Process.Kill()
-		<-s.p.done
-		if t.Failed() {
-			t.Logf("--- interactive session:\n%s", s.p.out.String())
-		}
-	})
-	return s
-}
-
-// expect waits for text in the output after what was already expected,
-// and returns the output from the previous point through text.
-func (s *session) expect(text string) string {
-	s.t.Helper()
-	var got string
-	eventually(s.t, 30*time.Second, func() bool {
-		all := s.p.out.String()
-		i := strings.Index(all[s.seen:], text)
-		if i < 0 {
-			return false
-		}
-		got = all[s.seen : s.seen+i+len(text)]
-		s.seen += i + len(text)
-		return true
-	}, fmt.Sprintf("interactive output %q", text))
-	return got
-}
-
-func (s *session) send(line string) {
-	s.t.Helper()
-	if _, err := io.WriteString(s.in, line+"\n"); err != nil {
-		s.t.Fatalf("send %q: %v", line, err)
-	}
+	p := proctest.Start(t, "dpc-cli (interactive)", cmd)
+	return proctest.NewSession(t, in, p.Output(), 30*time.Second)
 }
 
 // choice finds the number a menu gives an entry, in menu text like

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/dpc-project/dpc/broker/brokertest"
+	"github.com/dpc-project/dpc/internal/proctest"
 )
 
 // exitOf is the exit code of a finished command.
@@ -39,7 +40,7 @@ func TestBinary_SignalsAndExitCodes(t *testing.T) {
 	}
 
 	// SIGINT stops a command.
-	var stderr syncBuffer
+	var stderr proctest.Buffer
 	cmd := exec.Command(cliBinary, "--nats", sys.url, "--timeout", "1m", "call", "wait")
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
@@ -55,7 +56,7 @@ func TestBinary_SignalsAndExitCodes(t *testing.T) {
 
 	// In the interactive mode SIGINT cancels the call; EOF then ends the
 	// session with 0.
-	var stdout syncBuffer
+	var stdout proctest.Buffer
 	cmd = exec.Command(cliBinary, "--nats", sys.url, "--timeout", "1m", "--app", "test")
 	cmd.Stdout, cmd.Stderr = &stdout, &stdout
 	stdin, err := cmd.StdinPipe()

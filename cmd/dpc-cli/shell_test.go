@@ -19,14 +19,14 @@ func TestShell_ThesisSession(t *testing.T) {
 	}
 
 	s := startShell(t, sys.url)
-	apps := s.expect("Select application (enter application number): ")
+	apps := s.Expect("Select application (enter application number): ")
 	for _, want := range []string{"Available applications:", "  0 quit", "notes", "test"} {
 		if !strings.Contains(apps, want) {
 			t.Fatalf("application menu lacks %q:\n%s", want, apps)
 		}
 	}
 	s.choose(apps, "notes")
-	fns := s.expect("Select functionality: ")
+	fns := s.Expect("Select functionality: ")
 	if !strings.Contains(fns, "Available functionality for notes:") {
 		t.Fatalf("no functions menu:\n%s", fns)
 	}
@@ -46,71 +46,71 @@ func TestShell_ThesisSession(t *testing.T) {
 	}
 
 	s.choose(fns, "list")
-	s.expect("Result: todo\n")
-	fns = s.expect("Select functionality: ")
+	s.Expect("Result: todo\n")
+	fns = s.Expect("Select functionality: ")
 	s.choose(fns, "upper")
-	s.expect("Please input text (Text to change): ")
-	s.send("hello, world")
-	s.expect("Result: HELLO, WORLD\n")
+	s.Expect("Please input text (Text to change): ")
+	s.Send("hello, world")
+	s.Expect("Result: HELLO, WORLD\n")
 
 	// change_app, to the application tst's functions are for.
-	s.expect("Select functionality: ")
-	s.send("1")
-	apps = s.expect("Select application (enter application number): ")
+	s.Expect("Select functionality: ")
+	s.Send("1")
+	apps = s.Expect("Select application (enter application number): ")
 	s.choose(apps, "test")
-	fns = s.expect("Select functionality: ")
+	fns = s.Expect("Select functionality: ")
 	if !strings.Contains(fns, "Available functionality for test:") || menu(fns)["add"] == "" {
 		t.Fatalf("test menu without add:\n%s", fns)
 	}
 	add := menu(fns)["add"]
-	s.send(add)
-	s.expect("Please input a (First number): ")
-	s.send("45")
-	s.expect("Please input b (Second number): ")
-	s.send("38")
-	s.expect("Result: 83\n")
+	s.Send(add)
+	s.Expect("Please input a (First number): ")
+	s.Send("45")
+	s.Expect("Please input b (Second number): ")
+	s.Send("38")
+	s.Expect("Result: 83\n")
 
 	// A mistyped number is explained and asked for again.
-	s.expect("Select functionality: ")
-	s.send(add)
-	s.expect("Please input a (First number): ")
-	s.send("4x")
-	if got := s.expect("Please input a (First number): "); !strings.Contains(got, `want a whole number, like 42; got "4x"`) {
+	s.Expect("Select functionality: ")
+	s.Send(add)
+	s.Expect("Please input a (First number): ")
+	s.Send("4x")
+	if got := s.Expect("Please input a (First number): "); !strings.Contains(got, `want a whole number, like 42; got "4x"`) {
 		t.Fatalf("no explanation of the bad input:\n%s", got)
 	}
-	s.send("3")
-	s.expect("Please input b (Second number): ")
-	s.send("2")
-	s.expect("Result: 5\n")
+	s.Send("3")
+	s.Expect("Please input b (Second number): ")
+	s.Send("2")
+	s.Expect("Result: 5\n")
 
 	// add is cacheable: the same question is answered from the cache.
-	s.expect("Select functionality: ")
-	s.send(add)
-	s.expect("Please input a (First number): ")
-	s.send("45")
-	s.expect("Please input b (Second number): ")
-	s.send("38")
-	s.expect("Result: 83 (cached)\n")
+	s.Expect("Select functionality: ")
+	s.Send(add)
+	s.Expect("Please input a (First number): ")
+	s.Send("45")
+	s.Expect("Please input b (Second number): ")
+	s.Send("38")
+	s.Expect("Result: 83 (cached)\n")
 
 	// An invalid choice is said so, and asked again.
-	s.expect("Select functionality: ")
-	s.send("99")
-	s.expect(`Invalid choice "99": enter a number from 0 to`)
-	s.expect("Select functionality: ")
-	s.send("two")
-	s.expect(`Invalid choice "two"`)
-	s.expect("Select functionality: ")
+	s.Expect("Select functionality: ")
+	s.Send("99")
+	s.Expect(`Invalid choice "99": enter a number from 0 to`)
+	s.Expect("Select functionality: ")
+	s.Send("two")
+	s.Expect(`Invalid choice "two"`)
+	s.Expect("Select functionality: ")
 
 	// Tst-serv stops; the menu still offers add until it is refreshed.
 	sys.tst.stop()
 	waitCatalog(t, sys.url, "tst.add", false)
-	s.send(add)
-	s.expect("Please input a (First number): ")
-	s.send("6")
-	s.expect("Please input b (Second number): ")
-	s.send("7")
-	s.expect("Error when calling add()\nThis functionality is not available at the moment.\n")
-	fns = s.expect("Select functionality: ")
+	s.Send(add)
+	s.Expect("Please input a (First number): ")
+	s.Send("6")
+	s.Expect("Please input b (Second number): ")
+	s.Send("7")
+	s.Expect("Error when calling add()\nThis functionality is not available at the moment.\n")
+	fns = s.Expect("Select functionality: ")
 	if !strings.HasPrefix(fns, "\nAvailable functionality for test:") {
 		t.Fatalf("no refreshed menu after the error:\n%s", fns)
 	}
@@ -121,8 +121,8 @@ func TestShell_ThesisSession(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("refreshed menu still has tst's functions:\n%s", fns)
 		}
-		s.send("2")
-		fns = s.expect("Select functionality: ")
+		s.Send("2")
+		fns = s.Expect("Select functionality: ")
 	}
 	m = menu(fns)
 	if m["test_int"] != "" {
@@ -132,8 +132,8 @@ func TestShell_ThesisSession(t *testing.T) {
 		t.Fatalf("refreshed menu lost the hub's functions:\n%s", fns)
 	}
 
-	s.send("0")
-	s.expect("Quitting...")
+	s.Send("0")
+	s.Expect("Quitting...")
 	if code := s.exit(); code != 0 {
 		t.Fatalf("exit code %d after quit", code)
 	}
@@ -144,9 +144,9 @@ func TestShell_EOFExitsZero(t *testing.T) {
 	t.Parallel()
 	sys := startSystem(t)
 	s := startShell(t, sys.url, "--app", "test")
-	fns := s.expect("Select functionality: ")
+	fns := s.Expect("Select functionality: ")
 	s.choose(fns, "add")
-	s.expect("Please input a (First number): ")
+	s.Expect("Please input a (First number): ")
 	s.in.Close()
 	if code := s.exit(); code != 0 {
 		t.Fatalf("exit code %d at EOF, want 0; output:\n%s", code, s.out.String())
@@ -162,22 +162,22 @@ func TestShell_InterruptCancelsCall(t *testing.T) {
 	startExtra(t, sys.url, waiting)
 
 	s := startShell(t, sys.url, "--app", "test", "--timeout", "1m")
-	fns := s.expect("Select functionality: ")
+	fns := s.Expect("Select functionality: ")
 	if m := menu(fns); m["tst.add"] == "" || m["extra.add"] == "" || m["add"] != "" {
 		t.Fatalf("two services' add should be shown qualified:\n%s", fns)
 	}
 	s.choose(fns, "wait")
 	<-waiting // the call has reached the service
 	s.interrupts <- struct{}{}
-	s.expect("Call of wait() cancelled.\n")
-	fns = s.expect("Select functionality: ")
+	s.Expect("Call of wait() cancelled.\n")
+	fns = s.Expect("Select functionality: ")
 
 	// Ctrl-C while typing an argument abandons the function.
 	s.choose(fns, "tst.add")
-	s.expect("Please input a (First number): ")
+	s.Expect("Please input a (First number): ")
 	s.interrupts <- struct{}{}
-	s.expect("Cancelled tst.add().\n")
-	s.expect("Select functionality: ")
+	s.Expect("Cancelled tst.add().\n")
+	s.Expect("Select functionality: ")
 
 	s.interrupts <- struct{}{}
 	if code := s.exit(); code != exitInterrupted {
@@ -193,7 +193,7 @@ func TestShell_ErrorCodes(t *testing.T) {
 	startExtra(t, sys.url, nil)
 
 	s := startShell(t, sys.url, "--app", "test")
-	fns := s.expect("Select functionality: ")
+	fns := s.Expect("Select functionality: ")
 	for _, tc := range []struct {
 		fn, arg, want string
 	}{
@@ -204,16 +204,16 @@ func TestShell_ErrorCodes(t *testing.T) {
 	} {
 		s.choose(fns, tc.fn)
 		if tc.arg != "" {
-			s.expect("Please input n (A number): ")
-			s.send(tc.arg)
+			s.Expect("Please input n (A number): ")
+			s.Send(tc.arg)
 		}
-		s.expect(tc.want)
-		fns = s.expect("Select functionality: ")
+		s.Expect(tc.want)
+		fns = s.Expect("Select functionality: ")
 		if menu(fns)[tc.fn] == "" {
 			t.Fatalf("after %s the menu lost it:\n%s", tc.fn, fns)
 		}
 	}
-	s.send("0")
+	s.Send("0")
 	if code := s.exit(); code != 0 {
 		t.Fatalf("exit code %d", code)
 	}
@@ -225,32 +225,32 @@ func TestShell_SurvivesHubRestart(t *testing.T) {
 	t.Parallel()
 	sys := startSystem(t)
 	s := startShell(t, sys.url, "--app", "test")
-	fns := s.expect("Select functionality: ")
+	fns := s.Expect("Select functionality: ")
 	add := menu(fns)["add"]
 
 	port, data := sys.hub.port(), sys.hub.data
 	sys.hub.stop()
-	s.expect("lost the hub")
+	s.Expect("lost the hub")
 	h := startHub(t, port, data)
 	t.Cleanup(func() { // before this hub stops, so that they withdraw
 		sys.tst.stop()
 		sys.textutil.stop()
 	})
-	s.expect("connected to the hub again")
+	s.Expect("connected to the hub again")
 	waitCatalog(t, h.url, "tst.add", true)
 
-	s.send("2") // refresh
-	fns = s.expect("Select functionality: ")
+	s.Send("2") // refresh
+	fns = s.Expect("Select functionality: ")
 	if menu(fns)["add"] != add {
 		t.Fatalf("after the restart add is not entry %s:\n%s", add, fns)
 	}
-	s.send(add)
-	s.expect("Please input a (First number): ")
-	s.send("1")
-	s.expect("Please input b (Second number): ")
-	s.send("2")
-	s.expect("Result: 3\n")
-	s.send("0")
+	s.Send(add)
+	s.Expect("Please input a (First number): ")
+	s.Send("1")
+	s.Expect("Please input b (Second number): ")
+	s.Send("2")
+	s.Expect("Result: 3\n")
+	s.Send("0")
 	if code := s.exit(); code != 0 {
 		t.Fatalf("exit code %d", code)
 	}
@@ -260,7 +260,7 @@ func TestShell_SurvivesHubRestart(t *testing.T) {
 func TestShell_NoHub(t *testing.T) {
 	t.Parallel()
 	s := startShell(t, "nats://127.0.0.1:1")
-	s.expect("cannot reach the hub at nats://127.0.0.1:1")
+	s.Expect("cannot reach the hub at nats://127.0.0.1:1")
 	if code := s.exit(); code != exitUnavailable {
 		t.Fatalf("exit code %d, want %d", code, exitUnavailable)
 	}

@@ -1,24 +1,21 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/dpc-project/dpc/broker/brokertest"
 	"github.com/dpc-project/dpc/catalog"
+	"github.com/dpc-project/dpc/internal/proctest"
 	"github.com/dpc-project/dpc/manifests"
 	"github.com/dpc-project/dpc/omq"
 	"github.com/dpc-project/dpc/servicehost"
@@ -39,15 +36,13 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	hubBinary, cliBinary = filepath.Join(dir, "dpc-hub"), filepath.Join(dir, "dpc-cli")
-	for bin, pkg := range map[string]string{hubBinary: "github.com/dpc-project/dpc/cmd/dpc-hub", cliBinary: "."} {
-		out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput()
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "go build %s: %v\n%s", pkg, err, out)
-			os.RemoveAll(dir)
-			os.Exit(1)
-		}
+	bins, err := proctest.Build(dir, "./cmd/dpc-hub", "./cmd/dpc-cli")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.RemoveAll(dir)
+		os.Exit(1)
 	}
+	hubBinary, cliBinary = bins["./cmd/dpc-hub"], bins["./cmd/dpc-cli"]
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
@@ -59,67 +54,30 @@ const waitLong = 30 * time.Second
 type hub struct {
 	url  string
 	data string
-	cmd  *exec.Cmd
-	logs chan string
+	proc *proctest.Process
 }
 
 // startHub runs dpc-hub on port (-1: a random one) with its data in
 // data, and stops it at cleanup.
 func startHub(t *testing.T, port int, data string) *hub {
 	t.Helper()
-	cmd := exec.Command(hubBinary, "--host", "127.0.0.1", fmt.Sprintf("--port=%d", port), "--http-port=0",
-		"--metrics=", "--data", data, "--log-format", "json", "--sweep-interval", "100ms", "--expiry", "1s")
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	h := &hub{data: data, cmd: cmd, logs: make(chan string, 1000)}
-	ready := make(chan string, 1)
-	go func() {
-		defer close(h.logs)
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			var rec map[string]any
-			if json.Unmarshal(sc.Bytes(), &rec) == nil && rec["msg"] == "dpc-hub ready" {
-				url, _ := rec["nats"].(string)
-				ready <- url
-			}
-			select {
-			case h.logs <- sc.Text():
-			default: // nobody reads the log unless a test fails
-			}
-		}
-	}()
+	h := &hub{data: data}
+	h.proc = proctest.Start(t, "dpc-hub", exec.Command(hubBinary, "--host", "127.0.0.1", fmt.Sprintf("--port=%d", port), "--http-port=0",
+		"--metrics=", "--data", data, "--log-format", "json", "--sweep-interval", "100ms", "--expiry", "1s"))
 	t.Cleanup(h.stop)
-	select {
-	case h.url = <-ready:
-	case <-time.After(waitLong):
-		t.Fatal("dpc-hub did not report ready")
+	ctx, cancel := context.WithTimeout(context.Background(), waitLong)
+	defer cancel()
+	rec, err := proctest.WaitForLog(ctx, h.proc.Output(), "dpc-hub ready")
+	if err != nil {
+		t.Fatalf("dpc-hub did not report ready: %v", err)
 	}
+	h.url, _ = rec["nats"].(string)
 	return h
 }
 
 // stop ends the hub with SIGTERM and waits for it; safe to call twice.
 func (h *hub) stop() {
-	if h.cmd.ProcessState != nil {
-		return
-	}
-	_ = h.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() {
-		for range h.logs { // drain, so the hub is not blocked on stderr
-		}
-		close(done)
-	}()
-	select {
-	case <-done:
-	case <-time.After(waitLong):
-		_ = h.cmd.Process.Kill()
-	}
-	_ = h.cmd.Wait()
+	_ = h.proc.Stop(waitLong)
 }
 
 // port is the hub's client port.
@@ -331,25 +289,6 @@ func extraService(t *testing.T, waiting chan<- struct{}, release <-chan struct{}
 	}}
 }
 
-// syncBuffer is a bytes.Buffer safe for the command and the test to use
-// at once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 // result is one run of dpc-cli.
 type result struct {
 	code           int
@@ -363,7 +302,7 @@ func (r result) String() string {
 // cli runs dpc-cli with args against the hub at url.
 func cli(t *testing.T, url string, args ...string) result {
 	t.Helper()
-	var out, errb syncBuffer
+	var out, errb proctest.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), waitLong)
 	defer cancel()
 	code := run(ctx, append([]string{"--nats", url}, args...), streams{in: strings.NewReader(""), out: &out, err: &errb})
@@ -372,10 +311,10 @@ func cli(t *testing.T, url string, args ...string) result {
 
 // session is an interactive dpc-cli driven through a pipe.
 type session struct {
+	*proctest.Session
 	t          *testing.T
 	in         *os.File // the write end of stdin
-	out        *syncBuffer
-	seen       int // output before this has been matched
+	out        *proctest.Buffer
 	interrupts chan struct{}
 	code       chan int
 }
@@ -386,7 +325,8 @@ func startShell(t *testing.T, url string, args ...string) *session {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &session{t: t, in: w, out: &syncBuffer{}, interrupts: make(chan struct{}), code: make(chan int, 1)}
+	out := &proctest.Buffer{}
+	s := &session{Session: proctest.NewSession(t, w, out, waitLong), t: t, in: w, out: out, interrupts: make(chan struct{}), code: make(chan int, 1)}
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
 		s.code <- run(ctx, append([]string{"--nats", url}, args...),
@@ -398,40 +338,6 @@ func startShell(t *testing.T, url string, args ...string) *session {
 		r.Close()
 	})
 	return s
-}
-
-// expect waits until the output since the last match holds want, and
-// returns that output up to and including want.
-func (s *session) expect(want string) string {
-	s.t.Helper()
-	var got string
-	brokertest.Eventually(s.t, waitLong, func() bool {
-		all := s.out.String()
-		i := strings.Index(all[s.seen:], want)
-		if i < 0 {
-			return false
-		}
-		end := s.seen + i + len(want)
-		got = all[s.seen:end]
-		s.seen = end
-		return true
-	}, fmt.Sprintf("output %q; got after the last match:\n%s", want, s.tail()))
-	return got
-}
-
-func (s *session) tail() string {
-	all := s.out.String()
-	if s.seen > len(all) {
-		return ""
-	}
-	return all[s.seen:]
-}
-
-func (s *session) send(line string) {
-	s.t.Helper()
-	if _, err := io.WriteString(s.in, line+"\n"); err != nil {
-		s.t.Fatal(err)
-	}
 }
 
 // exit waits for the session to end and returns its exit code.
@@ -464,7 +370,7 @@ func (s *session) choose(text, name string) {
 	if !ok {
 		s.t.Fatalf("no %q in the menu:\n%s", name, text)
 	}
-	s.send(n)
+	s.Send(n)
 }
 
 // writeFile writes content to a new file called name and returns its path.

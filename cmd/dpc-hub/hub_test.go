@@ -1,20 +1,17 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/dpc-project/dpc/internal/proctest"
 	"github.com/dpc-project/dpc/omq"
 	"github.com/nats-io/nats.go"
 )
@@ -22,12 +19,11 @@ import (
 // buildHub compiles dpc-hub into a temporary directory.
 func buildHub(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "dpc-hub")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	bins, err := proctest.Build(t.TempDir(), "./cmd/dpc-hub")
 	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+		t.Fatal(err)
 	}
-	return bin
+	return bins["./cmd/dpc-hub"]
 }
 
 // The hub starts on its defaults (ports made random for the test), serves
@@ -35,36 +31,13 @@ func buildHub(t *testing.T) string {
 func TestHub_ServesAndStopsOnSignal(t *testing.T) {
 	bin := buildHub(t)
 	data := t.TempDir()
-	cmd := exec.Command(bin, "--host", "127.0.0.1", "--port=-1", "--http-port=-1",
-		"--metrics", "127.0.0.1:0", "--data", data, "--log-format", "json")
-	stderr, err := cmd.StderrPipe()
+	hub := proctest.Start(t, "dpc-hub", exec.Command(bin, "--host", "127.0.0.1", "--port=-1", "--http-port=-1",
+		"--metrics", "127.0.0.1:0", "--data", data, "--log-format", "json"))
+	readyCtx, cancelReady := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancelReady()
+	rec, err := proctest.WaitForLog(readyCtx, hub.Output(), "dpc-hub ready")
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-
-	ready := make(chan map[string]any, 1)
-	logs := make(chan string, 10000)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			line := sc.Text()
-			logs <- line
-			var rec map[string]any
-			if json.Unmarshal([]byte(line), &rec) == nil && rec["msg"] == "dpc-hub ready" {
-				ready <- rec
-			}
-		}
-		close(logs)
-	}()
-	var rec map[string]any
-	select {
-	case rec = <-ready:
-	case <-time.After(60 * time.Second):
-		t.Fatal("hub did not report ready")
+		t.Fatalf("hub did not report ready: %v", err)
 	}
 	natsURL, _ := rec["nats"].(string)
 	metricsURL, _ := rec["metrics"].(string)
@@ -99,31 +72,11 @@ func TestHub_ServesAndStopsOnSignal(t *testing.T) {
 		t.Fatalf("/metrics lacks %q", want)
 	}
 
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	// Read the log to its end (the hub closing stderr as it exits) before
-	// Wait, which closes the pipe.
-	var sawStopped bool
-	timeout := time.After(30 * time.Second)
-read:
-	for {
-		select {
-		case line, ok := <-logs:
-			if !ok {
-				break read
-			}
-			if strings.Contains(line, `"dpc-hub stopped"`) {
-				sawStopped = true
-			}
-		case <-timeout:
-			t.Fatal("hub did not stop after SIGTERM")
-		}
-	}
-	if err := cmd.Wait(); err != nil {
+	// Once the hub has exited its log is complete.
+	if err := hub.Stop(30 * time.Second); err != nil {
 		t.Fatalf("hub exited with %v after SIGTERM", err)
 	}
-	if !sawStopped {
+	if !strings.Contains(hub.Output().String(), `"dpc-hub stopped"`) {
 		t.Fatal(`no "dpc-hub stopped" log line`)
 	}
 }
@@ -169,39 +122,14 @@ func TestHub_ConfigFile(t *testing.T) {
 	if err := os.WriteFile(good, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "--config", good)
-	var buf syncWriter
-	cmd.Stderr = &buf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-	deadline := time.Now().Add(60 * time.Second)
-	for !strings.Contains(buf.String(), `"msg":"dpc-hub ready"`) {
-		if time.Now().After(deadline) {
-			t.Fatalf("hub with a config file did not start:\n%s", buf.String())
-		}
-		time.Sleep(50 * time.Millisecond)
+	hub := proctest.Start(t, "dpc-hub", exec.Command(bin, "--config", good))
+	readyCtx, cancelReady := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancelReady()
+	if _, err := proctest.WaitForLog(readyCtx, hub.Output(), "dpc-hub ready"); err != nil {
+		t.Fatalf("hub with a config file did not start: %v\n%s", err, hub.Output().String())
 	}
 	// The data directory came from the file.
 	if _, err := os.Stat(filepath.Join(dir, "data", "jetstream")); err != nil {
 		t.Fatalf("data directory from the config file not used: %v", err)
 	}
-}
-
-type syncWriter struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (w *syncWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *syncWriter) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
 }
