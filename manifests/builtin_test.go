@@ -41,7 +41,7 @@ func TestBuiltin_Contents(t *testing.T) {
 		"hub": {
 			"save(name string, content string, base_revision int) int",
 			"get(name string, revision int) string",
-			"merge(name string, content string, base_revision int) string",
+			"merge(name string, content string, base_revision int) int",
 			"revision(name string) int",
 			"list() string_list",
 			"history(name string) string_list",

@@ -19,13 +19,9 @@ import (
 // (manifests/hub.yml). Their arguments go by position, in the order the
 // hub's handlers read them: save(name, content, base_revision) → revision,
 // get(name, revision) → content, merge(name, content, base_revision) →
-// merged content, list() → names, history(name) → lines,
+// merged revision, list() → names, history(name) → lines,
 // revision(name) → latest revision.
 const notesService = "hub"
-
-// errNoteNotFound marks a 404 from a notes function: no such note or
-// revision.
-var errNoteNotFound = errors.New("note not found")
 
 // NotesCmd groups the notes commands.
 type NotesCmd struct {
@@ -87,7 +83,7 @@ func (n *notes) call(ctx context.Context, fn string, reply any, args ...any) err
 		var re *omq.Error
 		if errors.As(err, &re) && re.Code == omq.CodeUnknownFunction {
 			// The function is in the catalog, so the 404 is the note's.
-			return &cliError{code: exitError, msg: re.Description, err: fmt.Errorf("%w: %w", errNoteNotFound, err)}
+			return &cliError{code: exitError, msg: re.Description, err: err}
 		}
 		return callFailure(fi.Name, err, n.cl.timeoutFor(fi.Function))
 	}
@@ -255,29 +251,15 @@ func (c *NotesMergeCmd) Run(ctx context.Context, g *Globals, s streams, nc *Note
 	}
 	defer n.Close()
 	base := n.base(name, c.Base)
-	var before uint64
-	if err := n.call(ctx, "revision", &before, name); err != nil && !errors.Is(err, errNoteNotFound) {
-		return err // a missing note is fine: merge creates it
+	// merge answers with the revision it saved; that revision holds the
+	// merged text, whatever others save after it.
+	var rev uint64
+	if err := n.call(ctx, "merge", &rev, name, content, base); err != nil {
+		return err
 	}
 	var merged string
-	if err := n.call(ctx, "merge", &merged, name, content, base); err != nil {
+	if err := n.call(ctx, "get", &merged, name, rev); err != nil {
 		return err
-	}
-	var rev uint64
-	if err := n.call(ctx, "revision", &rev, name); err != nil {
-		return err
-	}
-	if rev != before {
-		// merge does not say which revision it saved. If someone saved
-		// after it, rev is theirs: remembering it would let the next save
-		// overwrite their text unseen. Check that rev holds the merge.
-		var latest string
-		if err := n.call(ctx, "get", &latest, name, rev); err != nil {
-			return err
-		}
-		if latest != merged {
-			rev = base // the next save conflicts and asks for another merge
-		}
 	}
 	if err := os.WriteFile(c.File, []byte(merged), 0o644); err != nil {
 		return err

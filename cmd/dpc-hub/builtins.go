@@ -45,7 +45,7 @@ func builtins(store *notes.Store) omq.Handlers {
 			if err != nil {
 				return nil, notesError(err)
 			}
-			return string(res.Content), nil
+			return res.Revision, nil
 		}),
 		"revision": omq.HandlerFunc(func(ctx context.Context, req *omq.Request) (any, error) {
 			var name string
