@@ -24,15 +24,11 @@ type callResult struct {
 }
 
 func (c *CallCmd) Run(ctx context.Context, g *Globals, s streams) error {
-	cl, err := g.connect(connectOptions{})
+	cl, fi, err := g.lookup(ctx, c.Name)
 	if err != nil {
 		return err
 	}
 	defer cl.Close()
-	fi, err := cl.describe(ctx, c.Name)
-	if err != nil {
-		return err
-	}
 	args, err := callArgs(&fi.Function, c.Args, c.ArgsJSON)
 	if err != nil {
 		return err
@@ -77,15 +73,11 @@ type multiResult struct {
 }
 
 func (c *MultiCallCmd) Run(ctx context.Context, g *Globals, s streams) error {
-	cl, err := g.connect(connectOptions{})
+	cl, fi, err := g.lookup(ctx, c.Name)
 	if err != nil {
 		return err
 	}
 	defer cl.Close()
-	fi, err := cl.describe(ctx, c.Name)
-	if err != nil {
-		return err
-	}
 	args, err := callArgs(&fi.Function, c.Args, c.ArgsJSON)
 	if err != nil {
 		return err

@@ -133,6 +133,21 @@ func (c *client) services(ctx context.Context) ([]catalog.ServiceInfo, error) {
 	return ss, err
 }
 
+// lookup connects and finds one function in the catalog; the caller
+// closes the client.
+func (g *Globals) lookup(ctx context.Context, name string) (*client, catalog.FunctionInfo, error) {
+	cl, err := g.connect(connectOptions{})
+	if err != nil {
+		return nil, catalog.FunctionInfo{}, err
+	}
+	fi, err := cl.describe(ctx, name)
+	if err != nil {
+		cl.Close()
+		return nil, catalog.FunctionInfo{}, err
+	}
+	return cl, fi, nil
+}
+
 // describe resolves a function name, plain or service.function. An unknown
 // name is "not available" (exit 3); an ambiguous one is bad usage (exit
 // 2), since the user has to say which service they mean.

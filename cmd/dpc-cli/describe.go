@@ -15,15 +15,11 @@ type DescribeCmd struct {
 }
 
 func (c *DescribeCmd) Run(ctx context.Context, g *Globals, s streams) error {
-	cl, err := g.connect(connectOptions{})
+	cl, fi, err := g.lookup(ctx, c.Name)
 	if err != nil {
 		return err
 	}
 	defer cl.Close()
-	fi, err := cl.describe(ctx, c.Name)
-	if err != nil {
-		return err
-	}
 	if g.JSON {
 		return writeJSON(s.out, fi)
 	}
