@@ -12,6 +12,7 @@ import (
 	"github.com/dpc-project/dpc/broker"
 	"github.com/dpc-project/dpc/broker/brokertest"
 	"github.com/dpc-project/dpc/omq"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // recorder collects the values its "record" function receives.
@@ -151,4 +152,34 @@ func TestDurable_NoJetStream(t *testing.T) {
 	if !errors.Is(err, omq.ErrNoJetStream) {
 		t.Fatalf("got %v, want ErrNoJetStream", err)
 	}
+}
+
+// A durable send repeated with the same MsgID within the duplicate window
+// is stored, and handled, once.
+func TestDurable_MsgIDDropsRepeats(t *testing.T) {
+	e := newEnv(t)
+	cli, _ := e.node()
+	for range 3 {
+		if err := cli.Lookup("worker").Send(ctxT(t, 10*time.Second), "record", omq.Args(7), omq.Durable(), omq.MsgID("order-7")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := cli.Lookup("worker").Send(ctxT(t, 10*time.Second), "record", omq.Args(8), omq.Durable(), omq.MsgID("order-8")); err != nil {
+		t.Fatal(err)
+	}
+	js, err := jetstream.New(cli.Conn())
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := js.Stream(ctxT(t, 5*time.Second), omq.DefaultStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := st.CachedInfo().State.Msgs; got != 2 {
+		t.Fatalf("stream holds %d messages, want 2 (the repeats of order-7 dropped)", got)
+	}
+	n, _ := e.node()
+	r := &recorder{}
+	bind(t, n, "worker", r)
+	wantValues(t, r, 7, 9)
 }

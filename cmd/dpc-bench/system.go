@@ -353,14 +353,6 @@ func (s *system) hub() *proc {
 	return nil
 }
 
-// others are the processes other than the hub.
-func (s *system) others() []*proc {
-	if s.hub() != nil {
-		return s.procs[1:]
-	}
-	return s.procs
-}
-
 // stopWait bounds how long a process may take to stop after SIGTERM (the
 // hub gives calls in flight 10s) before it is killed.
 const stopWait = 15 * time.Second

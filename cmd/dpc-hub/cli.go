@@ -35,8 +35,8 @@ type CLI struct {
 	ClusterPort int      `name:"cluster-port" help:"Port for routes from other hubs." default:"6222"`
 	Routes      []string `help:"Other hubs' route URLs, e.g. nats-route://nas:6222 (comma-separated)."`
 
-	SweepInterval time.Duration `name:"sweep-interval" help:"How often the catalog pings the services." default:"1s"`
-	Expiry        time.Duration `help:"A service instance silent this long leaves the catalog." default:"3s"`
+	SweepInterval time.Duration `name:"sweep-interval" help:"How often the catalog pings the services." default:"${sweep_interval}"`
+	Expiry        time.Duration `help:"A service instance silent this long leaves the catalog." default:"${expiry}"`
 
 	LogLevel  string `name:"log-level" help:"debug, info, warn or error." default:"info" enum:"debug,info,warn,error"`
 	LogFormat string `name:"log-format" help:"text or json." default:"text" enum:"text,json"`

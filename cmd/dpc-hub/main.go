@@ -21,6 +21,7 @@ import (
 	"syscall"
 
 	"github.com/alecthomas/kong"
+	"github.com/dpc-project/dpc/catalog"
 )
 
 func main() {
@@ -39,6 +40,10 @@ func main() {
 		}),
 		kong.DefaultEnvars("DPC"),
 		kong.Configuration(yamlConfig, configPaths...),
+		kong.Vars{
+			"sweep_interval": catalog.DefaultConfig().Interval.String(),
+			"expiry":         catalog.DefaultConfig().Expiry.String(),
+		},
 	)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
