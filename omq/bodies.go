@@ -28,13 +28,19 @@ const HeaderBodyObject = "Dpc-Body-Object"
 // bodiesMaxAge is how long an unread body object is kept.
 const bodiesMaxAge = 7 * 24 * time.Hour
 
-// bodyLimit is the largest body sent inline.
-func (n *Node) bodyLimit() int {
+// minBodyLimit is the least the body limit can be without WithBodyLimit.
+const minBodyLimit = 1024
+
+// tooLarge says whether a body of size bytes must go through the object
+// store. It is on every call's path, so small bodies are let through
+// without asking the connection for the server's max payload (which takes
+// its lock).
+func (n *Node) tooLarge(size int) bool {
 	if n.cfg.bodyLimit > 0 {
-		return n.cfg.bodyLimit
+		return size > n.cfg.bodyLimit
 	}
 	// Leave room for headers within the server's limit.
-	return max(int(n.nc.MaxPayload())-16*1024, 1024)
+	return size > minBodyLimit && size > max(int(n.nc.MaxPayload())-16*1024, minBodyLimit)
 }
 
 func (n *Node) bodiesBucket() string {
@@ -101,7 +107,7 @@ func (n *Node) takeBody(ctx context.Context, name string, del bool) ([]byte, err
 
 // outgoing moves a too-large body of msg into the object store.
 func (n *Node) outgoing(ctx context.Context, msg *nats.Msg) error {
-	if len(msg.Data) <= n.bodyLimit() {
+	if !n.tooLarge(len(msg.Data)) {
 		return nil
 	}
 	name, err := n.putBody(ctx, msg.Data)

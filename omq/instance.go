@@ -160,7 +160,7 @@ func lastToken(subject string) string {
 
 func (i *Instance) reply(kind Kind, to string, data []byte, rerr *Error) {
 	nc := i.node.nc
-	if len(data) > i.node.bodyLimit() {
+	if i.node.tooLarge(len(data)) {
 		i.replyLarge(kind, to, data)
 		return
 	}

@@ -182,7 +182,7 @@ func (s *Stub) request(ctx context.Context, subject string, body []byte, now, de
 		HeaderSent:     {formatTime(now)},
 		HeaderDeadline: {formatTime(deadline)},
 	}}
-	if len(body) > s.node.bodyLimit() {
+	if s.node.tooLarge(len(body)) {
 		bctx, cancel := context.WithDeadline(ctx, deadline)
 		err := s.node.outgoing(bctx, msg)
 		cancel()
