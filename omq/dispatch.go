@@ -132,8 +132,8 @@ func (i *Instance) arrive(fn *function) time.Time {
 	return now
 }
 
-func (i *Instance) recordWait(d time.Duration) {
+func (i *Instance) recordWait(start time.Time, d time.Duration) {
 	i.statMu.Lock()
-	i.waits.add(d)
+	i.waits.add(start, d)
 	i.statMu.Unlock()
 }

@@ -238,7 +238,7 @@ func (i *Instance) run(kind Kind, fn *function, fnName string, hdr nats.Header, 
 		// A durable call's wait includes its time in the stream, which
 		// says nothing about this instance's load: keep it out of the
 		// window the provisioner reads.
-		i.recordWait(wait)
+		i.recordWait(start, wait)
 	}
 	if hasDeadline && !start.Before(deadline) {
 		if fn != nil {

@@ -124,7 +124,7 @@ func (i *Instance) Stats() Stats {
 		st.Endpoints = append(st.Endpoints, es)
 	}
 	i.statMu.Lock()
-	p50, p90, p99 := i.waits.percentiles()
+	p50, p90, p99 := i.waits.percentiles(time.Now())
 	arr := i.arrivals.snapshot()
 	i.statMu.Unlock()
 	st.Data = InstanceData{

@@ -100,35 +100,52 @@ func (s *funcStats) expire() {
 }
 
 // waitWindow keeps the most recent queue waits of an instance for
-// percentiles. The instance's statMu guards it.
+// percentiles: the last 1024 calls, none older than waitMaxAge, so that a
+// supervisor reading an idle instance does not see the waits of a burst
+// long gone. The instance's statMu guards it.
 type waitWindow struct {
-	buf  [1024]float64
+	buf  [1024]waitSample
 	next int
 	full bool
 }
 
-func (w *waitWindow) add(d time.Duration) {
-	w.buf[w.next] = d.Seconds()
+type waitSample struct {
+	at   int64 // UnixNano of the start of handling
+	wait float64
+}
+
+// waitMaxAge bounds the age of the waits percentiles are taken over.
+const waitMaxAge = 5 * time.Second
+
+func (w *waitWindow) add(now time.Time, d time.Duration) {
+	w.buf[w.next] = waitSample{at: now.UnixNano(), wait: d.Seconds()}
 	w.next++
 	if w.next == len(w.buf) {
 		w.next, w.full = 0, true
 	}
 }
 
-// percentiles returns p50, p90 and p99 of the window in seconds.
-func (w *waitWindow) percentiles() (p50, p90, p99 float64) {
+// percentiles returns p50, p90 and p99 in seconds of the waits recorded
+// since now−waitMaxAge.
+func (w *waitWindow) percentiles(now time.Time) (p50, p90, p99 float64) {
 	n := w.next
 	if w.full {
 		n = len(w.buf)
 	}
-	vals := slices.Clone(w.buf[:n])
-	if n == 0 {
+	since := now.Add(-waitMaxAge).UnixNano()
+	vals := make([]float64, 0, n)
+	for _, s := range w.buf[:n] {
+		if s.at >= since {
+			vals = append(vals, s.wait)
+		}
+	}
+	if len(vals) == 0 {
 		return 0, 0, 0
 	}
 	slices.Sort(vals)
 	at := func(p float64) float64 {
-		i := int(math.Ceil(p*float64(n))) - 1
-		return vals[max(0, min(i, n-1))]
+		i := int(math.Ceil(p*float64(len(vals)))) - 1
+		return vals[max(0, min(i, len(vals)-1))]
 	}
 	return at(0.50), at(0.90), at(0.99)
 }
@@ -143,7 +160,8 @@ type InstanceData struct {
 	// Backlog is the number of calls received but not yet started: waiting
 	// for a free slot, or still queued in the client library.
 	Backlog int64 `json:"backlog"`
-	// QueueWait percentiles over the last 1024 calls, seconds.
+	// QueueWait percentiles over the last 1024 calls of the last 5 s,
+	// seconds; 0 when there were none.
 	QueueWaitP50 float64 `json:"queue_wait_p50_s"`
 	QueueWaitP90 float64 `json:"queue_wait_p90_s"`
 	QueueWaitP99 float64 `json:"queue_wait_p99_s"`
