@@ -108,3 +108,35 @@ func (n *Node) publishDurable(ctx context.Context, svc, fn string, body []byte, 
 	}
 	return nil
 }
+
+// DurableBacklog is the number of durable calls to service waiting in the
+// lane: not yet delivered, or delivered and not yet acknowledged. The
+// stream is a work queue, so every message still in it under the
+// service's subjects is one of those — whether or not an instance has
+// ever bound the service. No stream (no durable call ever made, or no
+// JetStream) is a backlog of 0.
+func (n *Node) DurableBacklog(ctx context.Context, service string) (int64, error) {
+	if err := checkName("service", service); err != nil {
+		return 0, err
+	}
+	js, err := n.jetStream()
+	if err != nil {
+		return 0, err
+	}
+	st, err := js.Stream(ctx, n.cfg.stream)
+	if errors.Is(err, jetstream.ErrStreamNotFound) || errors.Is(err, jetstream.ErrJetStreamNotEnabled) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("omq: durable backlog of %s: %w", service, err)
+	}
+	info, err := st.Info(ctx, jetstream.WithSubjectFilter(n.subj.durable(service, "*")))
+	if err != nil {
+		return 0, fmt.Errorf("omq: durable backlog of %s: %w", service, err)
+	}
+	var total int64
+	for _, c := range info.State.Subjects {
+		total += int64(c)
+	}
+	return total, nil
+}

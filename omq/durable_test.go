@@ -63,11 +63,26 @@ func wantValues(t *testing.T, r *recorder, from, to int) {
 func TestDurable_KeptUntilAnInstanceBinds(t *testing.T) {
 	e := newEnv(t)
 	cli, _ := e.node()
+	if b, err := cli.DurableBacklog(ctxT(t, 5*time.Second), "worker"); err != nil || b != 0 {
+		t.Fatalf("backlog before any send = %d, %v; want 0, nil", b, err)
+	}
 	sendDurable(t, cli, 0, 10)
+	// A supervisor reads the lane's backlog to keep a scaled-to-zero
+	// service from staying at zero while calls wait.
+	if b, err := cli.DurableBacklog(ctxT(t, 5*time.Second), "worker"); err != nil || b != 10 {
+		t.Fatalf("backlog with nobody bound = %d, %v; want 10, nil", b, err)
+	}
+	if b, err := cli.DurableBacklog(ctxT(t, 5*time.Second), "other"); err != nil || b != 0 {
+		t.Fatalf("backlog of another service = %d, %v; want 0, nil", b, err)
+	}
 	n, _ := e.node()
 	r := &recorder{}
 	bind(t, n, "worker", r)
 	wantValues(t, r, 0, 10)
+	waitFor(t, func() bool {
+		b, err := cli.DurableBacklog(ctxT(t, 5*time.Second), "worker")
+		return err == nil && b == 0
+	}, "the backlog to drain once acknowledged")
 }
 
 // Durable sends survive a restart of the server.
