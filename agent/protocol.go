@@ -1,0 +1,101 @@
+package agent
+
+import "time"
+
+// ServiceName is the omq name every agent binds; each agent is one
+// instance of it, its instance ID the agent's ID, so that a supervisor
+// reaches all agents with a multi call and one with Stub.At(agentID).
+const ServiceName = "agent"
+
+// Functions of the agent service.
+const (
+	FnSpawn = "spawn" // SpawnRequest → Process
+	FnStop  = "stop"  // StopRequest → Process
+	FnList  = "list"  // (no arguments) → State
+)
+
+// Environment a spawned instance receives, besides the agent's own.
+const (
+	// EnvNATS is the hub URL the agent itself uses.
+	EnvNATS = "NATS_URL"
+	// EnvInstanceID is the instance ID the process must bind with (omq
+	// InstanceID), so that the supervisor can match the agent's processes
+	// to the instances answering $SRV.STATS.
+	EnvInstanceID = "DPC_INSTANCE_ID"
+	// EnvService is the service the process was spawned for.
+	EnvService = "DPC_SERVICE"
+)
+
+// SpawnRequest asks an agent to start one instance of a service.
+type SpawnRequest struct {
+	Service string `json:"service"`
+	// Command is the command line from the service's manifest, used when
+	// the agent's own configuration has none for the service. The agent
+	// runs it only if its program is on the agent's allow list.
+	Command []string `json:"command,omitempty"`
+	// ID is the instance ID to give the process; empty: the agent makes
+	// one ("<service>-<agent>-<n>").
+	ID string `json:"id,omitempty"`
+}
+
+// StopRequest asks an agent to stop one of its instances: SIGTERM, then
+// SIGKILL after Grace (the agent's default grace when zero).
+type StopRequest struct {
+	ID      string `json:"id"`
+	GraceMS int64  `json:"grace_ms,omitempty"`
+}
+
+// Process states.
+const (
+	StateRunning  = "running"  // started, not asked to stop
+	StateStopping = "stopping" // SIGTERM sent, waiting for it to exit
+	StateExited   = "exited"   // gone; kept in lists for a while so a supervisor sees deaths
+)
+
+// Process is one instance an agent started.
+type Process struct {
+	ID      string    `json:"id"`
+	Service string    `json:"service"`
+	Agent   string    `json:"agent"`
+	PID     int       `json:"pid"`
+	State   string    `json:"state"`
+	Command []string  `json:"command"`
+	Started time.Time `json:"started"`
+	// Exited, ExitCode and Error are set once the process is gone.
+	// ExitCode is -1 when a signal ended it; Error says which ("signal:
+	// killed") or why it could not run.
+	Exited   *time.Time `json:"exited,omitempty"`
+	ExitCode int        `json:"exit_code,omitempty"`
+	Error    string     `json:"error,omitempty"`
+	// Stopped is true when the exit was asked for (stop, agent shutdown),
+	// false when the process died on its own.
+	Stopped bool `json:"stopped,omitempty"`
+}
+
+// State is an agent's answer to list.
+type State struct {
+	Agent     string    `json:"agent"`
+	Host      string    `json:"host"`
+	Processes []Process `json:"processes"`
+	// Services are the services the agent has its own command for.
+	Services []string `json:"services,omitempty"`
+}
+
+// Codes of the errors the agent answers with (omq.Error codes), so that
+// a supervisor tells a request it must not repeat (400, 404, 409) from a
+// host that cannot take more now (503). Match them with errors.Is and the
+// sentinels in errors.go.
+const (
+	// CodeBadRequest: malformed request, a service the agent has no
+	// command for, or a command whose program is not allowed.
+	CodeBadRequest = 400
+	// CodeNotFound: no process with that id on this agent.
+	CodeNotFound = 404
+	// CodeConflict: a live process already has that id.
+	CodeConflict = 409
+	// CodeFailed: the agent could not start the program (not found, not
+	// executable, bad directory).
+	CodeFailed = 500
+	// CodeUnavailable: the agent is at MaxProcesses or shutting down.
+	CodeUnavailable = 503
+)
