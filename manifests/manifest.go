@@ -11,6 +11,11 @@ type Manifest struct {
 	Version     string     `yaml:"version" json:"version"`
 	Description string     `yaml:"description" json:"description"`
 	Functions   []Function `yaml:"functions" json:"functions"`
+	// Command starts an instance of the service (program first), for
+	// agents that have no command of their own for it.
+	Command []string `yaml:"command,omitempty" json:"command,omitempty"`
+	// Scaling is how a provisioner sizes the service.
+	Scaling *Scaling `yaml:"scaling,omitempty" json:"scaling,omitempty"`
 }
 
 // Function is one function of a service.

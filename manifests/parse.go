@@ -23,7 +23,7 @@ const (
 
 // The fields each level of a manifest may have.
 var (
-	manifestFields = []string{"name", "version", "description", "functions"}
+	manifestFields = []string{"name", "version", "description", "functions", "command", "scaling"}
 	functionFields = []string{"funct_name", "args_list", "return_type", "app_list", "description", "idempotent", "timeout", "cacheable"}
 	argFields      = []string{"arg_name", "arg_type", "arg_description"}
 	cacheFields    = []string{"ttl"}
@@ -175,6 +175,8 @@ func (p *parser) manifest(doc *yaml.Node) *Manifest {
 		Name:        p.name(f, "name", "the service name"),
 		Version:     p.str(f.value("version"), "version"),
 		Description: p.text(f.value("description"), "description"),
+		Command:     p.command(f.value("command")),
+		Scaling:     p.scaling(f.value("scaling")),
 	}
 	if m.Version == "" {
 		m.Version = DefaultVersion

@@ -140,7 +140,7 @@ func TestParse_Errors(t *testing.T) {
 		{"root scalar", "hello\n", []string{`t.yml:1: want a service: a mapping with name, version, description and functions, got a string ("hello")`}},
 
 		{"unknown top field", head + "descripton: x\n", []string{"t.yml:4: descripton: unknown field (did you mean description?)"}},
-		{"unknown field, no guess", head + "colour: red\n", []string{"t.yml:4: colour: unknown field (valid here: name, version, description, functions)"}},
+		{"unknown field, no guess", head + "colour: red\n", []string{"t.yml:4: colour: unknown field (valid here: name, version, description, functions, command, scaling)"}},
 		{"field at the wrong level", head + "arg_type: int\n", []string{"t.yml:4: arg_type: unknown field (arg_type belongs in an entry of args_list)"}},
 		{"unknown function field", head + "    arg_typ: int\n", []string{"t.yml:4: functions[0].arg_typ: unknown field (did you mean arg_type? it belongs in an entry of args_list)"}},
 		{"unknown arg field", head + "    args_list:\n      - arg_name: a\n        arg_typ: int\n",
@@ -153,6 +153,12 @@ func TestParse_Errors(t *testing.T) {
 			"t.yml:3: functions[0].funct_name: missing: the function name is required"}},
 		{"complex key", head + "? [a]\n: b\n", []string{"t.yml:4: want a field name, got a list"}},
 
+		{"scaling unknown field", head + "scaling:\n  mni: 1\n", []string{"t.yml:5: scaling.mni: unknown field (valid here: min, max, policy, reactive, predictive, target_tracking, instances)"}},
+		{"scaling bad policy", head + "scaling:\n  policy: magic\n", []string{"t.yml:5: scaling.policy: unknown policy \"magic\" (want one of [reactive predictive combined target-tracking fixed])"}},
+		{"scaling max below min", head + "scaling:\n  min: 3\n  max: 2\n", []string{"t.yml:6: scaling.max: 2 is less than min 3"}},
+		{"scaling negative", head + "scaling:\n  min: -1\n", []string{`t.yml:5: scaling.min: want a whole number ≥ 0, got an integer (-1)`}},
+		{"scaling bad duration", head + "scaling:\n  target_tracking:\n    target: fast\n", []string{`t.yml:6: scaling.target_tracking.target: want a duration like "2s", "500ms" or "1m30s", got "fast"`}},
+		{"command not a list", head + "command: dpc-service tst\n", []string{`t.yml:4: command: want a command line as a list, program first, like [dpc-service, tst], got a string ("dpc-service tst")`}},
 		{"name missing", "functions:\n  - funct_name: f\n", []string{"t.yml:1: name: missing: the service name is required"}},
 		{"name empty", "name: ''\nfunctions:\n  - funct_name: f\n", []string{"t.yml:1: name: empty: the service name is required"}},
 		{"name with dot", "name: a.b\nfunctions:\n  - funct_name: f\n", []string{`t.yml:1: name: "a.b" is not a valid name: use letters, digits, '-' and '_' only (names become NATS subject tokens)`}},
@@ -360,5 +366,46 @@ func TestLoad_File(t *testing.T) {
 	}
 	if _, err := Load(filepath.Join(dir, "none.yml")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("Load of a missing file: %v", err)
+	}
+}
+
+// A manifest may say how to start its service and how to scale it; the
+// provisioner and the agents read both.
+func TestParse_CommandAndScaling(t *testing.T) {
+	src := `name: work
+functions:
+  - funct_name: work
+command: [dpc-service, work, --service-time, 20ms]
+scaling:
+  min: 1
+  max: 6
+  policy: combined
+  reactive: {response_time: 100ms, tau1: 1.2, tau2: 0.5}
+  predictive: {slot: 1h, day: 24h, days: 7, percentile: 95, lead: 1h}
+  target_tracking: {target: 50ms, percentile: 90, tolerance: 0.1, down_window: 1m}
+`
+	m, err := Parse("work.yml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(m.Command, " "); got != "dpc-service work --service-time 20ms" {
+		t.Errorf("command = %q", got)
+	}
+	s := m.Scaling
+	if s == nil || *s.Min != 1 || *s.Max != 6 || s.Policy != "combined" {
+		t.Fatalf("scaling = %+v", s)
+	}
+	if s.Reactive.ResponseTime.D() != 100*time.Millisecond || s.Reactive.Tau1 != 1.2 || s.Reactive.Tau2 != 0.5 {
+		t.Errorf("reactive = %+v", s.Reactive)
+	}
+	if s.Predictive.Slot.D() != time.Hour || s.Predictive.Days != 7 || s.Predictive.Percentile != 95 {
+		t.Errorf("predictive = %+v", s.Predictive)
+	}
+	if s.TargetTracking.Target.D() != 50*time.Millisecond || s.TargetTracking.DownWindow.D() != time.Minute {
+		t.Errorf("target tracking = %+v", s.TargetTracking)
+	}
+	// Validate round-trips it.
+	if err := m.Validate(); err != nil {
+		t.Fatalf("Validate: %v", err)
 	}
 }
