@@ -53,7 +53,7 @@ func startCatalog(t *testing.T, url string) *catalog.Catalog {
 func runService(t *testing.T, url, name string) (stop func()) {
 	t.Helper()
 	n, _ := node(t, url)
-	svc, err := services.Get(name, nil)
+	svc, err := services.Get(name, nil, services.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +117,7 @@ func TestCatalog_SweepsFindAndForgetInstances(t *testing.T) {
 	url := srv.ClientURL()
 	// The service starts first: its announcement finds no catalog.
 	n, nc := node(t, url)
-	svc, err := services.Get("tst", nil)
+	svc, err := services.Get("tst", nil, services.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,7 +15,7 @@ import (
 var builtinFS embed.FS
 
 // BuiltinNames returns the names of the embedded manifests, sorted: "hub",
-// "textutil", "tst".
+// "textutil", "tst", "work".
 func BuiltinNames() []string {
 	entries, _ := fs.Glob(builtinFS, "*.yml")
 	names := make([]string, len(entries))

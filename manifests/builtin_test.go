@@ -9,7 +9,7 @@ import (
 
 func TestBuiltin_Parse(t *testing.T) {
 	names := BuiltinNames()
-	if !reflect.DeepEqual(names, []string{"hub", "textutil", "tst"}) {
+	if !reflect.DeepEqual(names, []string{"hub", "textutil", "tst", "work"}) {
 		t.Fatalf("BuiltinNames() = %q", names)
 	}
 	for _, name := range names {
@@ -59,6 +59,7 @@ func TestBuiltin_Contents(t *testing.T) {
 			"upper(text string) string", "lower(text string) string",
 			"wordCount(text string) int", "reverse(text string) string",
 		},
+		"work": {"work() string"},
 	}
 	for name, want := range sigs {
 		m, _ := Builtin(name)
@@ -102,6 +103,12 @@ func TestBuiltin_Contents(t *testing.T) {
 		}
 	}
 
+	// work's callers give up after its timeout, so a loaded instance
+	// shows as timeouts rather than calls waiting for ever.
+	if w, _ := Builtin("work"); w.Function("work").Timeout == 0 {
+		t.Error("work.work has no timeout")
+	}
+
 	tu, _ := Builtin("textutil")
 	for _, f := range tu.Functions {
 		if !f.AvailableTo("notes") || f.AvailableTo("test") {
@@ -127,7 +134,7 @@ func TestBuiltin_Unknown(t *testing.T) {
 		}
 	}
 	_, err := Builtin("nope")
-	if want := `manifests: no built-in manifest "nope" (there are: hub, textutil, tst)`; err.Error() != want {
+	if want := `manifests: no built-in manifest "nope" (there are: hub, textutil, tst, work)`; err.Error() != want {
 		t.Errorf("got %q, want %q", err, want)
 	}
 }

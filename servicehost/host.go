@@ -43,8 +43,13 @@ type Config struct {
 	// omq.DefaultConcurrency).
 	Concurrency int
 	// Host names this machine in the catalog (default os.Hostname).
-	Host   string
-	Logger *slog.Logger
+	Host string
+	// InstanceID is the instance's id (default: a random one from omq). A
+	// process supervisor sets it to match the processes it started to the
+	// instances answering $SRV.PING and STATS; it must be unique among the
+	// service's instances.
+	InstanceID string
+	Logger     *slog.Logger
 }
 
 func (c Config) withDefaults() Config {
@@ -97,11 +102,16 @@ func Bind(ctx context.Context, node *omq.Node, svc Service, cfg Config) (*omq.In
 		f := &m.Functions[i]
 		hs[f.Name] = checked(m.Name, f, svc.Handlers[f.Name])
 	}
-	return node.Bind(ctx, m.Name, hs,
+	opts := []omq.BindOption{
 		omq.Version(m.Version),
 		omq.Description(m.Description),
 		omq.Concurrency(cfg.Concurrency),
-		omq.Metadata(map[string]string{catalog.MetaManifest: string(mj), catalog.MetaHost: cfg.Host}))
+		omq.Metadata(map[string]string{catalog.MetaManifest: string(mj), catalog.MetaHost: cfg.Host}),
+	}
+	if cfg.InstanceID != "" {
+		opts = append(opts, omq.InstanceID(cfg.InstanceID))
+	}
+	return node.Bind(ctx, m.Name, hs, opts...)
 }
 
 // checked validates arguments and the result against the manifest around

@@ -20,7 +20,7 @@ func TestBind_ChecksArgumentsAgainstTheManifest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, err := services.Get("tst", nil)
+	svc, err := services.Get("tst", nil, services.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,5 +89,36 @@ func TestService_CheckMatchesHandlersAndManifest(t *testing.T) {
 	}
 	if err := (servicehost.Service{}).Check(); err == nil {
 		t.Fatal("no manifest accepted")
+	}
+}
+
+// An instance id from the config is the one omq binds with, so that a
+// supervisor that chose it finds its process among the instances; one
+// that is not a subject token is refused.
+func TestBind_InstanceIDFromConfig(t *testing.T) {
+	srv := brokertest.Start(t)
+	n, err := omq.New(brokertest.Connect(t, srv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := services.Get("work", nil, services.Options{ServiceTime: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	inst, err := servicehost.Bind(ctx, n, svc, servicehost.Config{InstanceID: "work-replay-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inst.ID() != "work-replay-1" {
+		t.Errorf("ID() = %q, want work-replay-1", inst.ID())
+	}
+	var served string
+	if err := n.Lookup("work").Call(ctx, "work", nil, &served); err != nil || served != "work-replay-1" {
+		t.Errorf("work.work served by %q, %v; want work-replay-1", served, err)
+	}
+	if _, err := servicehost.Bind(ctx, n, svc, servicehost.Config{InstanceID: "a.b"}); err == nil || !strings.Contains(err.Error(), `"a.b"`) {
+		t.Errorf("instance id a.b: %v, want refused", err)
 	}
 }

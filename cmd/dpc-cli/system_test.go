@@ -125,7 +125,7 @@ func startService(t *testing.T, url string, svc servicehost.Service) *service {
 // textutil) and waits until the catalog lists it.
 func startBuiltin(t *testing.T, url, name string) *service {
 	t.Helper()
-	svc, err := services.Get(name, nil)
+	svc, err := services.Get(name, nil, services.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

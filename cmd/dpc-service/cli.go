@@ -19,6 +19,8 @@ type CLI struct {
 	Service     string `arg:"" help:"Service to run: ${services}." enum:"${services}"`
 	NATS        string `name:"nats" help:"Hub URL(s), comma-separated." env:"NATS_URL" default:"nats://127.0.0.1:4222"`
 	Manifest    string `help:"Manifest file to use instead of the service's own." type:"existingfile"`
+	Name        string `help:"Run the service under this name instead of its manifest's: its instances form a queue group of their own, so two configurations of one service can run side by side (work and work-fixed)." placeholder:"NAME"`
+	InstanceID  string `name:"instance-id" help:"This instance's id (default: a random one); unique among the service's instances. A process supervisor sets it to find its process among the instances." env:"DPC_INSTANCE_ID" placeholder:"ID"`
 	Concurrency int    `help:"Calls handled at once by this instance." default:"16"`
 	Host        string `help:"Name of this machine in the catalog (default: hostname)."`
 	User        string `help:"User name for the hub." env:"DPC_USER"`
@@ -27,6 +29,10 @@ type CLI struct {
 	TLSCert     string `name:"tls-cert" help:"PEM client certificate." type:"existingfile"`
 	TLSKey      string `name:"tls-key" help:"PEM key of --tls-cert." type:"existingfile"`
 	LogLevel    string `name:"log-level" help:"debug, info, warn or error." default:"info" enum:"debug,info,warn,error"`
+
+	// Flags of the services that use them; the others ignore them.
+	ServiceTime     time.Duration `name:"service-time" help:"work: mean time a call takes; the instance waits, it does not compute." default:"20ms"`
+	ServiceTimeDist string        `name:"service-time-dist" help:"work: fixed (every call takes --service-time) or exp (exponential with that mean)." default:"fixed" enum:"fixed,exp"`
 }
 
 func (c *CLI) Run(ctx context.Context) error {
@@ -41,12 +47,17 @@ func (c *CLI) Run(ctx context.Context) error {
 			return err
 		}
 	}
-	svc, err := services.Get(c.Service, m)
+	svc, err := services.Get(c.Service, m, services.Options{
+		Name:            c.Name,
+		ServiceTime:     c.ServiceTime,
+		ServiceTimeDist: c.ServiceTimeDist,
+	})
 	if err != nil {
 		return err
 	}
+	name := svc.Manifest.Name
 	opts := []nats.Option{
-		nats.Name("dpc-service " + c.Service),
+		nats.Name("dpc-service " + name),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(250 * time.Millisecond),
 		nats.RetryOnFailedConnect(true), // start even if the hub is not up yet
@@ -72,6 +83,6 @@ func (c *CLI) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	log.Info("starting", "service", c.Service, "hub", c.NATS, "functions", servicehost.FunctionNames(svc.Manifest))
-	return servicehost.Run(ctx, node, svc, servicehost.Config{Concurrency: c.Concurrency, Host: c.Host, Logger: log})
+	log.Info("starting", "service", name, "hub", c.NATS, "functions", servicehost.FunctionNames(svc.Manifest))
+	return servicehost.Run(ctx, node, svc, servicehost.Config{Concurrency: c.Concurrency, Host: c.Host, InstanceID: c.InstanceID, Logger: log})
 }

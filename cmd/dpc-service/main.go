@@ -7,6 +7,7 @@
 //	dpc-service tst                       # the thesis's test service
 //	dpc-service --nats nats://hub:4222 textutil
 //	dpc-service --manifest my-tst.yml tst # a different manifest for it
+//	dpc-service --name work-fixed --service-time 20ms work
 //
 // Run it several times for several load-balanced instances.
 package main

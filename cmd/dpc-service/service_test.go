@@ -1,21 +1,45 @@
 package main
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/dpc-project/dpc/broker/brokertest"
+	"github.com/dpc-project/dpc/internal/proctest"
+	"github.com/dpc-project/dpc/omq"
 )
+
+// bin is dpc-service, built once by TestMain.
+var bin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "dpc-service-test")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	built, err := proctest.Build(dir, "./cmd/dpc-service")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	bin = built["./cmd/dpc-service"]
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
 
 // Bad input is refused before anything starts, saying what was wrong and
 // where.
 func TestService_RejectsBadInput(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "dpc-service")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
 	badManifest := filepath.Join(t.TempDir(), "tst.yml")
 	if err := os.WriteFile(badManifest, []byte("name: tst\nfunctions:\n  - funct_name: add\n    args_list:\n      - arg_name: a\n        arg_typ: int\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -25,9 +49,12 @@ func TestService_RejectsBadInput(t *testing.T) {
 		code int
 		want string
 	}{
-		{[]string{"nosuch"}, 2, `must be one of "textutil","tst"`},
+		{[]string{"nosuch"}, 2, `must be one of "textutil","tst","work"`},
 		{[]string{"--manifest", badManifest, "tst"}, 1, badManifest + ":6: functions[0].args_list[0].arg_typ"},
 		{[]string{"--manifest", "/no/such/file.yml", "tst"}, 2, "/no/such/file.yml"},
+		{[]string{"--name", "a.b", "work"}, 1, `running work as "a.b"`},
+		{[]string{"--service-time=-5ms", "work"}, 1, "service time -5ms"},
+		{[]string{"--service-time-dist", "normal", "work"}, 2, `must be one of "fixed","exp"`},
 	} {
 		out, err := exec.Command(bin, append(tc.args, "--nats", "nats://127.0.0.1:1")...).CombinedOutput()
 		var ee *exec.ExitError
@@ -37,6 +64,62 @@ func TestService_RejectsBadInput(t *testing.T) {
 		}
 		if !strings.Contains(string(out), tc.want) {
 			t.Errorf("%v: output does not mention %q:\n%s", tc.args, tc.want, out)
+		}
+	}
+}
+
+// --name runs a service under another name, in a queue group of its own,
+// and the instance id comes from --instance-id, else DPC_INSTANCE_ID (as
+// an agent sets it), else is random.
+func TestService_NameAndInstanceID(t *testing.T) {
+	srv := brokertest.Start(t)
+	url := srv.ClientURL()
+	start := func(env string, args ...string) {
+		cmd := exec.Command(bin, append([]string{"--nats", url, "--service-time", "1ms"}, args...)...)
+		cmd.Env = append(os.Environ(), env)
+		proctest.Start(t, "dpc-service "+strings.Join(args, " "), cmd)
+	}
+	start("DPC_INSTANCE_ID=from-env", "--name", "work-fixed", "work")
+	start("DPC_INSTANCE_ID=from-env-too", "--instance-id", "from-flag", "work")
+	start("DPC_INSTANCE_ID=", "--name", "work-exp", "--service-time-dist", "exp", "work")
+
+	node, err := omq.New(brokertest.Connect(t, srv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for _, tc := range []struct {
+		service string
+		want    string // "" for any id
+	}{
+		{"work-fixed", "from-env"},
+		{"work", "from-flag"},
+		{"work-exp", ""},
+	} {
+		var served string
+		brokertest.Eventually(t, 30*time.Second, func() bool {
+			return node.Lookup(tc.service).Call(ctx, "work", nil, &served, omq.Timeout(time.Second)) == nil
+		}, tc.service+".work answers")
+		if tc.want != "" && served != tc.want {
+			t.Errorf("%s.work served by %q, want %q", tc.service, served, tc.want)
+		}
+		if served == "" {
+			t.Errorf("%s.work served by an instance without an id", tc.service)
+		}
+	}
+	// Each name is a queue group of its own: three names, one instance
+	// each. An instance answers calls a moment before $SRV.PING, so wait
+	// for the answer.
+	for _, name := range []string{"work-fixed", "work", "work-exp"} {
+		var n int
+		brokertest.Eventually(t, 30*time.Second, func() bool {
+			pings, err := node.PingWithin(ctx, name, 200*time.Millisecond)
+			n = len(pings)
+			return err == nil && n > 0
+		}, "an instance of "+name+" answers $SRV.PING")
+		if n != 1 {
+			t.Errorf("%d instances of %s, want one", n, name)
 		}
 	}
 }
