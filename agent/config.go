@@ -1,0 +1,190 @@
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Defaults.
+const (
+	// DefaultGrace is how long a stopped process has between SIGTERM and
+	// SIGKILL: long enough for a service to withdraw from the catalog and
+	// finish its calls in flight.
+	DefaultGrace = 10 * time.Second
+	// DefaultMaxProcesses bounds the processes one agent runs, so that a
+	// supervisor gone wrong cannot fork-bomb a host.
+	DefaultMaxProcesses = 64
+	// DefaultKeepExited is how long an exited process stays in list, so a
+	// supervisor polling every few seconds sees each death.
+	DefaultKeepExited = time.Minute
+	// DefaultProgram is the one program a request may name by default.
+	DefaultProgram = "dpc-service"
+)
+
+// ServiceCommand is how the agent itself starts a service: it wins over the
+// command a SpawnRequest brings, and is allowed whatever Allow says.
+type ServiceCommand struct {
+	// Command is the program and its arguments; a program without a slash
+	// is looked up in PATH.
+	Command []string
+	// Env is added to the environment of the service's processes.
+	Env map[string]string
+	// Dir is the working directory (default: the agent's).
+	Dir string
+}
+
+// Config configures an Agent. New gives zero fields their defaults (see
+// DefaultConfig); a nil Allow means the default list, an empty one that
+// requests may run nothing.
+type Config struct {
+	// ID names the agent: its omq instance id and part of the ids it
+	// makes. Letters, digits, '-' and '_' (default: the host name's first
+	// label, other characters replaced by '-').
+	ID string
+	// Host is reported in list and in the agent's $SRV metadata (default:
+	// the host name).
+	Host string
+	// Grace is the default time between SIGTERM and SIGKILL.
+	Grace time.Duration
+	// Services are the agent's own commands, by service name.
+	Services map[string]ServiceCommand
+	// Allow lists the programs a SpawnRequest's Command may run: a name
+	// without a slash matches the base name of the command's argv[0]
+	// ("dpc-service" matches "dpc-service" and "/usr/bin/dpc-service"); a
+	// path matches that exact path. Commands in Services are always
+	// allowed.
+	Allow []string
+	// Env is added to every process's environment (before a service's own
+	// Env), for settings all instances share, such as DPC_USER.
+	Env map[string]string
+	// MaxProcesses bounds the processes running or stopping at once.
+	MaxProcesses int
+	// KeepExited is how long exited processes stay in list.
+	KeepExited time.Duration
+	// NATSURL is given to the processes as NATS_URL (unless Env or the
+	// service's Env sets it); empty: they inherit the agent's NATS_URL, if
+	// any.
+	NATSURL string
+	// Logger receives the agent's log and its processes' output (default:
+	// discarded).
+	Logger *slog.Logger
+}
+
+// DefaultConfig is a configuration with every default filled in.
+func DefaultConfig() Config {
+	host, _ := os.Hostname()
+	return Config{
+		ID:           idFromHost(host),
+		Host:         host,
+		Grace:        DefaultGrace,
+		Allow:        []string{DefaultProgram},
+		MaxProcesses: DefaultMaxProcesses,
+		KeepExited:   DefaultKeepExited,
+	}
+}
+
+// idFromHost makes an agent id from a host name: omq ids may not hold
+// dots, so "node1.lab.example" gives "node1".
+func idFromHost(host string) string {
+	host, _, _ = strings.Cut(host, ".")
+	id := strings.Map(func(r rune) rune {
+		if validNameRune(r) {
+			return r
+		}
+		return '-'
+	}, host)
+	if id == "" {
+		return "agent"
+	}
+	return id
+}
+
+func validNameRune(r rune) bool {
+	return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_'
+}
+
+// validName says whether s can be an omq name or instance id (one subject
+// token).
+func validName(s string) bool {
+	return s != "" && !strings.ContainsFunc(s, func(r rune) bool { return !validNameRune(r) })
+}
+
+// Validate reports every problem with the configuration at once.
+func (c Config) Validate() error {
+	var errs []error
+	if !validName(c.ID) {
+		errs = append(errs, fmt.Errorf("agent: id %q: use letters, digits, '-' and '_' only", c.ID))
+	}
+	if c.Grace <= 0 {
+		errs = append(errs, fmt.Errorf("agent: grace %s must be positive", c.Grace))
+	}
+	if c.MaxProcesses < 1 {
+		errs = append(errs, fmt.Errorf("agent: max processes %d must be at least 1", c.MaxProcesses))
+	}
+	if c.KeepExited < 0 {
+		errs = append(errs, fmt.Errorf("agent: keep exited %s must not be negative", c.KeepExited))
+	}
+	for _, a := range c.Allow {
+		if a == "" || strings.ContainsRune(a, '/') && !filepath.IsAbs(a) {
+			errs = append(errs, fmt.Errorf("agent: allow %q: want a program name or an absolute path", a))
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(c.Services)) {
+		sc := c.Services[name]
+		if !validName(name) {
+			errs = append(errs, fmt.Errorf("agent: service %q: use letters, digits, '-' and '_' only", name))
+		}
+		if len(sc.Command) == 0 || sc.Command[0] == "" {
+			errs = append(errs, fmt.Errorf("agent: service %s: empty command", name))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// withDefaults fills zero fields from DefaultConfig.
+func (c Config) withDefaults() Config {
+	d := DefaultConfig()
+	if c.ID == "" {
+		c.ID = d.ID
+	}
+	if c.Host == "" {
+		c.Host = d.Host
+	}
+	if c.Grace == 0 {
+		c.Grace = d.Grace
+	}
+	if c.Allow == nil {
+		c.Allow = d.Allow
+	}
+	if c.MaxProcesses == 0 {
+		c.MaxProcesses = d.MaxProcesses
+	}
+	if c.KeepExited == 0 {
+		c.KeepExited = d.KeepExited
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// allowed says whether a request may run argv0.
+func (c Config) allowed(argv0 string) bool {
+	for _, a := range c.Allow {
+		if strings.ContainsRune(a, '/') {
+			if filepath.Clean(argv0) == a {
+				return true
+			}
+		} else if filepath.Base(argv0) == a {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,176 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/dpc-project/dpc/agent"
+	"github.com/dpc-project/dpc/omq"
+	"github.com/nats-io/nats.go"
+)
+
+// CLI is dpc-agent's arguments. Flags win over the config file.
+type CLI struct {
+	NATS         string        `name:"nats" help:"Hub URL(s), comma-separated; processes get it as NATS_URL." env:"NATS_URL" default:"nats://127.0.0.1:4222"`
+	Config       string        `help:"YAML config file (see the example above)." type:"existingfile" placeholder:"FILE"`
+	ID           string        `help:"Agent id, unique among agents (default: the file's, else the host name's first label)."`
+	Host         string        `help:"Host name reported in list (default: the file's, else the host name)."`
+	Allow        []string      `help:"Programs a spawn request may run: base names or absolute paths (repeat or comma-separate; replaces the file's; default dpc-service)." placeholder:"PROGRAM"`
+	Grace        time.Duration `help:"Time from SIGTERM to SIGKILL when stopping a process (default: the file's, else 10s)."`
+	MaxProcesses int           `name:"max-processes" help:"Processes run at once (default: the file's, else 64)."`
+	User         string        `help:"User name for the hub; processes get it as DPC_USER." env:"DPC_USER"`
+	Password     string        `help:"Password for the hub; processes get it as DPC_PASSWORD." env:"DPC_PASSWORD"`
+	TLSCA        string        `name:"tls-ca" help:"PEM CA to trust the hub's certificate with." type:"existingfile"`
+	TLSCert      string        `name:"tls-cert" help:"PEM client certificate." type:"existingfile"`
+	TLSKey       string        `name:"tls-key" help:"PEM key of --tls-cert." type:"existingfile"`
+	LogLevel     string        `name:"log-level" help:"debug, info, warn or error." default:"info" enum:"debug,info,warn,error"`
+	LogFormat    string        `name:"log-format" help:"text or json." default:"text" enum:"text,json"`
+}
+
+// usageError is a problem with the arguments or the config file: dpc-agent
+// exits 2 without starting.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func (c *CLI) logger() *slog.Logger {
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(c.LogLevel))
+	opts := &slog.HandlerOptions{Level: lvl}
+	if c.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+}
+
+// agentConfig is the config file with the flags applied.
+func (c *CLI) agentConfig(log *slog.Logger) (agent.Config, error) {
+	cfg := agent.DefaultConfig()
+	if c.Config != "" {
+		if err := loadConfig(c.Config, &cfg); err != nil {
+			return cfg, err
+		}
+	}
+	if c.ID != "" {
+		cfg.ID = c.ID
+	}
+	if c.Host != "" {
+		cfg.Host = c.Host
+	}
+	if len(c.Allow) > 0 {
+		cfg.Allow = nil
+		for _, a := range c.Allow {
+			if a = strings.TrimSpace(a); a != "" {
+				cfg.Allow = append(cfg.Allow, a)
+			}
+		}
+	}
+	if c.Grace != 0 {
+		cfg.Grace = c.Grace
+	}
+	if c.MaxProcesses != 0 {
+		cfg.MaxProcesses = c.MaxProcesses
+	}
+	// Processes connect to the same hub as the agent, and dpc-service
+	// reads its credentials from these variables.
+	cfg.NATSURL = c.NATS
+	if c.User != "" {
+		env := map[string]string{"DPC_USER": c.User, "DPC_PASSWORD": c.Password}
+		for k, v := range cfg.Env {
+			env[k] = v // the file's env wins
+		}
+		cfg.Env = env
+	}
+	cfg.Logger = log
+	return cfg, cfg.Validate()
+}
+
+func (c *CLI) Run(ctx context.Context) error {
+	log := c.logger()
+	cfg, err := c.agentConfig(log)
+	if err != nil {
+		return usageError{err}
+	}
+	a, err := agent.New(cfg)
+	if err != nil {
+		return usageError{err}
+	}
+	log = log.With("agent", cfg.ID)
+
+	opts := []nats.Option{
+		nats.Name("dpc-agent " + cfg.ID),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(250 * time.Millisecond),
+		nats.RetryOnFailedConnect(true), // start even if the hub is not up yet
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			log.Warn("lost the hub; reconnecting", "err", err)
+		}),
+		nats.ReconnectHandler(func(*nats.Conn) { log.Info("hub back") }),
+	}
+	if c.User != "" {
+		opts = append(opts, nats.UserInfo(c.User, c.Password))
+	}
+	if c.TLSCA != "" {
+		opts = append(opts, nats.RootCAs(c.TLSCA))
+	}
+	if c.TLSCert != "" {
+		opts = append(opts, nats.ClientCert(c.TLSCert, c.TLSKey))
+	}
+	nc, err := nats.Connect(c.NATS, opts...)
+	if err != nil {
+		return fmt.Errorf("connect %s: %w", c.NATS, err)
+	}
+	defer nc.Close()
+	node, err := omq.New(nc, omq.WithLogger(log))
+	if err != nil {
+		return err
+	}
+
+	inst, err := bind(ctx, a, node, log)
+	if err != nil {
+		return nil // stopped before the hub was reached: nothing to undo
+	}
+	log.Info("dpc-agent ready", "id", cfg.ID, "host", cfg.Host, "hub", c.NATS,
+		"services", strings.Join(a.List().Services, ","), "allow", strings.Join(cfg.Allow, ","))
+
+	<-ctx.Done()
+	log.Info("dpc-agent stopping")
+	// Spawn is refused from here on, list keeps answering while the
+	// processes stop, then the agent leaves the hub.
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.Grace+5*time.Second)
+	defer cancel()
+	err = a.Shutdown(sctx)
+	if uerr := inst.Unbind(sctx); uerr != nil {
+		log.Warn("unbind", "err", uerr)
+	}
+	log.Info("dpc-agent stopped")
+	return err
+}
+
+// bind binds the agent, retrying while the hub is unreachable, until ctx
+// ends.
+func bind(ctx context.Context, a *agent.Agent, node *omq.Node, log *slog.Logger) (*omq.Instance, error) {
+	for {
+		inst, err := a.Bind(ctx, node)
+		if err == nil {
+			return inst, nil
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		log.Warn("cannot bind yet; retrying", "err", err)
+		t := time.NewTimer(time.Second)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, errors.Join(err, ctx.Err())
+		case <-t.C:
+		}
+	}
+}
