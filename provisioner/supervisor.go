@@ -47,7 +47,9 @@ type Config struct {
 	AgentExpiry time.Duration
 	// Grace is what agents wait after SIGTERM before SIGKILL when the
 	// supervisor stops an instance; 0 leaves each agent's own default.
-	Grace   time.Duration
+	Grace time.Duration
+	// DryRun decides and logs but starts and stops nothing.
+	DryRun  bool
 	Logger  *slog.Logger
 	Metrics *Metrics // optional
 }
@@ -319,6 +321,7 @@ func (s *Supervisor) superviseService(ctx context.Context, svc *serviceState) Ro
 	// towards the decision; it sizes the ones it manages around them.
 	want := max(desired-unmanaged, 0)
 	switch {
+	case s.cfg.DryRun:
 	case want > len(running):
 		res.Started = s.spawn(ctx, svc, want-len(running), running)
 	case want < len(running):

@@ -1,0 +1,187 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/dpc-project/dpc/agent"
+	"github.com/dpc-project/dpc/omq"
+	"github.com/dpc-project/dpc/provisioner"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+const configHelp = `The config file (YAML) names the services to keep sized:
+
+  period: 2s
+  services:
+    - name: work
+      command: [dpc-service, work]   # for agents without their own command for it
+      min: 1
+      max: 8
+      policy: target-tracking        # reactive | predictive | combined | target-tracking | fixed
+      target_tracking: {target: 50ms, percentile: 90, tolerance: 0.1, down_window: 30s}
+    - name: tst
+      manifest: tst.yml              # command and scaling from the manifest
+
+See docs/ELASTICITY.md for every field and policy.`
+
+// historyBucket is the JetStream KV bucket of the predictive history.
+const historyBucket = "DPC_PROVISIONER_HISTORY"
+
+// CLI is dpc-provisioner's arguments.
+type CLI struct {
+	Config    string        `help:"Config file (YAML) with the services to supervise." type:"existingfile" required:"" env:"DPC_PROVISIONER_CONFIG"`
+	NATS      string        `name:"nats" help:"Hub URL(s), comma-separated." env:"NATS_URL" default:"nats://127.0.0.1:4222"`
+	Period    time.Duration `help:"Time between rounds (overrides the file's period)."`
+	Metrics   string        `help:"Listen address of /metrics; empty: none." default:"127.0.0.1:9091" env:"DPC_PROVISIONER_METRICS"`
+	DryRun    bool          `name:"dry-run" help:"Decide and log, but start and stop nothing."`
+	User      string        `help:"User name for the hub." env:"DPC_USER"`
+	Password  string        `help:"Password for the hub." env:"DPC_PASSWORD"`
+	TLSCA     string        `name:"tls-ca" help:"PEM CA to trust the hub's certificate with." type:"existingfile"`
+	TLSCert   string        `name:"tls-cert" help:"PEM client certificate." type:"existingfile"`
+	TLSKey    string        `name:"tls-key" help:"PEM key of --tls-cert." type:"existingfile"`
+	LogLevel  string        `name:"log-level" help:"debug, info, warn or error." default:"info" enum:"debug,info,warn,error"`
+	LogFormat string        `name:"log-format" help:"text or json." default:"text" enum:"text,json"`
+}
+
+func (c *CLI) logger() *slog.Logger {
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(c.LogLevel))
+	opts := &slog.HandlerOptions{Level: lvl}
+	if c.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+}
+
+// Run supervises until ctx ends.
+func (c *CLI) Run(ctx context.Context) error {
+	log := c.logger()
+	fc, err := provisioner.LoadConfig(c.Config)
+	if err != nil {
+		return err
+	}
+	if len(fc.Services) == 0 {
+		return fmt.Errorf("%s: no services to supervise", c.Config)
+	}
+	cfg := fc.Supervisor(provisioner.DefaultConfig())
+	if c.Period > 0 {
+		cfg.Period = c.Period
+		cfg.Window = min(cfg.Window, c.Period/4)
+		cfg.AgentExpiry = max(cfg.AgentExpiry, 3*c.Period)
+	}
+	cfg.Logger = log
+	cfg.DryRun = c.DryRun
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+
+	nc, err := nats.Connect(c.NATS, c.natsOptions(log)...)
+	if err != nil {
+		return fmt.Errorf("connect %s: %w", c.NATS, err)
+	}
+	defer nc.Close()
+	node, err := omq.New(nc, omq.WithLogger(log))
+	if err != nil {
+		return err
+	}
+
+	var hist provisioner.History = provisioner.NewMemoryHistory()
+	if fc.History != "memory" {
+		js, err := jetstream.New(nc)
+		if err != nil {
+			return err
+		}
+		hctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		kv, err := provisioner.NewKVHistory(hctx, js, historyBucket)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("predictive history (set history: memory in %s to run without JetStream): %w", c.Config, err)
+		}
+		hist = kv
+	}
+	services, err := fc.BuildServices(hist)
+	if err != nil {
+		return err
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	cfg.Metrics = provisioner.NewMetrics(reg)
+	metricsURL, stopMetrics, err := serveMetrics(c.Metrics, reg, log)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
+
+	sup, err := provisioner.New(node, agent.NewClient(node), cfg, services)
+	if err != nil {
+		return err
+	}
+	names := make([]string, 0, len(services))
+	for _, s := range services {
+		names = append(names, fmt.Sprintf("%s(%s %d..%d)", s.Name, s.Policy.Name(), s.Limits.Min, s.Limits.Max))
+	}
+	log.Info("dpc-provisioner ready", "nats", c.NATS, "period", cfg.Period, "services", names, "metrics", metricsURL, "dry_run", c.DryRun)
+	err = sup.Run(ctx)
+	log.Info("dpc-provisioner stopped")
+	return err
+}
+
+func (c *CLI) natsOptions(log *slog.Logger) []nats.Option {
+	opts := []nats.Option{
+		nats.Name("dpc-provisioner"),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(250 * time.Millisecond),
+		nats.RetryOnFailedConnect(true),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			log.Warn("lost the hub; reconnecting", "err", err)
+		}),
+		nats.ReconnectHandler(func(*nats.Conn) { log.Info("hub reconnected") }),
+	}
+	if c.User != "" {
+		opts = append(opts, nats.UserInfo(c.User, c.Password))
+	}
+	if c.TLSCA != "" {
+		opts = append(opts, nats.RootCAs(c.TLSCA))
+	}
+	if c.TLSCert != "" {
+		opts = append(opts, nats.ClientCert(c.TLSCert, c.TLSKey))
+	}
+	return opts
+}
+
+// serveMetrics serves /metrics on addr ("" = not at all) and returns its
+// URL and a stop function.
+func serveMetrics(addr string, reg *prometheus.Registry, log *slog.Logger) (string, func(), error) {
+	if addr == "" {
+		return "", func() {}, nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", nil, fmt.Errorf("metrics listener %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("metrics server", "err", err)
+		}
+	}()
+	return "http://" + ln.Addr().String() + "/metrics", func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	}, nil
+}

@@ -1,0 +1,274 @@
+package provisioner
+
+import (
+	"bytes"
+	"cmp"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+
+	"github.com/dpc-project/dpc/manifests"
+	"gopkg.in/yaml.v3"
+)
+
+// Default limits of a service that gives none.
+const (
+	DefaultMin = 1
+	DefaultMax = 8
+)
+
+// FileConfig is dpc-provisioner's YAML configuration file:
+//
+//	period: 2s            # time between rounds
+//	window: 250ms         # how long a round waits for replies
+//	agent_expiry: 6s      # silence after which an agent's instances are re-created elsewhere
+//	grace: 10s            # SIGTERM → SIGKILL when stopping an instance (0: the agent's own)
+//	history: kv           # predictive history: kv (JetStream, survives restarts) or memory
+//	services:
+//	  - name: work
+//	    manifest: work.yml    # optional: command and scaling from the manifest
+//	    command: [dpc-service, work]
+//	    min: 1
+//	    max: 8
+//	    policy: target-tracking
+//	    target_tracking: {target: 50ms, percentile: 90, tolerance: 0.1, down_window: 30s}
+//
+// A service's command and scaling fields override its manifest's.
+type FileConfig struct {
+	Period      manifests.Duration `yaml:"period"`
+	Window      manifests.Duration `yaml:"window"`
+	AgentExpiry manifests.Duration `yaml:"agent_expiry"`
+	Grace       manifests.Duration `yaml:"grace"`
+	History     string             `yaml:"history"`
+	Services    []ServiceSpec      `yaml:"services"`
+
+	file string
+}
+
+// ServiceSpec is one service of the file.
+type ServiceSpec struct {
+	Name              string   `yaml:"name"`
+	Manifest          string   `yaml:"manifest"`
+	Command           []string `yaml:"command"`
+	manifests.Scaling `yaml:",inline"`
+}
+
+// LoadConfig reads and checks a config file. Unknown keys and wrong types
+// are errors naming the file and line.
+func LoadConfig(path string) (*FileConfig, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("provisioner: config: %w", err)
+	}
+	return ParseConfig(path, data)
+}
+
+// ParseConfig parses a config file's contents; name is used in messages.
+func ParseConfig(name string, data []byte) (*FileConfig, error) {
+	var fc FileConfig
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&fc); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("provisioner: config %s: %w", name, err)
+	}
+	fc.file = name
+	var errs []error
+	seen := map[string]bool{}
+	for i, s := range fc.Services {
+		switch {
+		case s.Name == "":
+			errs = append(errs, fmt.Errorf("provisioner: config %s: services[%d]: name: missing", name, i))
+		case seen[s.Name]:
+			errs = append(errs, fmt.Errorf("provisioner: config %s: services[%d]: %q is already configured", name, i, s.Name))
+		}
+		seen[s.Name] = true
+		if s.Policy != "" && !slices.Contains(manifests.Policies, s.Policy) {
+			errs = append(errs, fmt.Errorf("provisioner: config %s: services[%d] (%s): policy %q: want one of %v", name, i, s.Name, s.Policy, manifests.Policies))
+		}
+	}
+	switch fc.History {
+	case "", "kv", "memory":
+	default:
+		errs = append(errs, fmt.Errorf("provisioner: config %s: history %q: want kv or memory", name, fc.History))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return &fc, nil
+}
+
+// Supervisor returns the supervisor settings of the file over base:
+// fields the file leaves out keep base's.
+func (fc *FileConfig) Supervisor(base Config) Config {
+	if fc.Period > 0 {
+		base.Period = fc.Period.D()
+		if fc.AgentExpiry == 0 {
+			base.AgentExpiry = 3 * base.Period
+		}
+		if fc.Window == 0 {
+			base.Window = min(base.Window, base.Period/4)
+		}
+	}
+	if fc.Window > 0 {
+		base.Window = fc.Window.D()
+	}
+	if fc.AgentExpiry > 0 {
+		base.AgentExpiry = fc.AgentExpiry.D()
+	}
+	if fc.Grace > 0 {
+		base.Grace = fc.Grace.D()
+	}
+	return base
+}
+
+// BuildServices builds the services of the file, each with its own
+// policy (policies keep per-service state). A service's manifest, if
+// named, is read relative to the working directory. hist is the
+// predictive policies' history (shared: it is keyed by service).
+func (fc *FileConfig) BuildServices(hist History) ([]Service, error) {
+	var out []Service
+	var errs []error
+	for _, spec := range fc.Services {
+		svc, err := spec.Build(hist)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("provisioner: config %s: service %s: %w", fc.file, spec.Name, err))
+			continue
+		}
+		out = append(out, svc)
+	}
+	return out, errors.Join(errs...)
+}
+
+// Build turns the spec (over its manifest, if any) into a Service.
+func (spec ServiceSpec) Build(hist History) (Service, error) {
+	sc := spec.Scaling
+	command := spec.Command
+	if spec.Manifest != "" {
+		m, err := manifests.Load(spec.Manifest)
+		if err != nil {
+			return Service{}, err
+		}
+		if m.Name != spec.Name {
+			return Service{}, fmt.Errorf("manifest %s describes %q, not %q", spec.Manifest, m.Name, spec.Name)
+		}
+		if len(command) == 0 {
+			command = m.Command
+		}
+		if m.Scaling != nil {
+			sc = overlay(*m.Scaling, sc)
+		}
+	}
+	return ServiceFromScaling(spec.Name, command, sc, hist)
+}
+
+// overlay returns base with every field top sets replaced.
+func overlay(base, top manifests.Scaling) manifests.Scaling {
+	if top.Min != nil {
+		base.Min = top.Min
+	}
+	if top.Max != nil {
+		base.Max = top.Max
+	}
+	if top.Policy != "" {
+		base.Policy = top.Policy
+	}
+	if top.Reactive != nil {
+		base.Reactive = top.Reactive
+	}
+	if top.Predictive != nil {
+		base.Predictive = top.Predictive
+	}
+	if top.TargetTracking != nil {
+		base.TargetTracking = top.TargetTracking
+	}
+	if top.Instances != 0 {
+		base.Instances = top.Instances
+	}
+	return base
+}
+
+// ServiceFromScaling builds a Service from a scaling section (a
+// manifest's, or a config file's). The policy defaults to
+// target-tracking: it needs nothing but a queue-wait target, and its
+// default target suits interactive calls.
+func ServiceFromScaling(name string, command []string, sc manifests.Scaling, hist History) (Service, error) {
+	lim := Limits{Min: DefaultMin, Max: DefaultMax}
+	if sc.Min != nil {
+		lim.Min = *sc.Min
+	}
+	if sc.Max != nil {
+		lim.Max = *sc.Max
+	} else if lim.Min > lim.Max {
+		lim.Max = lim.Min
+	}
+	if lim.Max < lim.Min || lim.Max == 0 {
+		return Service{}, fmt.Errorf("limits min %d, max %d: want 0 ≤ min ≤ max, max ≥ 1", lim.Min, lim.Max)
+	}
+	pol, err := NewPolicy(sc, lim, hist)
+	if err != nil {
+		return Service{}, err
+	}
+	return Service{Name: name, Command: command, Limits: lim, Policy: pol}, nil
+}
+
+// NewPolicy builds the policy a scaling section names, with its settings
+// over the policy's defaults.
+func NewPolicy(sc manifests.Scaling, lim Limits, hist History) (Provisioner, error) {
+	policy := sc.Policy
+	if policy == "" {
+		policy = "target-tracking"
+	}
+	rc := DefaultReactiveConfig()
+	if r := sc.Reactive; r != nil {
+		rc.ResponseTime = cmp.Or(r.ResponseTime.D(), rc.ResponseTime)
+		rc.Tau1 = cmp.Or(r.Tau1, rc.Tau1)
+		rc.Tau2 = cmp.Or(r.Tau2, rc.Tau2)
+	}
+	pc := DefaultPredictiveConfig()
+	if p := sc.Predictive; p != nil {
+		pc.ResponseTime = cmp.Or(p.ResponseTime.D(), pc.ResponseTime)
+		pc.Slot = cmp.Or(p.Slot.D(), pc.Slot)
+		pc.Day = cmp.Or(p.Day.D(), pc.Day)
+		pc.Days = cmp.Or(p.Days, pc.Days)
+		pc.Percentile = cmp.Or(p.Percentile, pc.Percentile)
+		pc.Lead = cmp.Or(p.Lead.D(), pc.Lead)
+	}
+	if sc.Predictive == nil || sc.Predictive.ResponseTime == 0 {
+		// One SLA for both halves of the combined policy unless told.
+		pc.ResponseTime = rc.ResponseTime
+	}
+	if hist == nil {
+		hist = NewMemoryHistory()
+	}
+	switch policy {
+	case "reactive":
+		return NewReactive(rc)
+	case "predictive":
+		return NewPredictive(pc, hist)
+	case "combined":
+		p, err := NewPredictive(pc, hist)
+		if err != nil {
+			return nil, err
+		}
+		return NewCombined(p, rc)
+	case "target-tracking":
+		tc := DefaultTargetTrackingConfig()
+		if t := sc.TargetTracking; t != nil {
+			tc.Target = cmp.Or(t.Target.D(), tc.Target)
+			tc.Percentile = cmp.Or(t.Percentile, tc.Percentile)
+			tc.Tolerance = cmp.Or(t.Tolerance, tc.Tolerance)
+			tc.UpWindow = cmp.Or(t.UpWindow.D(), tc.UpWindow)
+			tc.DownWindow = cmp.Or(t.DownWindow.D(), tc.DownWindow)
+		}
+		return NewTargetTracking(tc)
+	case "fixed":
+		n := sc.Instances
+		if n == 0 {
+			n = lim.Min
+		}
+		return Fixed{N: n}, nil
+	}
+	return nil, fmt.Errorf("policy %q: want one of %v", policy, manifests.Policies)
+}

@@ -1,0 +1,222 @@
+package provisioner_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/dpc-project/dpc/agent"
+	"github.com/dpc-project/dpc/broker"
+	"github.com/dpc-project/dpc/broker/brokertest"
+	"github.com/dpc-project/dpc/internal/proctest"
+	"github.com/dpc-project/dpc/omq"
+	"github.com/dpc-project/dpc/provisioner"
+)
+
+// serviceBin is dpc-service, built once: the supervisor's tests start real
+// instances through real agents.
+var serviceBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "dpc-provisioner-bin")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	built, err := proctest.Build(dir, "./cmd/dpc-service")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	serviceBin = built["./cmd/dpc-service"]
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+type env struct {
+	t    *testing.T
+	srv  *broker.Server
+	node *omq.Node
+}
+
+func newEnv(t *testing.T) *env {
+	srv := brokertest.Start(t)
+	node, err := omq.New(brokertest.Connect(t, srv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &env{t: t, srv: srv, node: node}
+}
+
+// startAgent runs an agent in this process on its own connection; its
+// instances are real dpc-service processes. stop shuts it down (its
+// instances with it) and closes its connection: the host is gone.
+func (e *env) startAgent(id string) (stop func()) {
+	e.t.Helper()
+	nc := brokertest.Connect(e.t, e.srv)
+	node, err := omq.New(nc)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	cfg := agent.DefaultConfig()
+	cfg.ID = id
+	cfg.Grace = 2 * time.Second
+	cfg.NATSURL = e.srv.ClientURL()
+	cfg.Services = map[string]agent.ServiceCommand{
+		"work": {Command: []string{serviceBin, "work", "--service-time", "1ms", "--concurrency", "1"}},
+	}
+	a, err := agent.New(cfg)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if _, err := a.Bind(context.Background(), node); err != nil {
+		e.t.Fatal(err)
+	}
+	stopped := false
+	stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		_ = a.Shutdown(ctx)
+		nc.Close()
+	}
+	e.t.Cleanup(stop)
+	return stop
+}
+
+func (e *env) supervisor(svc provisioner.Service) *provisioner.Supervisor {
+	e.t.Helper()
+	cfg := provisioner.DefaultConfig()
+	cfg.Period, cfg.Window, cfg.AgentExpiry = 500*time.Millisecond, 150*time.Millisecond, time.Second
+	sup, err := provisioner.New(e.node, agent.NewClient(e.node), cfg, []provisioner.Service{svc})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return sup
+}
+
+// perAgent counts running instances of work by agent.
+func (e *env) perAgent() map[string]int {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	states, _ := agent.NewClient(e.node).List(ctx, 200*time.Millisecond)
+	out := map[string]int{}
+	for _, st := range states {
+		for _, p := range st.Processes {
+			if p.Service == "work" && p.State == agent.StateRunning {
+				out[st.Agent]++
+			}
+		}
+	}
+	return out
+}
+
+func (e *env) ready() int {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	pings, _ := e.node.PingWithin(ctx, "work", 200*time.Millisecond)
+	return len(pings)
+}
+
+// rounds drives the supervisor until cond holds (or gives up).
+func rounds(t *testing.T, sup *provisioner.Supervisor, cond func() bool, what string) {
+	t.Helper()
+	brokertest.Eventually(t, 60*time.Second, func() bool {
+		sup.Round(context.Background())
+		time.Sleep(200 * time.Millisecond)
+		return cond()
+	}, what)
+}
+
+func fixed(n int) provisioner.Service {
+	return provisioner.Service{Name: "work", Limits: provisioner.Limits{Min: 0, Max: 8}, Policy: provisioner.Fixed{N: n}}
+}
+
+// Instances are spread over the agents, so that losing a host loses as
+// few as possible; an agent that vanishes is noticed and its instances
+// are started on the others.
+func TestSupervisor_SpreadsAndReplacesALostAgent(t *testing.T) {
+	e := newEnv(t)
+	e.startAgent("a")
+	stopB := e.startAgent("b")
+	sup := e.supervisor(fixed(4))
+	rounds(t, sup, func() bool {
+		m := e.perAgent()
+		return m["a"] == 2 && m["b"] == 2 && e.ready() == 4
+	}, "two instances on each agent, all four serving")
+
+	stopB()
+	rounds(t, sup, func() bool {
+		m := e.perAgent()
+		return m["a"] == 4 && m["b"] == 0 && e.ready() == 4
+	}, "b's instances re-created on a")
+}
+
+// A service may scale to zero, but not while calls wait in its durable
+// lane: they would never be served.
+func TestSupervisor_NoZeroWhileDurableCallsWait(t *testing.T) {
+	e := newEnv(t)
+	e.startAgent("a")
+	sup := e.supervisor(fixed(0))
+	sup.Round(context.Background())
+	if n := e.perAgent()["a"]; n != 0 {
+		t.Fatalf("%d instances with no work, want 0", n)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for range 20 {
+		if err := e.node.Lookup("work").Send(ctx, "work", nil, omq.Durable()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rounds(t, sup, func() bool { return e.perAgent()["a"] == 1 }, "one instance for the durable backlog")
+	rounds(t, sup, func() bool {
+		b, err := e.node.DurableBacklog(ctx, "work")
+		return err == nil && b == 0 && e.perAgent()["a"] == 0
+	}, "the backlog served and the service back at zero")
+}
+
+// An instance that dies is replaced; one stopped by the supervisor is not
+// counted as a death.
+func TestSupervisor_ReplacesDeadInstance(t *testing.T) {
+	e := newEnv(t)
+	e.startAgent("a")
+	sup := e.supervisor(fixed(2))
+	rounds(t, sup, func() bool { return e.perAgent()["a"] == 2 }, "two instances")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	states, err := agent.NewClient(e.node).List(ctx, 200*time.Millisecond)
+	if err != nil || len(states) != 1 {
+		t.Fatalf("list: %v %v", states, err)
+	}
+	victim := states[0].Processes[0]
+	p, err := os.FindProcess(victim.PID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	rounds(t, sup, func() bool {
+		states, _ := agent.NewClient(e.node).List(ctx, 200*time.Millisecond)
+		running, dead := 0, false
+		for _, st := range states {
+			for _, p := range st.Processes {
+				switch {
+				case p.ID == victim.ID:
+					dead = p.State == agent.StateExited && !p.Stopped
+				case p.State == agent.StateRunning:
+					running++
+				}
+			}
+		}
+		return dead && running == 2
+	}, "the killed instance replaced")
+}
