@@ -22,7 +22,7 @@ import (
 )
 
 // bins are the binaries under test, built once by TestMain.
-var bins struct{ hub, service, cli string }
+var bins struct{ dir, hub, service, cli, agent, provisioner string }
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "dpc-e2e-bin")
@@ -30,13 +30,15 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	built, err := proctest.Build(dir, "./cmd/dpc-hub", "./cmd/dpc-service", "./cmd/dpc-cli")
+	built, err := proctest.Build(dir, "./cmd/dpc-hub", "./cmd/dpc-service", "./cmd/dpc-cli", "./cmd/dpc-agent", "./cmd/dpc-provisioner")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.RemoveAll(dir)
 		os.Exit(1)
 	}
+	bins.dir = dir
 	bins.hub, bins.service, bins.cli = built["./cmd/dpc-hub"], built["./cmd/dpc-service"], built["./cmd/dpc-cli"]
+	bins.agent, bins.provisioner = built["./cmd/dpc-agent"], built["./cmd/dpc-provisioner"]
 	code := m.Run()
 	os.RemoveAll(dir)
 	stateDirs.Range(func(_, d any) bool { os.RemoveAll(d.(string)); return true })

@@ -1,0 +1,223 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/dpc-project/dpc/agent"
+	"github.com/dpc-project/dpc/internal/proctest"
+	"github.com/dpc-project/dpc/omq"
+	"github.com/nats-io/nats.go"
+)
+
+// The elasticity loop with real processes: a hub, one dpc-agent, and
+// dpc-provisioner keeping the "work" service (20 ms per call, one call at
+// a time per instance: 50 calls/s each) sized by queue-wait target
+// tracking. A step in offered load that one instance cannot serve makes
+// the supervisor add instances until queue wait is back under target; an
+// instance killed with -9 is replaced; when the load goes, the service
+// shrinks back to its minimum after the stabilisation window.
+func TestElastic_ScalesUpReplacesAndScalesDown(t *testing.T) {
+	const (
+		target = 50 * time.Millisecond
+		rate   = 150 // calls/s offered: three instances' worth
+	)
+	_, url := startHub(t, freePort(t), stateDir(t))
+	path := bins.dir + string(os.PathListSeparator) + os.Getenv("PATH")
+
+	ag := exec.Command(bins.agent, "--nats", url, "--id", "e2e", "--allow", "dpc-service", "--grace", "2s", "--log-format", "json")
+	ag.Env = append(os.Environ(), "PATH="+path)
+	agp := proctest.Start(t, "dpc-agent", ag)
+	waitLog(t, agp, "dpc-agent ready")
+
+	cfg := filepath.Join(t.TempDir(), "provisioner.yml")
+	writeFile(t, cfg, fmt.Sprintf(`period: 1s
+history: memory
+services:
+  - name: work
+    command: [dpc-service, work, --service-time, 20ms, --concurrency, "1"]
+    min: 1
+    max: 6
+    policy: target-tracking
+    target_tracking: {target: %s, percentile: 90, tolerance: 0.1, down_window: 5s}
+`, target))
+	prov := proctest.Start(t, "dpc-provisioner", exec.Command(bins.provisioner, "--nats", url, "--config", cfg,
+		"--metrics", "127.0.0.1:0", "--log-format", "json"))
+	waitLog(t, prov, "dpc-provisioner ready")
+
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	node, err := omq.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	agents := agent.NewClient(node)
+	ready := func() int {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		pings, _ := node.PingWithin(ctx, "work", 200*time.Millisecond)
+		return len(pings)
+	}
+	eventually(t, 30*time.Second, func() bool { return ready() == 1 }, "the provisioner to start the minimum of one instance")
+
+	// The step: an open-loop load of 150 calls/s.
+	loadCtx, stopLoad := context.WithCancel(context.Background())
+	var sent, failed atomic.Int64
+	loadDone := make(chan struct{})
+	go func() {
+		defer close(loadDone)
+		offer(loadCtx, node.Lookup("work"), rate, &sent, &failed)
+	}()
+	t.Cleanup(func() { stopLoad(); <-loadDone })
+
+	eventually(t, 90*time.Second, func() bool {
+		n := ready()
+		w := queueWaitP90(node)
+		t.Logf("under load: %d instances, mean p90 queue wait %v", n, w)
+		return n >= 3 && w > 0 && w <= target
+	}, "the supervisor to add instances until queue wait is back under the target")
+
+	// Kill one instance with -9: it is replaced.
+	victim := runningProcess(t, agents)
+	before := countRunning(t, agents)
+	if err := syscall.Kill(victim.PID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitLog(t, prov, "instance died; replacing it")
+	eventually(t, 30*time.Second, func() bool {
+		st, err := agents.List(context.Background(), 300*time.Millisecond)
+		if err != nil || len(st) != 1 {
+			return false
+		}
+		running, replaced := 0, false
+		for _, p := range st[0].Processes {
+			if p.State == agent.StateRunning {
+				running++
+				if p.Started.After(victim.Started) && p.ID != victim.ID {
+					replaced = true
+				}
+			}
+		}
+		return replaced && running >= before-1 && running >= 3
+	}, "the killed instance to be replaced")
+
+	// The load goes: back to the minimum after the down window.
+	stopLoad()
+	<-loadDone
+	eventually(t, 60*time.Second, func() bool { return ready() == 1 && countRunning(t, agents) == 1 },
+		"the service to shrink back to one instance")
+	if sent.Load() == 0 {
+		t.Fatal("no load was offered")
+	}
+	t.Logf("offered %d calls, %d failed", sent.Load(), failed.Load())
+
+	// Every decision is logged with its reason.
+	var up, down bool
+	for line := range strings.Lines(prov.Output().String()) {
+		if strings.Contains(line, `"msg":"decision"`) && strings.Contains(line, `"reason":`) {
+			up = up || strings.Contains(line, `"action":"up"`)
+			down = down || strings.Contains(line, `"action":"down"`)
+		}
+	}
+	if !up || !down {
+		t.Fatalf("provisioner log lacks decisions up (%v) and down (%v) with reasons:\n%s", up, down, prov.Output())
+	}
+}
+
+func waitLog(t *testing.T, p *proctest.Process, msg string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if _, err := proctest.WaitForLog(ctx, p.Output(), msg); err != nil {
+		t.Fatalf("%v\n%s", err, p.Output())
+	}
+}
+
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// offer sends calls at rate per second, evenly spaced, without waiting
+// for replies (open loop), until ctx ends. Calls in flight then finish on
+// their own timeout.
+func offer(ctx context.Context, stub *omq.Stub, rate int, sent, failed *atomic.Int64) {
+	done := make(chan *omq.Call, 4096)
+	go func() {
+		for c := range done {
+			if c.Error != nil {
+				failed.Add(1)
+			}
+		}
+	}()
+	tick := time.NewTicker(time.Second / time.Duration(rate))
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			stub.Go(context.Background(), "work", nil, nil, done, omq.Timeout(10*time.Second))
+			sent.Add(1)
+		}
+	}
+}
+
+// queueWaitP90 is the mean over the instances of their p90 queue wait
+// (their last calls within 5 s), read straight from $SRV.STATS.
+func queueWaitP90(node *omq.Node) time.Duration {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	stats, err := node.StatsWithin(ctx, "work", 300*time.Millisecond)
+	if err != nil || len(stats) == 0 {
+		return 0
+	}
+	var sum float64
+	for _, s := range stats {
+		sum += s.Data.QueueWaitP90
+	}
+	return time.Duration(sum / float64(len(stats)) * float64(time.Second))
+}
+
+func runningProcess(t *testing.T, agents *agent.Client) agent.Process {
+	t.Helper()
+	st, err := agents.List(context.Background(), 300*time.Millisecond)
+	if err != nil || len(st) == 0 {
+		t.Fatalf("agent list: %v", err)
+	}
+	for _, p := range st[0].Processes {
+		if p.State == agent.StateRunning {
+			return p
+		}
+	}
+	t.Fatalf("no running instance in %+v", st)
+	return agent.Process{}
+}
+
+func countRunning(t *testing.T, agents *agent.Client) int {
+	t.Helper()
+	st, err := agents.List(context.Background(), 300*time.Millisecond)
+	if err != nil || len(st) == 0 {
+		return -1
+	}
+	n := 0
+	for _, p := range st[0].Processes {
+		if p.State == agent.StateRunning {
+			n++
+		}
+	}
+	return n
+}
