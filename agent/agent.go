@@ -26,6 +26,10 @@ import (
 // answer arrives rather than a timeout.
 const replyMargin = 100 * time.Millisecond
 
+// maxGraceMS is the longest grace a stop may ask for: a day, far beyond
+// any clean shutdown, and far from overflowing a time.Duration.
+const maxGraceMS = int64(24 * time.Hour / time.Millisecond)
+
 // Agent starts and stops service instances on one host for a supervisor.
 // Its methods are safe for concurrent use; Bind serves them over omq.
 type Agent struct {
@@ -360,8 +364,8 @@ func (a *Agent) await(p *process, log *slog.Logger, outputs []*os.File) {
 // shortly before ctx's deadline, in state stopping (the SIGKILL still
 // follows). Stopping an exited process returns it as it is.
 func (a *Agent) Stop(ctx context.Context, req StopRequest) (Process, error) {
-	if req.GraceMS < 0 {
-		return Process{}, refuse(CodeBadRequest, "stop %s: grace %dms is negative", req.ID, req.GraceMS)
+	if req.GraceMS < 0 || req.GraceMS > maxGraceMS {
+		return Process{}, refuse(CodeBadRequest, "stop %s: grace %dms: want 0 (the agent's default) to %dms", req.ID, req.GraceMS, maxGraceMS)
 	}
 	grace := a.cfg.Grace
 	if req.GraceMS > 0 {

@@ -522,3 +522,63 @@ func TestClient_ListsEveryAgent(t *testing.T) {
 		t.Errorf("a2: %+v", states[1])
 	}
 }
+
+// A stop whose caller cannot wait for the grace answers in time with the
+// process stopping.
+func TestAgent_StopAnswersBeforeTheCallerGivesUp(t *testing.T) {
+	r := newRig(t, nil)
+	ctx := testContext(t)
+	p, err := r.client.Spawn(ctx, "a1", agent.SpawnRequest{Service: "stubborn"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	brokertest.Eventually(t, within, func() bool { return r.answers(ctx, "stubborn", p.ID) }, "the stubborn child serves")
+	short, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	got, err := r.client.Stop(short, "a1", agent.StopRequest{ID: p.ID, GraceMS: int64(within / time.Millisecond)})
+	if err != nil || got.State != agent.StateStopping || !got.Stopped {
+		t.Fatalf("stop: %+v, %v; want the process stopping", got, err)
+	}
+	if _, err := r.client.Stop(ctx, "a1", agent.StopRequest{ID: p.ID, GraceMS: -1}); !errors.Is(err, agent.ErrBadRequest) {
+		t.Errorf("negative grace: %v", err)
+	}
+	if got, err = r.agent.Stop(ctx, agent.StopRequest{ID: p.ID, GraceMS: 50}); err != nil || got.State != agent.StateExited {
+		t.Fatalf("stop with a short grace: %+v, %v", got, err)
+	}
+}
+
+// An agent that does not answer list in time leaves the others' states
+// and an error saying so.
+func TestClient_ListReportsSilentAgents(t *testing.T) {
+	srv := brokertest.Start(t)
+	startAgent(t, srv, "a1", nil)
+	// A stand-in agent whose list never answers.
+	stuckNode, err := omq.New(brokertest.Connect(t, srv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := testContext(t)
+	stuck := omq.HandlerFunc(func(ctx context.Context, _ *omq.Request) (any, error) {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	})
+	inst, err := stuckNode.Bind(ctx, agent.ServiceName, omq.Handlers{agent.FnList: stuck}, omq.InstanceID("stuck"), omq.NoDurable())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = inst.Unbind(context.Background()) })
+
+	node, err := omq.New(brokertest.Connect(t, srv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	states, err := agent.NewClient(node).List(lctx, 300*time.Millisecond)
+	if !errors.Is(err, omq.ErrTimeout) || !strings.Contains(err.Error(), "1 of 2 agents answered") {
+		t.Fatalf("err %v, want a timeout saying 1 of 2 answered", err)
+	}
+	if len(states) != 1 || states[0].Agent != "a1" {
+		t.Fatalf("states %+v", states)
+	}
+}

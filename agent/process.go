@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -52,7 +53,7 @@ func (p *process) snapshot(agentID string) Process {
 		Agent:   agentID,
 		PID:     p.cmd.Process.Pid,
 		State:   p.state,
-		Command: p.command,
+		Command: slices.Clone(p.command),
 		Started: p.started,
 		Stopped: p.stopped,
 	}

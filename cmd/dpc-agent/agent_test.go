@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/dpc-project/dpc/agent"
+	"github.com/dpc-project/dpc/broker"
 	"github.com/dpc-project/dpc/broker/brokertest"
 	"github.com/dpc-project/dpc/internal/proctest"
 	"github.com/dpc-project/dpc/omq"
@@ -190,5 +192,30 @@ func TestAgent_ReadySpawnAndStopOnSignal(t *testing.T) {
 		if !strings.Contains(ag.Output().String(), msg) {
 			t.Errorf("no %s in the log", msg)
 		}
+	}
+}
+
+// Started before the hub, the agent keeps trying and binds once the hub is
+// up.
+func TestAgent_WaitsForTheHub(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	ag := proctest.Start(t, "dpc-agent", exec.Command(bin, "--id", "early",
+		"--nats", fmt.Sprintf("nats://127.0.0.1:%d", port), "--log-format", "json", "--log-level", "debug"))
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if _, err := proctest.WaitForLog(ctx, ag.Output(), "hub unreachable; retrying"); err != nil {
+		t.Fatal(err)
+	}
+	brokertest.Start(t, func(c *broker.Config) { c.Port = port })
+	if _, err := proctest.WaitForLog(ctx, ag.Output(), "dpc-agent ready"); err != nil {
+		t.Fatal(err)
+	}
+	if err := ag.Stop(30 * time.Second); err != nil {
+		t.Fatalf("dpc-agent exited with %v after SIGTERM", err)
 	}
 }

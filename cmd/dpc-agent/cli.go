@@ -112,6 +112,11 @@ func (c *CLI) Run(ctx context.Context) error {
 			log.Warn("lost the hub; reconnecting", "err", err)
 		}),
 		nats.ReconnectHandler(func(*nats.Conn) { log.Info("hub back") }),
+		// Called for each failed attempt, also before the first
+		// connection: debug, or a hub that is down floods the log.
+		nats.ReconnectErrHandler(func(_ *nats.Conn, err error) {
+			log.Debug("hub unreachable; retrying", "err", err)
+		}),
 	}
 	if c.User != "" {
 		opts = append(opts, nats.UserInfo(c.User, c.Password))
