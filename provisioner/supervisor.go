@@ -172,13 +172,21 @@ func (s *Supervisor) Round(ctx context.Context) []RoundResult {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.Period)
 	defer cancel()
-	s.refreshAgents(ctx, start)
+	// Every reply waits out a window, so the agents and all services are
+	// asked at once: a round costs one window, not one per service.
+	figs := make([]gathered, len(s.services))
+	var wg sync.WaitGroup
+	wg.Go(func() { s.refreshAgents(ctx, start) })
+	for i, svc := range s.services {
+		wg.Go(func() { figs[i] = s.gather(ctx, svc) })
+	}
+	wg.Wait()
 	out := make([]RoundResult, 0, len(s.services))
-	for _, svc := range s.services {
+	for i, svc := range s.services {
 		if ctx.Err() != nil {
 			break
 		}
-		out = append(out, s.superviseService(ctx, svc))
+		out = append(out, s.superviseService(ctx, svc, figs[i]))
 	}
 	if m := s.cfg.Metrics; m != nil {
 		m.rounds.Observe(time.Since(start).Seconds())
@@ -256,21 +264,34 @@ type managed struct {
 	proc  agent.Process
 }
 
-func (s *Supervisor) superviseService(ctx context.Context, svc *serviceState) RoundResult {
-	now := time.Now()
-	stats, err := s.node.StatsWithin(ctx, svc.Name, s.cfg.Window)
-	if err != nil {
+// gathered is what one round read of one service.
+type gathered struct {
+	at      time.Time
+	stats   []omq.Stats
+	durable int64
+}
+
+func (s *Supervisor) gather(ctx context.Context, svc *serviceState) gathered {
+	var g gathered
+	var err error
+	if g.durable, err = s.node.DurableBacklog(ctx, svc.Name); err != nil {
+		s.log.Debug("durable backlog", "service", svc.Name, "err", err)
+	}
+	if g.stats, err = s.node.StatsWithin(ctx, svc.Name, s.cfg.Window); err != nil {
 		s.log.Debug("stats", "service", svc.Name, "err", err)
 	}
+	g.at = time.Now()
+	return g
+}
+
+func (s *Supervisor) superviseService(ctx context.Context, svc *serviceState, g gathered) RoundResult {
+	now, stats := g.at, g.stats
 	obs := svc.sampler.observe(now, svc.lastRound, stats)
 	if !svc.lastRound.IsZero() {
 		obs.Period = now.Sub(svc.lastRound)
 	}
 	svc.lastRound = now
-	obs.Service, obs.Now, obs.Limits = svc.Name, now, svc.Limits
-	if obs.Durable, err = s.node.DurableBacklog(ctx, svc.Name); err != nil {
-		s.log.Debug("durable backlog", "service", svc.Name, "err", err)
-	}
+	obs.Service, obs.Now, obs.Limits, obs.Durable = svc.Name, now, svc.Limits, g.durable
 
 	running := s.running(svc, now)
 	ids := map[string]bool{}
@@ -287,6 +308,7 @@ func (s *Supervisor) superviseService(ctx context.Context, svc *serviceState) Ro
 
 	res := RoundResult{Service: svc.Name, Observation: obs}
 	var dec Decision
+	var err error
 	if obs.Period == 0 {
 		// The first round only sets the baselines of the rates; hold
 		// what runs, within the limits.
