@@ -242,6 +242,15 @@ func NewPolicy(sc manifests.Scaling, lim Limits, hist History) (Provisioner, err
 	if hist == nil {
 		hist = NewMemoryHistory()
 	}
+	// The policies' own checks name Go fields; name the YAML ones first.
+	switch {
+	case (policy == "reactive" || policy == "combined") && rc.ResponseTime == 0:
+		return nil, fmt.Errorf("policy %s: reactive.response_time missing: the SLA's target d for a high percentile of response time, like 100ms", policy)
+	case policy == "predictive" && pc.ResponseTime == 0:
+		return nil, fmt.Errorf("policy predictive: predictive.response_time missing: the SLA's target d for a high percentile of response time, like 100ms")
+	case policy == "target-tracking" && (sc.TargetTracking == nil || sc.TargetTracking.Target == 0):
+		return nil, fmt.Errorf("policy target-tracking: target_tracking.target missing: the queue wait to hold, like 50ms")
+	}
 	switch policy {
 	case "reactive":
 		return NewReactive(rc)

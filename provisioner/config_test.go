@@ -1,0 +1,89 @@
+package provisioner
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseConfig_Errors(t *testing.T) {
+	cases := []struct{ name, yaml, want string }{
+		{"unknown key", "period: 1s\nservices:\n  - name: work\n    mni: 1\n", "p.yml: yaml: unmarshal errors:\n  line 4: field mni not found"},
+		{"bad duration", "period: soon\n", `line 1`},
+		{"no name", "services:\n  - min: 1\n", "services[0]: name: missing"},
+		{"twice", "services:\n  - name: a\n  - name: a\n", `services[1]: "a" is already configured`},
+		{"bad policy", "services:\n  - name: a\n    policy: magic\n", `policy "magic": want one of`},
+		{"bad history", "history: disk\n", `history "disk": want kv or memory`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := ParseConfig("p.yml", []byte(c.yaml))
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("err = %v, want it to contain %q", err, c.want)
+			}
+			if !strings.Contains(err.Error(), "p.yml") {
+				t.Fatalf("err = %v, want it to name the file", err)
+			}
+		})
+	}
+}
+
+// A service's scaling comes from its manifest, with the config file's
+// fields on top; the supervisor settings from the file override the
+// defaults, and a shorter period shortens what depends on it.
+func TestFileConfig_ManifestUnderConfig(t *testing.T) {
+	dir := t.TempDir()
+	man := filepath.Join(dir, "work.yml")
+	if err := os.WriteFile(man, []byte(`name: work
+functions:
+  - funct_name: work
+command: [dpc-service, work]
+scaling:
+  min: 2
+  max: 5
+  policy: target-tracking
+  target_tracking: {target: 80ms}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fc, err := ParseConfig("p.yml", []byte("period: 1s\nservices:\n  - name: work\n    manifest: "+man+"\n    max: 9\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := fc.Supervisor(DefaultConfig())
+	if cfg.Period != time.Second || cfg.AgentExpiry != 3*time.Second || cfg.Window != 250*time.Millisecond {
+		t.Errorf("supervisor config = %+v", cfg)
+	}
+	svcs, err := fc.BuildServices(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := svcs[0]
+	if s.Limits != (Limits{Min: 2, Max: 9}) || strings.Join(s.Command, " ") != "dpc-service work" || s.Policy.Name() != "target-tracking" {
+		t.Fatalf("service = %+v", s)
+	}
+	if tt := s.Policy.(*TargetTracking); tt.cfg.Target != 80*time.Millisecond || tt.cfg.Percentile != 90 {
+		t.Errorf("target tracking config = %+v, want the manifest's target over the defaults", tt.cfg)
+	}
+}
+
+func TestFileConfig_PolicyErrorsNameTheService(t *testing.T) {
+	fc, err := ParseConfig("p.yml", []byte("services:\n  - name: work\n    policy: reactive\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = fc.BuildServices(nil)
+	if err == nil || !strings.Contains(err.Error(), "p.yml: service work:") || !strings.Contains(err.Error(), "reactive.response_time missing") {
+		t.Fatalf("err = %v, want the file, the service and the missing response time", err)
+	}
+	fc, _ = ParseConfig("p.yml", []byte("services:\n  - name: work\n    min: 3\n    policy: fixed\n"))
+	svcs, err := fc.BuildServices(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := svcs[0].Policy.(Fixed); f.N != 3 || svcs[0].Limits != (Limits{Min: 3, Max: 8}) {
+		t.Fatalf("fixed = %+v, limits %+v; want N = min = 3", f, svcs[0].Limits)
+	}
+}
