@@ -53,8 +53,15 @@ func New(cfg Config) (*Agent, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	// The caller may reuse its maps and slices; spawns read these
+	// concurrently.
 	cfg.Allow = slices.Clone(cfg.Allow)
-	cfg.Services = maps.Clone(cfg.Services)
+	cfg.Env = maps.Clone(cfg.Env)
+	services := make(map[string]ServiceCommand, len(cfg.Services))
+	for name, sc := range cfg.Services {
+		services[name] = ServiceCommand{Command: slices.Clone(sc.Command), Env: maps.Clone(sc.Env), Dir: sc.Dir}
+	}
+	cfg.Services = services
 	return &Agent{
 		cfg:      cfg,
 		log:      cfg.Logger.With("agent", cfg.ID),
@@ -334,11 +341,15 @@ func (a *Agent) environ(id, service string, env map[string]string) []string {
 // await reaps the process, kills what it left in its group, and records
 // its exit.
 func (a *Agent) await(p *process, log *slog.Logger, outputs []*os.File) {
-	err := p.cmd.Wait()
+	err := reap(p.cmd, func() {
+		a.mu.Lock()
+		p.gone = true // no more signals: the group may go once it is reaped
+		a.mu.Unlock()
+		// An instance is its process group: children a dead instance
+		// left would serve on with nobody to stop them.
+		p.signal(a.log, syscall.SIGKILL)
+	})
 	now := time.Now()
-	// An instance is its process group: children a dead instance left
-	// would serve on with nobody to stop them.
-	p.signal(a.log, syscall.SIGKILL)
 	for _, f := range outputs {
 		_ = f.SetReadDeadline(now.Add(drainOutput))
 	}
@@ -406,7 +417,7 @@ func (a *Agent) Stop(ctx context.Context, req StopRequest) (Process, error) {
 // SIGKILL after grace, unless a SIGKILL is already due sooner. Call with
 // a.mu held.
 func (a *Agent) terminate(p *process, grace time.Duration) {
-	if p.state == StateExited {
+	if p.gone {
 		return
 	}
 	p.stopped = true
@@ -429,8 +440,12 @@ func (a *Agent) terminate(p *process, grace time.Duration) {
 		select {
 		case <-p.done:
 		case <-t.C:
-			a.log.Warn("still running after its grace; killing", "instance", p.id, "grace", grace)
-			p.signal(a.log, syscall.SIGKILL)
+			a.mu.Lock()
+			defer a.mu.Unlock()
+			if !p.gone {
+				a.log.Warn("still running after its grace; killing", "instance", p.id, "grace", grace)
+				p.signal(a.log, syscall.SIGKILL)
+			}
 		}
 	}()
 }
@@ -485,7 +500,7 @@ func (a *Agent) Shutdown(ctx context.Context) error {
 		err = fmt.Errorf("agent: shutdown: %w", err)
 		a.mu.Lock()
 		for _, p := range live {
-			if p.state != StateExited {
+			if !p.gone {
 				p.signal(a.log, syscall.SIGKILL)
 			}
 		}

@@ -2,7 +2,9 @@ package agent
 
 import (
 	"os"
+	"os/exec"
 	"syscall"
+	"unsafe"
 )
 
 // procAttr puts each process in a process group of its own, so that stop
@@ -23,3 +25,23 @@ func procAttr() *syscall.SysProcAttr {
 func signalGroup(p *os.Process, sig syscall.Signal) error {
 	return syscall.Kill(-p.Pid, sig)
 }
+
+// reap waits for cmd's process to exit and calls exited before reaping
+// it: while its zombie stands, the group id cannot be reused, so exited
+// can kill what it left in its group and hit nothing else.
+func reap(cmd *exec.Cmd, exited func()) error {
+	var info [128]byte // siginfo_t, unread
+	for {
+		// WNOWAIT: wait for the exit, leave the reaping to cmd.Wait.
+		_, _, errno := syscall.Syscall6(syscall.SYS_WAITID, pPID, uintptr(cmd.Process.Pid),
+			uintptr(unsafe.Pointer(&info)), syscall.WEXITED|syscall.WNOWAIT, 0, 0)
+		if errno != syscall.EINTR {
+			break // on any other error, cmd.Wait reports it
+		}
+	}
+	exited()
+	return cmd.Wait()
+}
+
+// pPID is waitid's idtype for one process id.
+const pPID = 1

@@ -4,6 +4,7 @@ package agent
 
 import (
 	"os"
+	"os/exec"
 	"syscall"
 )
 
@@ -17,4 +18,11 @@ func signalGroup(p *os.Process, sig syscall.Signal) error {
 		return p.Kill()
 	}
 	return p.Signal(sig)
+}
+
+// reap waits for cmd's process and then calls exited.
+func reap(cmd *exec.Cmd, exited func()) error {
+	err := cmd.Wait()
+	exited()
+	return err
 }

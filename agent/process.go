@@ -36,6 +36,7 @@ type process struct {
 	done    chan struct{} // closed once the process is reaped and its exit recorded
 
 	// Guarded by Agent.mu.
+	gone     bool // it has exited (maybe not yet reaped): signal it no more
 	state    string
 	stopped  bool      // a stop was asked for before it exited
 	termSent bool      // SIGTERM went to its group

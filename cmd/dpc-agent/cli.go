@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"strings"
 	"time"
@@ -82,9 +83,7 @@ func (c *CLI) agentConfig(log *slog.Logger) (agent.Config, error) {
 	cfg.NATSURL = c.NATS
 	if c.User != "" {
 		env := map[string]string{"DPC_USER": c.User, "DPC_PASSWORD": c.Password}
-		for k, v := range cfg.Env {
-			env[k] = v // the file's env wins
-		}
+		maps.Copy(env, cfg.Env) // the file's env wins
 		cfg.Env = env
 	}
 	cfg.Logger = log
