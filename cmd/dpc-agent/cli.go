@@ -108,7 +108,9 @@ func (c *CLI) Run(ctx context.Context) error {
 		nats.ReconnectWait(250 * time.Millisecond),
 		nats.RetryOnFailedConnect(true), // start even if the hub is not up yet
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			log.Warn("lost the hub; reconnecting", "err", err)
+			if err != nil { // nil: our own Close at the end
+				log.Warn("lost the hub; reconnecting", "err", err)
+			}
 		}),
 		nats.ReconnectHandler(func(*nats.Conn) { log.Info("hub back") }),
 		// Called for each failed attempt, also before the first
