@@ -30,7 +30,8 @@ const within = 30 * time.Second
 
 // childCommand runs the test binary as a child (see child in main_test.go).
 func childCommand(mode string, args ...string) []string {
-	return append([]string{os.Args[0], "child", mode}, args...)
+	self, _ := filepath.Abs(os.Args[0])
+	return append([]string{self, "child", mode}, args...)
 }
 
 // rig is a hub, an agent bound to it, and a client's node.
@@ -344,7 +345,10 @@ func TestAgent_BoundsOutputLines(t *testing.T) {
 
 // Spawns the agent must not run are refused with a 400 that says why.
 func TestAgent_RefusesSpawns(t *testing.T) {
-	self := filepath.Base(os.Args[0])
+	self, err := filepath.Abs(os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
 	r := newRig(t, func(c *agent.Config) { c.Allow = []string{"dpc-service", self} })
 	ctx := testContext(t)
 	for _, tc := range []struct {
@@ -354,6 +358,10 @@ func TestAgent_RefusesSpawns(t *testing.T) {
 	}{
 		{"not allowed", agent.SpawnRequest{Service: "evil", Command: []string{"/bin/sh", "-c", "true"}},
 			[]string{"evil", `"/bin/sh"`, "not allowed", "dpc-service, " + self}},
+		// A bare allowed name does not allow a program of that name
+		// anywhere: a manifest could point at one it planted.
+		{"allowed name elsewhere", agent.SpawnRequest{Service: "planted", Command: []string{"/tmp/x/dpc-service"}},
+			[]string{"planted", `"/tmp/x/dpc-service"`, "not allowed"}},
 		{"no command", agent.SpawnRequest{Service: "nocmd"},
 			[]string{"nocmd", "no command", "echo"}},
 		{"bad service name", agent.SpawnRequest{Service: "a.b", Command: childCommand("serve")},

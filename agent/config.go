@@ -56,10 +56,9 @@ type Config struct {
 	// Services are the agent's own commands, by service name.
 	Services map[string]ServiceCommand
 	// Allow lists the programs a SpawnRequest's Command may run: a name
-	// without a slash matches the base name of the command's argv[0]
-	// ("dpc-service" matches "dpc-service" and "/usr/bin/dpc-service"); a
-	// path matches that exact path. Commands in Services are always
-	// allowed.
+	// without a slash matches an argv[0] that is that same bare name
+	// (found in the agent's PATH), not a path ending in it; a path matches
+	// that exact path. Commands in Services are always allowed.
 	Allow []string
 	// Env is added to every process's environment (before a service's own
 	// Env), for settings all instances share, such as DPC_USER.
@@ -175,14 +174,17 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// allowed says whether a request may run argv0.
+// allowed says whether a request may run argv0. A bare name allows that
+// name only as a bare name, looked up in the agent's PATH: otherwise
+// "dpc-service" would also allow /tmp/anything/dpc-service, a program a
+// manifest's author could have put there. A path allows exactly that path.
 func (c Config) allowed(argv0 string) bool {
 	for _, a := range c.Allow {
 		if strings.ContainsRune(a, '/') {
 			if filepath.Clean(argv0) == a {
 				return true
 			}
-		} else if filepath.Base(argv0) == a {
+		} else if argv0 == a {
 			return true
 		}
 	}

@@ -21,7 +21,7 @@ type CLI struct {
 	Config       string        `help:"YAML config file (see the example above)." type:"existingfile" placeholder:"FILE"`
 	ID           string        `help:"Agent id, unique among agents (default: the file's, else the host name's first label)."`
 	Host         string        `help:"Host name reported in list (default: the file's, else the host name)."`
-	Allow        []string      `help:"Programs a spawn request may run: base names or absolute paths (repeat or comma-separate; replaces the file's; default dpc-service)." placeholder:"PROGRAM"`
+	Allow        []string      `help:"Programs a spawn request may run: names looked up in PATH, or absolute paths (repeat or comma-separate; replaces the file's; default dpc-service)." placeholder:"PROGRAM"`
 	Grace        time.Duration `help:"Time from SIGTERM to SIGKILL when stopping a process (default: the file's, else 10s)."`
 	MaxProcesses int           `name:"max-processes" help:"Processes run at once (default: the file's, else 64)."`
 	User         string        `help:"User name for the hub; processes get it as DPC_USER." env:"DPC_USER"`
