@@ -69,10 +69,15 @@ func (c *CLI) Run(ctx context.Context) error {
 	log := c.logger()
 	fc, err := provisioner.LoadConfig(c.Config)
 	if err != nil {
-		return err
+		return configError{err}
 	}
 	if len(fc.Services) == 0 {
-		return fmt.Errorf("%s: no services to supervise", c.Config)
+		return configError{fmt.Errorf("%s: no services to supervise", c.Config)}
+	}
+	// Check every service's policy before connecting anywhere, so that a
+	// config mistake is reported at once, not after a wait for the hub.
+	if _, err := fc.BuildServices(nil); err != nil {
+		return configError{err}
 	}
 	cfg := fc.Supervisor(provisioner.DefaultConfig())
 	if c.Period > 0 {
@@ -83,7 +88,7 @@ func (c *CLI) Run(ctx context.Context) error {
 	cfg.Logger = log
 	cfg.DryRun = c.DryRun
 	if err := cfg.Validate(); err != nil {
-		return err
+		return configError{err}
 	}
 
 	nc, err := nats.Connect(c.NATS, c.natsOptions(log)...)
@@ -112,7 +117,7 @@ func (c *CLI) Run(ctx context.Context) error {
 	}
 	services, err := fc.BuildServices(hist)
 	if err != nil {
-		return err
+		return configError{err}
 	}
 
 	reg := prometheus.NewRegistry()
@@ -185,3 +190,9 @@ func serveMetrics(addr string, reg *prometheus.Registry, log *slog.Logger) (stri
 		_ = srv.Shutdown(ctx)
 	}, nil
 }
+
+// configError is a problem with the config file or flags: exit code 2,
+// like bad usage.
+type configError struct{ error }
+
+func (e configError) Unwrap() error { return e.error }

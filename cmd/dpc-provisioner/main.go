@@ -11,10 +11,12 @@
 //	dpc-provisioner --config provisioner.yml --dry-run   # decide and log, start nothing
 //
 // Every decision is logged with its reason and exported on /metrics.
+// Exit codes: 0 stopped by SIGINT/SIGTERM; 1 error; 2 bad usage or config.
 package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -40,6 +42,9 @@ func main() {
 	defer stop()
 	if err := cli.Run(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "dpc-provisioner:", err)
+		if errors.As(err, new(configError)) {
+			os.Exit(2)
+		}
 		os.Exit(1)
 	}
 }
