@@ -2,7 +2,6 @@ package provisioner_test
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"testing"
 	"time"
@@ -20,21 +19,7 @@ import (
 var serviceBin string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "dpc-provisioner-bin")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	built, err := proctest.Build(dir, "./cmd/dpc-service")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	serviceBin = built["./cmd/dpc-service"]
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	os.Exit(proctest.RunWithBinaries(m, func(b map[string]string) { serviceBin = b["./cmd/dpc-service"] }, "./cmd/dpc-service"))
 }
 
 type env struct {

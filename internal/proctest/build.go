@@ -2,10 +2,12 @@ package proctest
 
 import (
 	"fmt"
+	"os"
 	"os/exec"
 	"path"
 	"path/filepath"
 	"strings"
+	"testing"
 )
 
 // Build compiles the main packages pkgs, given relative to the module
@@ -30,4 +32,24 @@ func Build(dir string, pkgs ...string) (map[string]string, error) {
 		bins[pkg] = filepath.Join(dir, path.Base(pkg))
 	}
 	return bins, nil
+}
+
+// RunWithBinaries is a TestMain body for tests of DPC's binaries: it
+// builds pkgs into a temporary directory, hands their paths (by package)
+// to use, runs the tests, removes the directory, and returns the exit
+// code for os.Exit — 1 if the build failed.
+func RunWithBinaries(m *testing.M, use func(bins map[string]string), pkgs ...string) int {
+	dir, err := os.MkdirTemp("", "dpc-test-bin")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	bins, err := Build(dir, pkgs...)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	use(bins)
+	return m.Run()
 }
