@@ -14,11 +14,18 @@
 // reports the processes' CPU use; soak reports their CPU use while idle
 // and their memory over many calls. See docs/BENCHMARKS.md.
 //
+// The replay command is an elasticity experiment: it replays a rate curve
+// (a diurnal day compressed in time, with a flash crowd, or a trace of
+// request times) as open-loop calls to the work service resized by
+// dpc-provisioner and to a fixed-size copy of it, and writes per-second
+// CSV, a summary of SLA violations and instance-seconds, and a chart.
+//
 //	go run ./cmd/dpc-bench                 # compare: embedded server, 1 and 8 clients
 //	go run ./cmd/dpc-bench --clients 1,4,16 --duration 10s --json
 //	NATS_URL=nats://hub:4222 dpc-bench     # compare against a running server
 //	go run ./cmd/dpc-bench thesis          # 5 runs of 1000 calls each of nopKserv and nopExtra
 //	go run ./cmd/dpc-bench soak            # 30 s idle, then 100,000 calls
+//	go run ./cmd/dpc-bench replay          # 3 days of 2 minutes; results in replay-out/
 //
 // It exits 0 when the bench ran, whether or not omq met its targets; 1 on
 // an error; 130 when interrupted (after printing the runs that finished).
@@ -39,7 +46,7 @@ func main() {
 	var cli CLI
 	kctx := kong.Parse(&cli,
 		kong.Name("dpc-bench"),
-		kong.Description("Measure DPC's call path: omq against raw NATS (compare), the thesis's nop experiment on real processes (thesis), and idle CPU and memory over many calls (soak). Without a command, or with only flags, it runs compare."),
+		kong.Description("Measure DPC's call path: omq against raw NATS (compare), the thesis's nop experiment on real processes (thesis), idle CPU and memory over many calls (soak), and elasticity under a replayed load (replay). Without a command, or with only flags, it runs compare."),
 		kong.UsageOnError(),
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
 	)

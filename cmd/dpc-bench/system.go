@@ -106,6 +106,9 @@ type system struct {
 	procs    []*proc // the hub first when known, then the services
 	dir      string  // temporary directory of a started system
 	progress func(string, ...any)
+	// logDir, when set, gets each started process's whole output in
+	// <name>.log, beside the tail kept for errors.
+	logDir string
 }
 
 // startSystem starts a hub and instances tst service processes, or, with
@@ -173,16 +176,35 @@ func (s *system) start(ctx context.Context, f SystemFlags, instances int) error 
 	if err != nil {
 		return err
 	}
+	if err := s.startHub(ctx, hubBin); err != nil {
+		return err
+	}
+	for i := range instances {
+		p, err := s.startProc(fmt.Sprintf("%s#%d", tstService, i+1), svcBin, "--nats", s.info.URL, tstService)
+		if err != nil {
+			return err
+		}
+		s.progress("dpc-service %s (pid %d) started", tstService, p.pid)
+	}
+	return nil
+}
 
-	hub, ready, err := s.startProc(hubProc, hubBin,
+// startHub starts dpc-hub on random loopback ports with its data in the
+// system's directory, waits until it says it is ready, and records its
+// URLs in s.info.
+func (s *system) startHub(ctx context.Context, hubBin string) error {
+	hub, ready, err := s.startProcReady(hubProc, hubBin, nil, "dpc-hub ready",
 		"--name", "dpc-bench-hub", "--host", "127.0.0.1", "--port=-1", "--http-port=0",
-		"--metrics", "127.0.0.1:0", "--data", filepath.Join(dir, "data"), "--log-format", "json")
+		"--metrics", "127.0.0.1:0", "--data", filepath.Join(s.dir, "data"), "--log-format", "json")
 	if err != nil {
 		return err
 	}
 	var rec hubReady
 	select {
-	case rec = <-ready:
+	case line := <-ready:
+		if err := json.Unmarshal(line, &rec); err != nil {
+			return fmt.Errorf("dpc-hub's ready line %s: %w", line, err)
+		}
 	case <-hub.done:
 		return fmt.Errorf("dpc-hub exited before it was ready: %v%s", hub.err, hub.log.String())
 	case <-ctx.Done():
@@ -190,14 +212,6 @@ func (s *system) start(ctx context.Context, f SystemFlags, instances int) error 
 	}
 	s.info.URL, s.info.MetricsURL = rec.NATS, rec.Metrics
 	s.progress("dpc-hub (pid %d) ready at %s, metrics at %s", hub.pid, rec.NATS, rec.Metrics)
-
-	for i := range instances {
-		p, _, err := s.startProc(fmt.Sprintf("%s#%d", tstService, i+1), svcBin, "--nats", s.info.URL, tstService)
-		if err != nil {
-			return err
-		}
-		s.progress("dpc-service %s (pid %d) started", tstService, p.pid)
-	}
 	return nil
 }
 
@@ -241,35 +255,64 @@ type hubReady struct {
 	Metrics string `json:"metrics"`
 }
 
-// startProc starts one process of the system, its stderr kept in a log
-// tail. The channel gets the hub's ready record, should one appear.
-func (s *system) startProc(name, bin string, args ...string) (*proc, <-chan hubReady, error) {
-	ready := make(chan hubReady, 1)
+// startProc starts one process of the system, its output kept in a log
+// tail.
+func (s *system) startProc(name, bin string, args ...string) (*proc, error) {
+	p, _, err := s.startProcReady(name, bin, nil, "", args...)
+	return p, err
+}
+
+// startProcReady starts one process of the system with env added to
+// childEnv's, its output kept in a log tail. The channel gets the first
+// JSON log line (as slog's JSON handler writes) whose msg is ready,
+// should one appear.
+func (s *system) startProcReady(name, bin string, env []string, ready string, args ...string) (*proc, <-chan []byte, error) {
+	readyc := make(chan []byte, 1)
 	p := &proc{name: name, done: make(chan struct{})}
 	p.log = newLogTail(20, func(line string) {
-		var rec hubReady
-		if strings.HasPrefix(line, "{") && json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "dpc-hub ready" {
+		if ready == "" || !strings.HasPrefix(line, "{") {
+			return
+		}
+		var rec struct {
+			Msg string `json:"msg"`
+		}
+		if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == ready {
 			select {
-			case ready <- rec:
+			case readyc <- []byte(line):
 			default:
 			}
 		}
 	})
 	p.cmd = exec.Command(bin, args...)
-	p.cmd.Env = childEnv(s.dir)
-	p.cmd.Stderr = p.log
-	p.cmd.Stdout = p.log
+	p.cmd.Env = append(childEnv(s.dir), env...)
+	var out io.Writer = p.log
+	var logFile *os.File
+	if s.logDir != "" {
+		f, err := os.Create(filepath.Join(s.logDir, name+".log"))
+		if err != nil {
+			return nil, nil, fmt.Errorf("log of %s: %w", name, err)
+		}
+		logFile, out = f, io.MultiWriter(p.log, f)
+	}
+	p.cmd.Stderr = out
+	p.cmd.Stdout = out
 	p.cmd.SysProcAttr = childAttr()
 	if err := p.cmd.Start(); err != nil {
+		if logFile != nil {
+			logFile.Close()
+		}
 		return nil, nil, fmt.Errorf("start %s: %w", name, err)
 	}
 	p.pid = p.cmd.Process.Pid
 	s.procs = append(s.procs, p)
 	go func() {
 		p.err = p.cmd.Wait()
+		if logFile != nil {
+			logFile.Close()
+		}
 		close(p.done)
 	}()
-	return p, ready, nil
+	return p, readyc, nil
 }
 
 // childEnv is the bench's environment without what would change the

@@ -1,0 +1,391 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/alecthomas/kong"
+	"github.com/dpc-project/dpc/provisioner"
+)
+
+// replayCmd parses a replay command line as dpc-bench would, defaults
+// and all.
+func replayCmd(t *testing.T, args ...string) *ReplayCmd {
+	t.Helper()
+	c, err := parseReplay(t, args...)
+	if err != nil {
+		t.Fatalf("parse %q: %v", args, err)
+	}
+	return c
+}
+
+// parseReplay parses a replay command line; kong runs Validate.
+func parseReplay(t *testing.T, args ...string) (*ReplayCmd, error) {
+	t.Helper()
+	var cli CLI
+	parser, err := kong.New(&cli, kong.Exit(func(int) { t.Fatalf("kong exited on %q", args) }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = parser.Parse(append([]string{"replay"}, args...))
+	return &cli.Replay, err
+}
+
+func TestReplayCmd_Validate(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string // "" for valid
+	}{
+		{nil, ""},
+		{[]string{"--day", "40s", "--days", "2", "--policy", "target-tracking"}, ""},
+		{[]string{"--day", "1s"}, "--day 1s"},
+		{[]string{"--days", "0"}, "--days 0"},
+		{[]string{"--base", "50", "--peak", "10"}, "--base 50, --peak 10"},
+		{[]string{"--flash-at", "1"}, "--flash-at 1"},
+		{[]string{"--flash-x", "0.5"}, "--flash-x 0.5"},
+		{[]string{"--min", "0"}, "--min 0"},
+		{[]string{"--min", "5", "--max", "4"}, "--min 5, --max 4"},
+		{[]string{"--fixed", "0"}, "--fixed 0"},
+		{[]string{"--service-time", "0s"}, "--service-time 0s"},
+		{[]string{"--sla", "5s", "--timeout", "5s"}, "--sla 5s, --timeout 5s"},
+		{[]string{"--ping-window", "1s"}, "--ping-window 1s"},
+		{[]string{"--speedup", "0"}, "--speedup 0"},
+	} {
+		_, err := parseReplay(t, tc.args...)
+		if (tc.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("%q: %v, want %q", tc.args, err, tc.want)
+		}
+	}
+	// Every problem at once.
+	_, err := parseReplay(t, "--days", "0", "--fixed", "0")
+	if err == nil || !strings.Contains(err.Error(), "--days") || !strings.Contains(err.Error(), "--fixed") {
+		t.Errorf("two problems: %v", err)
+	}
+}
+
+// The generated config is one dpc-provisioner accepts, for every policy,
+// with the service commands the replay needs.
+func TestReplayCmd_ProvisionerConfig(t *testing.T) {
+	for _, policy := range []string{"reactive", "predictive", "combined", "target-tracking", "fixed"} {
+		c := replayCmd(t, "--policy", policy, "--fixed", "2", "--max", "6", "--service-time-dist", "exp")
+		data, err := c.provisionerConfig()
+		if err != nil {
+			t.Fatal(err)
+		}
+		fc, err := provisioner.ParseConfig("provisioner.yml", data)
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", policy, err, data)
+		}
+		svcs, err := fc.BuildServices(provisioner.NewMemoryHistory())
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", policy, err, data)
+		}
+		if len(svcs) != 2 || svcs[0].Name != "work" || svcs[1].Name != "work-fixed" {
+			t.Fatalf("%s: services %+v", policy, svcs)
+		}
+		if svcs[0].Policy.Name() != policy || svcs[0].Limits.Min != 1 || svcs[0].Limits.Max != 6 {
+			t.Errorf("%s: work under %s, limits %+v", policy, svcs[0].Policy.Name(), svcs[0].Limits)
+		}
+		if svcs[1].Policy.Name() != "fixed" || svcs[1].Limits.Min != 2 || svcs[1].Limits.Max != 2 {
+			t.Errorf("%s: work-fixed under %s, limits %+v", policy, svcs[1].Policy.Name(), svcs[1].Limits)
+		}
+		if got := strings.Join(fc.Services[1].Command, " "); got != "dpc-service work --name work-fixed --service-time 20ms --service-time-dist exp --concurrency 1" {
+			t.Errorf("%s: work-fixed command %q", policy, got)
+		}
+	}
+}
+
+// Rows judge each second by the p95 of its calls, a failed call counting
+// as the timeout; an unsampled instance count is the last one seen.
+func TestRecorder_Rows(t *testing.T) {
+	rec := newRecorder([]string{"a", "b"}, 5*time.Second)
+	// Second 0 of a: 19 fast calls and one slow: p95 is fast.
+	for range 19 {
+		rec.sent(0, 0, false)
+		rec.done(0, 0, outcomeOK, 10*time.Millisecond)
+	}
+	rec.sent(0, 0, false)
+	rec.done(0, 0, outcomeOK, 300*time.Millisecond)
+	rec.instances(0, 0, 2)
+	// Second 1 of a: 18 fast, one error, one dropped: 2 of 20 fail, p95
+	// is the timeout.
+	for range 18 {
+		rec.sent(0, 1, false)
+		rec.done(0, 1, outcomeOK, 10*time.Millisecond)
+	}
+	rec.sent(0, 1, false)
+	rec.done(0, 1, outcomeError, time.Millisecond)
+	rec.sent(0, 1, true)
+	// Second 2 of a: nothing at all. b: one timeout in second 0.
+	rec.sent(1, 0, false)
+	rec.done(1, 0, outcomeTimeout, 5*time.Second)
+	rec.instances(1, 2, 3)
+
+	curve := Diurnal{Day: 2 * time.Second, Days: 2, Base: 7, Peak: 7}
+	rows := rec.rows(curve, curve.Day, 3, 100*time.Millisecond)
+	if len(rows) != 2 || len(rows[0]) != 3 || len(rows[1]) != 3 {
+		t.Fatalf("rows %v", rows)
+	}
+	a0, a1, a2 := rows[0][0], rows[0][1], rows[0][2]
+	if a0.Sent != 20 || a0.OK != 20 || a0.P50 != 10 || a0.P95 != 10 || a0.P99 != 300 || !a0.SLAMet || a0.Instances != 2 || a0.Day != 1 || a0.Offered != 7 {
+		t.Errorf("a, second 0: %+v", a0)
+	}
+	if a1.Sent != 20 || a1.OK != 18 || a1.Errors != 1 || a1.Dropped != 1 || a1.P95 != 5000 || a1.SLAMet || a1.Instances != 2 {
+		t.Errorf("a, second 1: %+v", a1)
+	}
+	if a2.Sent != 0 || !math.IsNaN(a2.P95) || !a2.SLAMet || a2.Instances != 2 || a2.Day != 2 {
+		t.Errorf("a, second 2: %+v", a2)
+	}
+	b0, b2 := rows[1][0], rows[1][2]
+	if b0.Timeout != 1 || b0.P50 != 5000 || b0.SLAMet || b0.Instances != -1 || b2.Instances != 3 {
+		t.Errorf("b: %+v, %+v", b0, b2)
+	}
+
+	s := summarizeService("a", "combined", rows[0], rec.latencies(0, 1, 3), 1, 3, 100*time.Millisecond)
+	want := ServiceSummary{Service: "a", Policy: "combined", Seconds: 2, ViolationSeconds: 1, ViolationFraction: 0.5,
+		Calls: 20, OK: 18, Errors: 1, Dropped: 1, SlowFraction: 0.1, P50: 10, P95: 5000, P99: 5000,
+		InstanceSeconds: 4, MeanInstances: 2, MaxInstances: 2}
+	if s != want {
+		t.Errorf("summary\n got  %+v\n want %+v", s, want)
+	}
+	if v := rec.second(0, 1); v.sent != 20 || v.failed != 2 || v.p95 != 5000 || v.instances != -1 {
+		t.Errorf("second(0, 1) = %+v", v)
+	}
+	if v := rec.second(0, 9); v.sent != 0 || !math.IsNaN(v.p95) {
+		t.Errorf("second(0, 9) = %+v", v)
+	}
+}
+
+func TestWriteCSV_HeaderAndEmptyUnknowns(t *testing.T) {
+	rows := [][]Row{
+		{{T: 0, Day: 1, Service: "work", Offered: 10, Sent: 3, OK: 3, P50: 1.5, P95: 2, P99: 2.25, Instances: 2, SLAMet: true}},
+		{{T: 0, Day: 1, Service: "work-fixed", Offered: 10, P50: math.NaN(), P95: math.NaN(), P99: math.NaN(), Instances: -1, SLAMet: true}},
+	}
+	var b bytes.Buffer
+	if err := writeCSV(&b, rows); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := csv.NewReader(&b).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := [][]string{
+		csvHeader,
+		{"0", "1", "work", "10.00", "3", "3", "0", "0", "0", "1.50", "2.00", "2.25", "2", "true"},
+		{"0", "1", "work-fixed", "10.00", "0", "0", "0", "0", "0", "", "", "", "", "true"},
+	}
+	if len(recs) != len(want) {
+		t.Fatalf("got %q", recs)
+	}
+	for i := range want {
+		if strings.Join(recs[i], ",") != strings.Join(want[i], ",") {
+			t.Errorf("line %d: %q, want %q", i+1, recs[i], want[i])
+		}
+	}
+}
+
+// The replay tests run real processes: dpc-hub, dpc-service, dpc-agent
+// and dpc-provisioner, built once.
+var (
+	replayBuildOnce sync.Once
+	replayBinDir    string
+	replayBuildErr  error
+)
+
+func replayBins(t *testing.T) string {
+	t.Helper()
+	if runtime.GOOS != "linux" {
+		t.Skip("runs real processes and reads /proc")
+	}
+	replayBuildOnce.Do(func() {
+		replayBinDir, replayBuildErr = os.MkdirTemp("", "dpc-bench-replay-test-")
+		if replayBuildErr != nil {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		replayBuildErr = goBuild(ctx, replayBinDir, hubPackage, servicePackage, agentPackage, provisionerPackage)
+	})
+	if replayBuildErr != nil {
+		t.Fatal(replayBuildErr)
+	}
+	return replayBinDir
+}
+
+// runReplay runs a replay with a short day into a temporary directory and
+// returns its summary and the directory.
+func runReplay(t *testing.T, ctx context.Context, stderr interface{ Write([]byte) (int, error) }, args ...string) (*ReplayReport, string, error) {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "out")
+	c := replayCmd(t, append([]string{"--bin-dir", replayBins(t), "--out", out, "--json", "--progress-every", "1s"}, args...)...)
+	var stdout bytes.Buffer
+	err := c.Run(ctx, &stdout, stderr)
+	var rep ReplayReport
+	data, rerr := os.ReadFile(filepath.Join(out, "summary.json"))
+	if rerr != nil {
+		return nil, out, errors.Join(err, rerr)
+	}
+	if jerr := json.Unmarshal(data, &rep); jerr != nil {
+		t.Fatalf("summary.json: %v", jerr)
+	}
+	if stdout.Len() > 0 && !json.Valid(stdout.Bytes()) {
+		t.Errorf("--json printed what is not JSON:\n%s", stdout.String())
+	}
+	return &rep, out, err
+}
+
+// checkReplayFiles checks that every result file is there and not empty,
+// and that the CSV has a row per service per second.
+func checkReplayFiles(t *testing.T, out string, seconds int) {
+	t.Helper()
+	for _, f := range []string{"replay.csv", "summary.md", "summary.json", "chart.png", "chart.svg"} {
+		st, err := os.Stat(filepath.Join(out, f))
+		if err != nil || st.Size() == 0 {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+	f, err := os.Open(filepath.Join(out, "replay.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	recs, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if seconds >= 0 && len(recs) != 1+2*seconds {
+		t.Errorf("replay.csv has %d lines, want a header and %d rows", len(recs), 2*seconds)
+	}
+}
+
+// With --direct the services start without agent or provisioner, and
+// the replay reports both, with the same calls for each.
+func TestReplayCmd_Direct(t *testing.T) {
+	var progress bytes.Buffer
+	rep, out, err := runReplay(t, t.Context(), &syncWriter{w: &progress},
+		"--direct", "--day", "3s", "--days", "2", "--base", "5", "--peak", "20", "--fixed", "2", "--min", "1")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, progress.String())
+	}
+	checkReplayFiles(t, out, 6)
+	if rep.ReportFrom != 3 || rep.ReportTo != 6 || rep.Interrupted {
+		t.Errorf("reported [%d, %d), interrupted %v; want [3, 6)", rep.ReportFrom, rep.ReportTo, rep.Interrupted)
+	}
+	if len(rep.Services) != 2 {
+		t.Fatalf("services %+v", rep.Services)
+	}
+	work, fixed := rep.Services[0], rep.Services[1]
+	if work.Service != "work" || fixed.Service != "work-fixed" {
+		t.Errorf("services %q, %q", work.Service, fixed.Service)
+	}
+	if work.Calls == 0 || work.Calls != fixed.Calls {
+		t.Errorf("calls %d and %d: want the same schedule, some calls, for both", work.Calls, fixed.Calls)
+	}
+	if work.MaxInstances != 1 || fixed.MaxInstances != 2 || fixed.InstanceSeconds != 2*fixed.Seconds {
+		t.Errorf("instances: work max %d, work-fixed max %d and %d instance-s over %d s", work.MaxInstances, fixed.MaxInstances, fixed.InstanceSeconds, fixed.Seconds)
+	}
+	if !strings.Contains(progress.String(), "t ") {
+		t.Errorf("no progress lines:\n%s", progress.String())
+	}
+	checkGone(t, rep.System.Processes)
+}
+
+// An interrupt stops the load, and the results of the seconds so far are
+// still written.
+func TestReplayCmd_InterruptWritesWhatItHas(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	progress := &cancelOn{text: "t   2s/", cancel: cancel}
+	rep, out, err := runReplay(t, ctx, progress, "--direct", "--day", "10m", "--days", "1")
+	if !errors.Is(err, errInterrupted) {
+		t.Fatalf("got %v, want errInterrupted\n%s", err, progress.String())
+	}
+	if rep == nil {
+		t.Fatalf("no summary.json after an interrupt\n%s", progress.String())
+	}
+	if !rep.Interrupted || rep.ReportTo < 2 || rep.ReportTo >= 600 {
+		t.Errorf("interrupted %v, reported up to %d s", rep.Interrupted, rep.ReportTo)
+	}
+	checkReplayFiles(t, out, rep.ReportTo)
+	checkGone(t, rep.System.Processes)
+}
+
+// The whole experiment: the provisioner starts work and work-fixed
+// through the agent, and the replay reports both.
+func TestReplayCmd_UnderTheProvisioner(t *testing.T) {
+	var progress bytes.Buffer
+	rep, out, err := runReplay(t, t.Context(), &syncWriter{w: &progress},
+		"--day", "4s", "--days", "2", "--base", "5", "--peak", "40", "--fixed", "2", "--max", "4", "--policy", "target-tracking")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, progress.String())
+	}
+	checkReplayFiles(t, out, 8)
+	work, fixed := rep.Services[0], rep.Services[1]
+	if work.Calls == 0 || work.Calls != fixed.Calls {
+		t.Errorf("calls %d and %d: want the same schedule, some calls, for both", work.Calls, fixed.Calls)
+	}
+	if work.MaxInstances < 1 || work.MaxInstances > 4 || fixed.MaxInstances != 2 {
+		t.Errorf("instances: work max %d (want 1..4), work-fixed max %d (want 2)", work.MaxInstances, fixed.MaxInstances)
+	}
+	if work.Policy != "target-tracking" || fixed.Policy != "fixed (2)" {
+		t.Errorf("policies %q, %q", work.Policy, fixed.Policy)
+	}
+	for _, f := range []string{"provisioner.yml", "logs/provisioner.log", "logs/agent.log", "logs/hub.log"} {
+		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+			t.Error(err)
+		}
+	}
+	checkGone(t, rep.System.Processes)
+}
+
+// syncWriter lets the progress goroutine and the test share a buffer.
+type syncWriter struct {
+	mu sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (s *syncWriter) Write(b []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(b)
+}
+
+// A trace is replayed call for call: every request time of the file is
+// one call to each service.
+func TestReplayCmd_Trace(t *testing.T) {
+	var trace strings.Builder
+	trace.WriteString("id,t\n")
+	for i := range 40 {
+		fmt.Fprintf(&trace, "%d,%.3f\n", i, 1000+float64(i)*0.05)
+	}
+	path := filepath.Join(t.TempDir(), "trace.csv")
+	if err := os.WriteFile(path, []byte(trace.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var progress bytes.Buffer
+	rep, out, err := runReplay(t, t.Context(), &syncWriter{w: &progress}, "--direct", "--csv", path, "--speedup", "1")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, progress.String())
+	}
+	checkReplayFiles(t, out, 2)
+	for _, s := range rep.Services {
+		if s.Calls != 40 {
+			t.Errorf("%s: %d calls, want the trace's 40", s.Service, s.Calls)
+		}
+	}
+	if rep.ReportFrom != 0 || rep.ReportTo != 2 || !strings.Contains(rep.Curve, "40 requests") {
+		t.Errorf("reported [%d, %d) of %q", rep.ReportFrom, rep.ReportTo, rep.Curve)
+	}
+}
