@@ -22,7 +22,7 @@ vet:
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
-## bench: omq vs raw NATS request-reply; `go run ./cmd/dpc-bench thesis|soak` for the others (see docs/BENCHMARKS.md)
+## bench: omq vs raw NATS request-reply; `go run ./cmd/dpc-bench thesis|soak|replay` for the others (see docs/BENCHMARKS.md)
 bench:
 	$(GO) run ./cmd/dpc-bench
 
