@@ -38,6 +38,45 @@ func Capacity(s, varA, varB float64, d time.Duration) (float64, error) {
 	return 1 / (s + (varA+varB)/(2*(ds-s))), nil
 }
 
+// CapacityAtRate is Capacity with the inter-arrival variance taken at the
+// rate being sized for rather than at the rate observed. Measured σa²
+// belongs to today's per-instance rate: for Poisson arrivals σa = 1/λᵢ, so
+// at a few calls a second per instance σa² dwarfs everything else and
+// Capacity says an instance serves a handful of calls a second. What does
+// not change with the rate is the shape of the arrival process, its
+// squared coefficient of variation ca² = σa²/E[a]² (1 for Poisson, 0 for
+// evenly spaced calls). An instance loaded at δ sees σa² = ca²/δ², and the
+// bound becomes the fixed point
+//
+//	δ = [s + (ca²/δ² + σb²) / (2(d − s))]⁻¹
+//
+// whose largest solution, with x = 1/δ and D = d − s, is the smaller root of
+// ca²·x² − 2D·x + 2D·s + σb² = 0:
+//
+//	x = (D − √(D² − ca²(2D·s + σb²))) / ca²     (x = s + σb²/2D when ca² = 0)
+//
+// A negative discriminant means no rate meets the target: ErrUnattainable.
+func CapacityAtRate(s, ca2, varB float64, d time.Duration) (float64, error) {
+	if _, err := Capacity(s, ca2, varB, d); err != nil {
+		return 0, err
+	}
+	ds := d.Seconds()
+	D := ds - s
+	if ca2 == 0 {
+		return 1 / (s + varB/(2*D)), nil
+	}
+	disc := D*D - ca2*(2*D*s+varB)
+	if disc < 0 {
+		return 0, fmt.Errorf("%w: with ca²=%.2f, s=%s and σb²=%s no load keeps the mean response under d=%v",
+			ErrUnattainable, ca2, fmtSeconds(s), fmtVariance(varB), d)
+	}
+	x := (D - math.Sqrt(disc)) / ca2
+	if x <= 0 {
+		return math.Inf(1), nil
+	}
+	return 1 / x, nil
+}
+
 // instancesTolerance is the relative slack Instances allows before it
 // rounds up: λ/δ = 3.0000000001 is 3 instances, not 4. Measured rates and
 // moments carry far more error than 1e-9, while float rounding of λ/δ
@@ -76,6 +115,7 @@ type capacityEstimate struct {
 	s     float64 // mean service time, s
 	varB  float64 // service-time variance, s²
 	varA  float64 // inter-arrival variance, s²
+	ca2   float64 // inter-arrival squared coefficient of variation, σa²/E[a]²
 	haveS bool
 	haveA bool
 }
@@ -84,18 +124,18 @@ func (e *capacityEstimate) observe(obs Observation) {
 	if obs.ServiceTime.Count > 0 {
 		e.s, e.varB, e.haveS = obs.ServiceTime.Mean, obs.ServiceTime.Variance, true
 	}
-	if obs.InterArrival.Count > 0 {
-		e.varA, e.haveA = obs.InterArrival.Variance, true
+	if ia := obs.InterArrival; ia.Count > 1 && ia.Mean > 0 {
+		e.varA, e.ca2, e.haveA = ia.Variance, ia.Variance/(ia.Mean*ia.Mean), true
 	}
 }
 
-// String gives the figures behind δ: "s=20.0ms, σa²=(20.0ms)², σb²=(14.1ms)², d=100ms".
+// String gives the figures behind δ: "s=20.0ms, ca²=1.00 (σa²=(200ms)² now), σb²=(14.1ms)², d=100ms".
 func (e *capacityEstimate) String() string {
-	a := fmtVariance(e.varA)
+	a := fmt.Sprintf("ca²=%.2f (σa²=%s now)", e.ca2, fmtVariance(e.varA))
 	if !e.haveA {
-		a = "0 (no inter-arrival samples yet)"
+		a = "ca²=0 (no inter-arrival samples yet)"
 	}
-	return fmt.Sprintf("s=%s, σa²=%s, σb²=%s, d=%v", fmtSeconds(e.s), a, fmtVariance(e.varB), e.d)
+	return fmt.Sprintf("s=%s, %s, σb²=%s, d=%v", fmtSeconds(e.s), a, fmtVariance(e.varB), e.d)
 }
 
 // sizing is η for one rate, with the words that explain it. known is false
@@ -119,7 +159,8 @@ func (e *capacityEstimate) size(lambda float64, obs Observation) sizing {
 		n := max(obs.Current, 1)
 		return sizing{eta: n, text: fmt.Sprintf("no service-time samples yet, δ unknown: keep %d", n)}
 	}
-	delta, err := Capacity(e.s, e.varA, e.varB, e.d)
+	// σa² at the rate being sized for, not today's: see CapacityAtRate.
+	delta, err := CapacityAtRate(e.s, e.ca2, e.varB, e.d)
 	if errors.Is(err, ErrUnattainable) {
 		n, what := obs.Limits.Max, "Limits.Max"
 		if n <= 0 {

@@ -181,3 +181,50 @@ func ExampleCapacity() {
 	// true
 	// provisioner: response-time target unattainable: target d=100ms ≤ mean service time s=150.0ms
 }
+
+func TestCapacityAtRate_HandComputed(t *testing.T) {
+	const d = 100 * time.Millisecond
+	tests := []struct {
+		name            string
+		s, ca2, varB    float64
+		want            float64
+		paperAtLowRate  float64 // Capacity with σa² measured at 5 calls/s
+		checkPaperBelow bool
+	}{
+		// Poisson (ca² = 1), fixed 20 ms: D = 0.08; x = 0.08 − √(0.0064 − 0.0032)
+		// = 0.08 − 0.056569 = 0.023431 s → δ = 42.68/s (ρ = 0.85; M/D/1 mean
+		// wait ρs/2(1−ρ) = 56.9 ms, response 76.9 ms ≤ d).
+		{name: "poisson, fixed service", s: 0.020, ca2: 1, want: 1 / (0.08 - math.Sqrt(0.0032)),
+			// The paper's bound with σa² = 0.2² measured at 5/s: 1/(0.02 + 0.04/0.16) = 3.70/s.
+			paperAtLowRate: 1 / (0.02 + 0.04/0.16), checkPaperBelow: true},
+		// Evenly spaced arrivals (ca² = 0): only service variance queues:
+		// 1/(0.02 + 0.0002/0.16) = 47.06/s.
+		{name: "even arrivals", s: 0.020, ca2: 0, varB: 0.0002, want: 1 / (0.02 + 0.0002/0.16)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := provisioner.CapacityAtRate(tt.s, tt.ca2, tt.varB, d)
+			if err != nil || math.Abs(got-tt.want) > 1e-9*tt.want {
+				t.Fatalf("CapacityAtRate = %v, %v; want %v", got, err, tt.want)
+			}
+			if tt.checkPaperBelow {
+				paper, _ := provisioner.Capacity(tt.s, 0.04, tt.varB, d)
+				if math.Abs(paper-tt.paperAtLowRate) > 1e-9 || paper*10 > got {
+					t.Fatalf("paper's bound at a low rate = %v, want %v, far below %v", paper, tt.paperAtLowRate, got)
+				}
+			}
+		})
+	}
+}
+
+// Very bursty arrivals can make every rate miss the target: the
+// discriminant D² − ca²(2Ds + σb²) is negative (0.0064 − 3·0.0032 < 0).
+func TestCapacityAtRate_Unattainable(t *testing.T) {
+	_, err := provisioner.CapacityAtRate(0.020, 3, 0, 100*time.Millisecond)
+	if !errors.Is(err, provisioner.ErrUnattainable) || !strings.Contains(err.Error(), "ca²=3.00") {
+		t.Fatalf("err = %v, want ErrUnattainable naming ca²", err)
+	}
+	if _, err := provisioner.CapacityAtRate(0.2, 1, 0, 100*time.Millisecond); !errors.Is(err, provisioner.ErrUnattainable) {
+		t.Fatalf("d ≤ s: err = %v, want ErrUnattainable", err)
+	}
+}

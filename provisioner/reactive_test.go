@@ -143,8 +143,10 @@ func TestReactive_ReasonHasFigures(t *testing.T) {
 	decide(t, r, obs)
 	obs.Now, obs.Lambda = obs.Now.Add(2*time.Second), 120
 	got := decide(t, r, obs)
-	// δ = 1/(0.02 + 0.0006/0.16) = 42.1/s; 120/42.1 = 2.85 → 3.
-	want := "λobs=120.0/s, λpred=40.0/s, ratio 3.00 > τ1=1.20: δ=42.1/s (s=20.0ms, σa²=(20.0ms)², σb²=(14.1ms)², d=100ms) → η=3"
+	// ca² = 0.0004/0.025² = 0.64; D = 0.08; x = (D − √(D² − ca²(2D·s + σb²)))/ca²
+	// = (0.08 − √(0.0064 − 0.64·0.0034))/0.64 = (0.08 − 0.064992)/0.64
+	// = 0.023450 s → δ = 42.6/s; 120/42.6 = 2.8 → 3.
+	want := "λobs=120.0/s, λpred=40.0/s, ratio 3.00 > τ1=1.20: δ=42.6/s (s=20.0ms, ca²=0.64 (σa²=(20.0ms)² now), σb²=(14.1ms)², d=100ms) → η=3"
 	if got.Desired != 3 || got.Reason != want {
 		t.Errorf("got %d, %q\nwant 3, %q", got.Desired, got.Reason, want)
 	}
