@@ -55,26 +55,32 @@ func Capacity(s, varA, varB float64, d time.Duration) (float64, error) {
 //
 //	x = (D − √(D² − ca²(2D·s + σb²))) / ca²     (x = s + σb²/2D when ca² = 0)
 //
-// A negative discriminant means no rate meets the target: ErrUnattainable.
-func CapacityAtRate(s, ca2, varB float64, d time.Duration) (float64, error) {
+// A negative discriminant means the bound is above d at every rate. The
+// bound is loose at low utilisation (σa² = ca²/δ² grows as δ falls), so
+// that happens with bursty arrivals (ca² above about 2 at ρ near s/d)
+// although such a queue does meet d when lightly loaded. CapacityAtRate
+// then sizes as for the burstiest arrivals the bound still handles, ca²* =
+// D²/(2D·s + σb²), where the two roots meet: x = D/ca²* = (2D·s + σb²)/D.
+// So δ falls as ca² grows up to ca²*, then stays there — continuous, no
+// cliff to "as many instances as allowed" — and loose = true says so.
+func CapacityAtRate(s, ca2, varB float64, d time.Duration) (delta float64, loose bool, err error) {
 	if _, err := Capacity(s, ca2, varB, d); err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	ds := d.Seconds()
 	D := ds - s
 	if ca2 == 0 {
-		return 1 / (s + varB/(2*D)), nil
+		return 1 / (s + varB/(2*D)), false, nil
 	}
 	disc := D*D - ca2*(2*D*s+varB)
 	if disc < 0 {
-		return 0, fmt.Errorf("%w: with ca²=%.2f, s=%s and σb²=%s no load keeps the mean response under d=%v",
-			ErrUnattainable, ca2, fmtSeconds(s), fmtVariance(varB), d)
+		return D / (2*D*s + varB), true, nil
 	}
 	x := (D - math.Sqrt(disc)) / ca2
 	if x <= 0 {
-		return math.Inf(1), nil
+		return math.Inf(1), false, nil
 	}
-	return 1 / x, nil
+	return 1 / x, false, nil
 }
 
 // instancesTolerance is the relative slack Instances allows before it
@@ -107,6 +113,9 @@ func Instances(lambda, delta float64) int {
 	return int(q)
 }
 
+// ca2Memory is how many inter-arrival gaps the smoothed ca² remembers.
+const ca2Memory = 2000
+
 // capacityEstimate keeps the last moments that had data, so that an idle
 // period, whose observation carries no moments, does not lose what one
 // instance can do.
@@ -115,8 +124,10 @@ type capacityEstimate struct {
 	s     float64 // mean service time, s
 	varB  float64 // service-time variance, s²
 	varA  float64 // inter-arrival variance, s²
-	ca2   float64 // inter-arrival squared coefficient of variation, σa²/E[a]²
-	haveS bool
+	ca2   float64 // inter-arrival squared coefficient of variation, σa²/E[a]², smoothed
+	// ca2Weight is the number of gaps ca2 stands for, capped at ca2Memory.
+	ca2Weight float64
+	haveS     bool
 	haveA bool
 }
 
@@ -125,7 +136,16 @@ func (e *capacityEstimate) observe(obs Observation) {
 		e.s, e.varB, e.haveS = obs.ServiceTime.Mean, obs.ServiceTime.Variance, true
 	}
 	if ia := obs.InterArrival; ia.Count > 1 && ia.Mean > 0 {
-		e.varA, e.ca2, e.haveA = ia.Variance, ia.Variance/(ia.Mean*ia.Mean), true
+		// ca² is a property of the arrival process, not of one period; a
+		// period at night holds a dozen gaps and its ca² is noise. Average
+		// over the last few thousand gaps, each period weighted by its
+		// count.
+		n := float64(ia.Count)
+		sample := ia.Variance / (ia.Mean * ia.Mean)
+		w := min(e.ca2Weight, ca2Memory)
+		e.ca2 = (e.ca2*w + sample*n) / (w + n)
+		e.ca2Weight = w + n
+		e.varA, e.haveA = ia.Variance, true
 	}
 }
 
@@ -160,7 +180,7 @@ func (e *capacityEstimate) size(lambda float64, obs Observation) sizing {
 		return sizing{eta: n, text: fmt.Sprintf("no service-time samples yet, δ unknown: keep %d", n)}
 	}
 	// σa² at the rate being sized for, not today's: see CapacityAtRate.
-	delta, err := CapacityAtRate(e.s, e.ca2, e.varB, e.d)
+	delta, loose, err := CapacityAtRate(e.s, e.ca2, e.varB, e.d)
 	if errors.Is(err, ErrUnattainable) {
 		n, what := obs.Limits.Max, "Limits.Max"
 		if n <= 0 {
@@ -173,7 +193,11 @@ func (e *capacityEstimate) size(lambda float64, obs Observation) sizing {
 		return sizing{eta: n, text: fmt.Sprintf("%v: keep %d", err, n)}
 	}
 	eta := Instances(lambda, delta)
-	return sizing{eta: eta, known: true, text: fmt.Sprintf("δ=%s (%v) → η=%d", fmtRate(delta), e, eta)}
+	note := ""
+	if loose {
+		note = ", bursty: sized at the burstiest ca² the bound handles"
+	}
+	return sizing{eta: eta, known: true, text: fmt.Sprintf("δ=%s (%v%s) → η=%d", fmtRate(delta), e, note, eta)}
 }
 
 // atLeastOneForWork raises a count of zero to one while calls wait: with no

@@ -203,8 +203,8 @@ func TestCapacityAtRate_HandComputed(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := provisioner.CapacityAtRate(tt.s, tt.ca2, tt.varB, d)
-			if err != nil || math.Abs(got-tt.want) > 1e-9*tt.want {
+			got, loose, err := provisioner.CapacityAtRate(tt.s, tt.ca2, tt.varB, d)
+			if err != nil || loose || math.Abs(got-tt.want) > 1e-9*tt.want {
 				t.Fatalf("CapacityAtRate = %v, %v; want %v", got, err, tt.want)
 			}
 			if tt.checkPaperBelow {
@@ -217,14 +217,26 @@ func TestCapacityAtRate_HandComputed(t *testing.T) {
 	}
 }
 
-// Very bursty arrivals can make every rate miss the target: the
+// Very bursty arrivals put the (loose) bound above d at every rate: the
 // discriminant D² − ca²(2Ds + σb²) is negative (0.0064 − 3·0.0032 < 0).
-func TestCapacityAtRate_Unattainable(t *testing.T) {
-	_, err := provisioner.CapacityAtRate(0.020, 3, 0, 100*time.Millisecond)
-	if !errors.Is(err, provisioner.ErrUnattainable) || !strings.Contains(err.Error(), "ca²=3.00") {
-		t.Fatalf("err = %v, want ErrUnattainable naming ca²", err)
+// The capacity is then the one at the burstiest ca² the bound handles,
+// ca²* = D²/(2Ds + σb²) = 2: x = (2Ds + σb²)/D = 0.0032/0.08 = 0.04 →
+// δ = 25/s, for ca² = 3 as for ca² = 10 — never more capacity for
+// burstier arrivals, and no jump at ca²*. d ≤ s is still unattainable.
+func TestCapacityAtRate_Bursty(t *testing.T) {
+	for _, ca2 := range []float64{3, 10} {
+		got, loose, err := provisioner.CapacityAtRate(0.020, ca2, 0, 100*time.Millisecond)
+		if err != nil || !loose || math.Abs(got-25) > 1e-9 {
+			t.Fatalf("ca²=%v: %v, %v, %v; want 25, loose", ca2, got, loose, err)
+		}
 	}
-	if _, err := provisioner.CapacityAtRate(0.2, 1, 0, 100*time.Millisecond); !errors.Is(err, provisioner.ErrUnattainable) {
+	// Continuous at the edge: ca² = 2 has discriminant 0, root D/ca².
+	edge, loose, _ := provisioner.CapacityAtRate(0.020, 2, 0, 100*time.Millisecond)
+	below, _, _ := provisioner.CapacityAtRate(0.020, 2.0001, 0, 100*time.Millisecond)
+	if loose || math.Abs(edge-25) > 1e-6 || math.Abs(below-edge) > 0.01 {
+		t.Fatalf("edge %v (loose %v), just past it %v; want 25 and continuous", edge, loose, below)
+	}
+	if _, _, err := provisioner.CapacityAtRate(0.2, 1, 0, 100*time.Millisecond); !errors.Is(err, provisioner.ErrUnattainable) {
 		t.Fatalf("d ≤ s: err = %v, want ErrUnattainable", err)
 	}
 }
