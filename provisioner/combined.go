@@ -3,6 +3,7 @@ package provisioner
 import (
 	"context"
 	"fmt"
+	"sync"
 )
 
 // Combined is the provisioning of Urgaonkar et al. as the paper combines
@@ -18,7 +19,16 @@ import (
 type Combined struct {
 	pred       *Predictive
 	tau1, tau2 float64
+
+	mu    sync.Mutex
+	below map[string]int // consecutive periods under τ2, by service
 }
+
+// belowPeriods is how many periods in a row λobs/λpred must stay under τ2
+// before the count drops below the prediction. The paper compares the
+// rate "over the past few minutes"; one quiet period of a few noisy
+// seconds is not that, and acting on it flaps between the two counts.
+const belowPeriods = 3
 
 // NewCombined combines pred with the reactive thresholds of rcfg. pred
 // belongs to the Combined from then on (its Decide records the history;
@@ -39,7 +49,7 @@ func NewCombined(pred *Predictive, rcfg ReactiveConfig) (*Combined, error) {
 	if err := rcfg.Validate(); err != nil {
 		return nil, fmt.Errorf("provisioner: combined: %w", err)
 	}
-	return &Combined{pred: pred, tau1: rcfg.Tau1, tau2: rcfg.Tau2}, nil
+	return &Combined{pred: pred, tau1: rcfg.Tau1, tau2: rcfg.Tau2, below: map[string]int{}}, nil
 }
 
 // Name is "combined".
@@ -69,15 +79,37 @@ func (c *Combined) Decide(ctx context.Context, obs Observation) (Decision, error
 			} else {
 				n, why = pl.size.eta, fmt.Sprintf("%s; %s > τ1=%.2f but the reactive η=%d is not higher", pred, head, c.tau1, r.eta)
 			}
+		case ratio < c.tau2 && c.countBelow(obs.Service, true) < belowPeriods:
+			n, why = pl.size.eta, fmt.Sprintf("%s; %s < τ2=%.2f for %d of %d periods", pred, head, c.tau2, c.countBelow(obs.Service, false), belowPeriods)
 		case ratio < c.tau2:
 			r := pl.est.size(obs.Lambda, obs)
-			n, why = r.eta, fmt.Sprintf("reactive, prediction too high (%s < τ2=%.2f): %s; instead of %s", head, c.tau2, r.text, pred)
+			n, why = r.eta, fmt.Sprintf("reactive, prediction too high (%s < τ2=%.2f for %d periods): %s; instead of %s", head, c.tau2, belowPeriods, r.text, pred)
 		default:
 			n, why = pl.size.eta, fmt.Sprintf("%s; %s within [τ2=%.2f, τ1=%.2f]", pred, head, c.tau2, c.tau1)
 		}
 	}
+	if !pl.fromHistory || rateRatio(obs.Lambda, pl.lambdaPred) >= c.tau2 {
+		c.resetBelow(obs.Service)
+	}
 	n, extra := atLeastOneForWork(n, obs)
 	return Decision{Desired: n, Reason: why + pl.notes + extra}, nil
+}
+
+// countBelow returns the periods in a row under τ2 so far, counting this
+// one first if add.
+func (c *Combined) countBelow(service string, add bool) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if add {
+		c.below[service]++
+	}
+	return c.below[service]
+}
+
+func (c *Combined) resetBelow(service string) {
+	c.mu.Lock()
+	delete(c.below, service)
+	c.mu.Unlock()
 }
 
 var _ Provisioner = (*Combined)(nil)

@@ -1,6 +1,7 @@
 package provisioner_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -73,7 +74,7 @@ func TestCombined_WhichPartDecides(t *testing.T) {
 		{"flash crowd", busy, 100, 0, 10, "reactive, flash crowd"},                                                      // 10 > 4
 		{"flash crowd the prediction covers", late, 38, 0, 4, "but the reactive η=4 is not higher"},                     // 38/31 = 1.23; ⌈3.8⌉ = 4
 		{"exactly τ2", busy, 20, 0, 4, "ratio 0.50 within"},
-		{"prediction too high", busy, 15, 0, 2, "reactive, prediction too high (λobs=15.0/s, λpred=40.0/s, ratio 0.38 < τ2=0.50)"}, // ⌈1.5⌉ = 2
+		{"prediction too high", busy, 15, 0, 2, "reactive, prediction too high (λobs=15.0/s, λpred=40.0/s, ratio 0.38 < τ2=0.50 for 3 periods)"}, // ⌈1.5⌉ = 2
 		{"nothing arrives but calls wait", busy, 0, 3, 1, "durable lane → 1"},
 	}
 	for _, tt := range tests {
@@ -81,6 +82,17 @@ func TestCombined_WhichPartDecides(t *testing.T) {
 			c := newCombined(t, h)
 			obs := observe(tt.now, tt.lambda, 4)
 			obs.Durable = tt.durable
+			if tt.lambda/40 < 0.5 {
+				// Under τ2 the prediction holds for the first periods: one
+				// quiet period is noise, not a wrong prediction.
+				for i := 1; i < 3; i++ {
+					got := decide(t, c, obs)
+					if want := fmt.Sprintf("< τ2=0.50 for %d of 3 periods", i); got.Desired != 4 || !strings.Contains(got.Reason, want) {
+						t.Fatalf("period %d: got %+v, want the prediction's 4 with %q", i, got, want)
+					}
+					obs.Now = obs.Now.Add(100 * time.Millisecond)
+				}
+			}
 			got := decide(t, c, obs)
 			if got.Desired != tt.want || !strings.Contains(got.Reason, tt.inWhy) {
 				t.Fatalf("got %+v, want %d with %q", got, tt.want, tt.inWhy)

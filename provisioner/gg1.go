@@ -195,7 +195,8 @@ func (e *capacityEstimate) size(lambda float64, obs Observation) sizing {
 	eta := Instances(lambda, delta)
 	note := ""
 	if loose {
-		note = ", bursty: sized at the burstiest ca² the bound handles"
+		D := e.d.Seconds() - e.s
+		note = fmt.Sprintf(", bound above d at every rate for ca² > %.2f: sized at that edge", D*D/(2*D*e.s+e.varB))
 	}
 	return sizing{eta: eta, known: true, text: fmt.Sprintf("δ=%s (%v%s) → η=%d", fmtRate(delta), e, note, eta)}
 }
