@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/dpc-project/dpc/agent"
+	"github.com/dpc-project/dpc/internal/hubconn"
 	"github.com/dpc-project/dpc/omq"
 	"github.com/nats-io/nats.go"
 )
@@ -102,32 +103,7 @@ func (c *CLI) Run(ctx context.Context) error {
 	}
 	log = log.With("agent", cfg.ID)
 
-	opts := []nats.Option{
-		nats.Name("dpc-agent " + cfg.ID),
-		nats.MaxReconnects(-1),
-		nats.ReconnectWait(250 * time.Millisecond),
-		nats.RetryOnFailedConnect(true), // start even if the hub is not up yet
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			if err != nil { // nil: our own Close at the end
-				log.Warn("lost the hub; reconnecting", "err", err)
-			}
-		}),
-		nats.ReconnectHandler(func(*nats.Conn) { log.Info("hub back") }),
-		// Called for each failed attempt, also before the first
-		// connection: debug, or a hub that is down floods the log.
-		nats.ReconnectErrHandler(func(_ *nats.Conn, err error) {
-			log.Debug("hub unreachable; retrying", "err", err)
-		}),
-	}
-	if c.User != "" {
-		opts = append(opts, nats.UserInfo(c.User, c.Password))
-	}
-	if c.TLSCA != "" {
-		opts = append(opts, nats.RootCAs(c.TLSCA))
-	}
-	if c.TLSCert != "" {
-		opts = append(opts, nats.ClientCert(c.TLSCert, c.TLSKey))
-	}
+	opts := hubconn.Options("dpc-agent "+cfg.ID, log, hubconn.Auth{User: c.User, Password: c.Password, TLSCA: c.TLSCA, TLSCert: c.TLSCert, TLSKey: c.TLSKey})
 	nc, err := nats.Connect(c.NATS, opts...)
 	if err != nil {
 		return fmt.Errorf("connect %s: %w", c.NATS, err)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/dpc-project/dpc/agent"
+	"github.com/dpc-project/dpc/internal/hubconn"
 	"github.com/dpc-project/dpc/omq"
 	"github.com/dpc-project/dpc/provisioner"
 	"github.com/nats-io/nats.go"
@@ -91,7 +92,8 @@ func (c *CLI) Run(ctx context.Context) error {
 		return configError{err}
 	}
 
-	nc, err := nats.Connect(c.NATS, c.natsOptions(log)...)
+	nc, err := nats.Connect(c.NATS, hubconn.Options("dpc-provisioner", log,
+		hubconn.Auth{User: c.User, Password: c.Password, TLSCA: c.TLSCA, TLSCert: c.TLSCert, TLSKey: c.TLSKey})...)
 	if err != nil {
 		return fmt.Errorf("connect %s: %w", c.NATS, err)
 	}
@@ -141,29 +143,6 @@ func (c *CLI) Run(ctx context.Context) error {
 	err = sup.Run(ctx)
 	log.Info("dpc-provisioner stopped")
 	return err
-}
-
-func (c *CLI) natsOptions(log *slog.Logger) []nats.Option {
-	opts := []nats.Option{
-		nats.Name("dpc-provisioner"),
-		nats.MaxReconnects(-1),
-		nats.ReconnectWait(250 * time.Millisecond),
-		nats.RetryOnFailedConnect(true),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			log.Warn("lost the hub; reconnecting", "err", err)
-		}),
-		nats.ReconnectHandler(func(*nats.Conn) { log.Info("hub reconnected") }),
-	}
-	if c.User != "" {
-		opts = append(opts, nats.UserInfo(c.User, c.Password))
-	}
-	if c.TLSCA != "" {
-		opts = append(opts, nats.RootCAs(c.TLSCA))
-	}
-	if c.TLSCert != "" {
-		opts = append(opts, nats.ClientCert(c.TLSCert, c.TLSKey))
-	}
-	return opts
 }
 
 // serveMetrics serves /metrics on addr ("" = not at all) and returns its

@@ -7,6 +7,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/dpc-project/dpc/internal/hubconn"
 	"github.com/dpc-project/dpc/manifests"
 	"github.com/dpc-project/dpc/omq"
 	"github.com/dpc-project/dpc/servicehost"
@@ -56,24 +57,7 @@ func (c *CLI) Run(ctx context.Context) error {
 		return err
 	}
 	name := svc.Manifest.Name
-	opts := []nats.Option{
-		nats.Name("dpc-service " + name),
-		nats.MaxReconnects(-1),
-		nats.ReconnectWait(250 * time.Millisecond),
-		nats.RetryOnFailedConnect(true), // start even if the hub is not up yet
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			log.Warn("lost the hub; reconnecting", "err", err)
-		}),
-	}
-	if c.User != "" {
-		opts = append(opts, nats.UserInfo(c.User, c.Password))
-	}
-	if c.TLSCA != "" {
-		opts = append(opts, nats.RootCAs(c.TLSCA))
-	}
-	if c.TLSCert != "" {
-		opts = append(opts, nats.ClientCert(c.TLSCert, c.TLSKey))
-	}
+	opts := hubconn.Options("dpc-service "+name, log, hubconn.Auth{User: c.User, Password: c.Password, TLSCA: c.TLSCA, TLSCert: c.TLSCert, TLSKey: c.TLSKey})
 	nc, err := nats.Connect(c.NATS, opts...)
 	if err != nil {
 		return fmt.Errorf("connect %s: %w", c.NATS, err)
