@@ -3,35 +3,28 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"maps"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/dpc-project/dpc/agent"
 	"github.com/dpc-project/dpc/internal/hubconn"
+	"github.com/dpc-project/dpc/internal/logging"
 	"github.com/dpc-project/dpc/omq"
-	"github.com/nats-io/nats.go"
 )
 
 // CLI is dpc-agent's arguments. Flags win over the config file.
 type CLI struct {
-	NATS         string        `name:"nats" help:"Hub URL(s), comma-separated; processes get it as NATS_URL." env:"NATS_URL" default:"nats://127.0.0.1:4222"`
 	Config       string        `help:"YAML config file (see the example above)." type:"existingfile" placeholder:"FILE"`
 	ID           string        `help:"Agent id, unique among agents (default: the file's, else the host name's first label)."`
 	Host         string        `help:"Host name reported in list (default: the file's, else the host name)."`
 	Allow        []string      `help:"Programs a spawn request may run: names looked up in PATH, or absolute paths (repeat or comma-separate; replaces the file's; default dpc-service)." placeholder:"PROGRAM"`
 	Grace        time.Duration `help:"Time from SIGTERM to SIGKILL when stopping a process (default: the file's, else 10s)."`
 	MaxProcesses int           `name:"max-processes" help:"Processes run at once (default: the file's, else 64)."`
-	User         string        `help:"User name for the hub; processes get it as DPC_USER." env:"DPC_USER"`
-	Password     string        `help:"Password for the hub; processes get it as DPC_PASSWORD." env:"DPC_PASSWORD"`
-	TLSCA        string        `name:"tls-ca" help:"PEM CA to trust the hub's certificate with." type:"existingfile"`
-	TLSCert      string        `name:"tls-cert" help:"PEM client certificate." type:"existingfile"`
-	TLSKey       string        `name:"tls-key" help:"PEM key of --tls-cert." type:"existingfile"`
-	LogLevel     string        `name:"log-level" help:"debug, info, warn or error." default:"info" enum:"debug,info,warn,error"`
-	LogFormat    string        `name:"log-format" help:"text or json." default:"text" enum:"text,json"`
+
+	hubconn.HubFlags `embed:""`
+	logging.LogFlags `embed:""`
 }
 
 // usageError is a problem with the arguments or the config file: dpc-agent
@@ -40,16 +33,6 @@ type usageError struct{ err error }
 
 func (e usageError) Error() string { return e.err.Error() }
 func (e usageError) Unwrap() error { return e.err }
-
-func (c *CLI) logger() *slog.Logger {
-	var lvl slog.Level
-	_ = lvl.UnmarshalText([]byte(c.LogLevel))
-	opts := &slog.HandlerOptions{Level: lvl}
-	if c.LogFormat == "json" {
-		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
-	}
-	return slog.New(slog.NewTextHandler(os.Stderr, opts))
-}
 
 // agentConfig is the config file with the flags applied.
 func (c *CLI) agentConfig(log *slog.Logger) (agent.Config, error) {
@@ -92,7 +75,7 @@ func (c *CLI) agentConfig(log *slog.Logger) (agent.Config, error) {
 }
 
 func (c *CLI) Run(ctx context.Context) error {
-	log := c.logger()
+	log := c.Logger()
 	cfg, err := c.agentConfig(log)
 	if err != nil {
 		return usageError{err}
@@ -103,10 +86,9 @@ func (c *CLI) Run(ctx context.Context) error {
 	}
 	log = log.With("agent", cfg.ID)
 
-	opts := hubconn.Options("dpc-agent "+cfg.ID, log, hubconn.Auth{User: c.User, Password: c.Password, TLSCA: c.TLSCA, TLSCert: c.TLSCert, TLSKey: c.TLSKey})
-	nc, err := nats.Connect(c.NATS, opts...)
+	nc, err := c.Connect("dpc-agent "+cfg.ID, log)
 	if err != nil {
-		return fmt.Errorf("connect %s: %w", c.NATS, err)
+		return err
 	}
 	defer nc.Close()
 	node, err := omq.New(nc, omq.WithLogger(log))

@@ -2,13 +2,14 @@ package main
 
 import (
 	"fmt"
-	"github.com/alecthomas/kong"
 	"log/slog"
-	"os"
 	"strings"
 	"time"
 
+	"github.com/alecthomas/kong"
+
 	"github.com/dpc-project/dpc/broker"
+	"github.com/dpc-project/dpc/internal/logging"
 )
 
 // CLI is dpc-hub's flags. Each also reads DPC_<NAME> from the environment.
@@ -38,18 +39,7 @@ type CLI struct {
 	SweepInterval time.Duration `name:"sweep-interval" help:"How often the catalog pings the services." default:"${sweep_interval}"`
 	Expiry        time.Duration `help:"A service instance silent this long leaves the catalog." default:"${expiry}"`
 
-	LogLevel  string `name:"log-level" help:"debug, info, warn or error." default:"info" enum:"debug,info,warn,error"`
-	LogFormat string `name:"log-format" help:"text or json." default:"text" enum:"text,json"`
-}
-
-func (c *CLI) logger() *slog.Logger {
-	var lvl slog.Level
-	_ = lvl.UnmarshalText([]byte(c.LogLevel))
-	opts := &slog.HandlerOptions{Level: lvl}
-	if c.LogFormat == "json" {
-		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
-	}
-	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+	logging.LogFlags `embed:""`
 }
 
 // brokerConfig turns the flags into a broker configuration.

@@ -26,7 +26,7 @@ const shutdownGrace = 10 * time.Second
 
 // Run starts the hub and serves until ctx ends.
 func (c *CLI) Run(ctx context.Context) error {
-	log := c.logger()
+	log := c.Logger()
 	cfg, err := c.brokerConfig(log)
 	if err != nil {
 		return err

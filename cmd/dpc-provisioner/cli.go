@@ -7,14 +7,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"time"
 
 	"github.com/dpc-project/dpc/agent"
 	"github.com/dpc-project/dpc/internal/hubconn"
+	"github.com/dpc-project/dpc/internal/logging"
 	"github.com/dpc-project/dpc/omq"
 	"github.com/dpc-project/dpc/provisioner"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -41,33 +40,18 @@ const historyBucket = "DPC_PROVISIONER_HISTORY"
 
 // CLI is dpc-provisioner's arguments.
 type CLI struct {
-	Config    string        `help:"Config file (YAML) with the services to supervise." type:"existingfile" required:"" env:"DPC_PROVISIONER_CONFIG"`
-	NATS      string        `name:"nats" help:"Hub URL(s), comma-separated." env:"NATS_URL" default:"nats://127.0.0.1:4222"`
-	Period    time.Duration `help:"Time between rounds (overrides the file's period)."`
-	Metrics   string        `help:"Listen address of /metrics; empty: none." default:"127.0.0.1:9091" env:"DPC_PROVISIONER_METRICS"`
-	DryRun    bool          `name:"dry-run" help:"Decide and log, but start and stop nothing."`
-	User      string        `help:"User name for the hub." env:"DPC_USER"`
-	Password  string        `help:"Password for the hub." env:"DPC_PASSWORD"`
-	TLSCA     string        `name:"tls-ca" help:"PEM CA to trust the hub's certificate with." type:"existingfile"`
-	TLSCert   string        `name:"tls-cert" help:"PEM client certificate." type:"existingfile"`
-	TLSKey    string        `name:"tls-key" help:"PEM key of --tls-cert." type:"existingfile"`
-	LogLevel  string        `name:"log-level" help:"debug, info, warn or error." default:"info" enum:"debug,info,warn,error"`
-	LogFormat string        `name:"log-format" help:"text or json." default:"text" enum:"text,json"`
-}
+	Config  string        `help:"Config file (YAML) with the services to supervise." type:"existingfile" required:"" env:"DPC_PROVISIONER_CONFIG"`
+	Period  time.Duration `help:"Time between rounds (overrides the file's period)."`
+	Metrics string        `help:"Listen address of /metrics; empty: none." default:"127.0.0.1:9091" env:"DPC_PROVISIONER_METRICS"`
+	DryRun  bool          `name:"dry-run" help:"Decide and log, but start and stop nothing."`
 
-func (c *CLI) logger() *slog.Logger {
-	var lvl slog.Level
-	_ = lvl.UnmarshalText([]byte(c.LogLevel))
-	opts := &slog.HandlerOptions{Level: lvl}
-	if c.LogFormat == "json" {
-		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
-	}
-	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+	hubconn.HubFlags `embed:""`
+	logging.LogFlags `embed:""`
 }
 
 // Run supervises until ctx ends.
 func (c *CLI) Run(ctx context.Context) error {
-	log := c.logger()
+	log := c.Logger()
 	fc, err := provisioner.LoadConfig(c.Config)
 	if err != nil {
 		return configError{err}
@@ -92,10 +76,9 @@ func (c *CLI) Run(ctx context.Context) error {
 		return configError{err}
 	}
 
-	nc, err := nats.Connect(c.NATS, hubconn.Options("dpc-provisioner", log,
-		hubconn.Auth{User: c.User, Password: c.Password, TLSCA: c.TLSCA, TLSCert: c.TLSCert, TLSKey: c.TLSKey})...)
+	nc, err := c.Connect("dpc-provisioner", log)
 	if err != nil {
-		return fmt.Errorf("connect %s: %w", c.NATS, err)
+		return err
 	}
 	defer nc.Close()
 	node, err := omq.New(nc, omq.WithLogger(log))

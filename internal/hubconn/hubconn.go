@@ -5,23 +5,37 @@
 package hubconn
 
 import (
+	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/nats-io/nats.go"
 )
 
-// Auth is what a command's flags say about reaching the hub securely.
-type Auth struct {
-	User, Password         string
-	TLSCA, TLSCert, TLSKey string
+// HubFlags are the hub's address and credentials, embedded in a command's
+// kong arguments (`embed:""`).
+type HubFlags struct {
+	NATS     string `name:"nats" help:"Hub URL(s), comma-separated." env:"NATS_URL" default:"nats://127.0.0.1:4222"`
+	User     string `help:"User name for the hub." env:"DPC_USER"`
+	Password string `help:"Password for the hub." env:"DPC_PASSWORD"`
+	TLSCA    string `name:"tls-ca" help:"PEM CA to trust the hub's certificate with." type:"existingfile"`
+	TLSCert  string `name:"tls-cert" help:"PEM client certificate." type:"existingfile"`
+	TLSKey   string `name:"tls-key" help:"PEM key of --tls-cert." type:"existingfile"`
 }
 
-// Options returns the nats.Options for a client called name: reconnect
-// forever every 250 ms, connect even if the hub is not up yet, log losing
-// and regaining the hub (failed attempts at debug level only, or a hub
-// that is down floods the log), and auth.
-func Options(name string, log *slog.Logger, auth Auth) []nats.Option {
+// Connect connects a client called name to the hub: it returns at once
+// even if the hub is not up yet, retries every 250 ms and reconnects
+// forever, and logs losing and regaining the hub (failed attempts at
+// debug level only, or a hub that is down floods the log).
+func (f HubFlags) Connect(name string, log *slog.Logger) (*nats.Conn, error) {
+	nc, err := nats.Connect(f.NATS, f.options(name, log)...)
+	if err != nil {
+		return nil, fmt.Errorf("connect %s: %w", f.NATS, err)
+	}
+	return nc, nil
+}
+
+func (f HubFlags) options(name string, log *slog.Logger) []nats.Option {
 	opts := []nats.Option{
 		nats.Name(name),
 		nats.MaxReconnects(-1),
@@ -37,14 +51,14 @@ func Options(name string, log *slog.Logger, auth Auth) []nats.Option {
 			log.Debug("hub unreachable; retrying", "err", err)
 		}),
 	}
-	if auth.User != "" {
-		opts = append(opts, nats.UserInfo(auth.User, auth.Password))
+	if f.User != "" {
+		opts = append(opts, nats.UserInfo(f.User, f.Password))
 	}
-	if auth.TLSCA != "" {
-		opts = append(opts, nats.RootCAs(auth.TLSCA))
+	if f.TLSCA != "" {
+		opts = append(opts, nats.RootCAs(f.TLSCA))
 	}
-	if auth.TLSCert != "" {
-		opts = append(opts, nats.ClientCert(auth.TLSCert, auth.TLSKey))
+	if f.TLSCert != "" {
+		opts = append(opts, nats.ClientCert(f.TLSCert, f.TLSKey))
 	}
 	return opts
 }
