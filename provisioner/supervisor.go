@@ -113,7 +113,6 @@ type serviceState struct {
 	stopAsked map[string]time.Time
 	// Exits already reported, so that each death is logged once.
 	reported map[string]bool
-	last     Decision
 }
 
 // New returns a supervisor for services. node is its connection to the
@@ -166,9 +165,9 @@ func (s *Supervisor) Run(ctx context.Context) error {
 }
 
 // Round is one supervision round: gather, decide, enforce, for every
-// service. It returns the decisions, for callers that drive rounds
+// service. Run calls it every period; tests call it to drive rounds
 // themselves.
-func (s *Supervisor) Round(ctx context.Context) []RoundResult {
+func (s *Supervisor) Round(ctx context.Context) {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.Period)
 	defer cancel()
@@ -181,27 +180,15 @@ func (s *Supervisor) Round(ctx context.Context) []RoundResult {
 		wg.Go(func() { figs[i] = s.gather(ctx, svc) })
 	}
 	wg.Wait()
-	out := make([]RoundResult, 0, len(s.services))
 	for i, svc := range s.services {
 		if ctx.Err() != nil {
 			break
 		}
-		out = append(out, s.superviseService(ctx, svc, figs[i]))
+		s.superviseService(ctx, svc, figs[i])
 	}
 	if m := s.cfg.Metrics; m != nil {
 		m.rounds.Observe(time.Since(start).Seconds())
 	}
-	return out
-}
-
-// RoundResult is what one round did for one service.
-type RoundResult struct {
-	Service     string
-	Observation Observation
-	Decision    Decision // the policy's proposal
-	Desired     int      // after limits and the durable-lane floor
-	Started     int
-	Stopped     int
 }
 
 func (s *Supervisor) refreshAgents(ctx context.Context, now time.Time) {
@@ -230,7 +217,7 @@ func (s *Supervisor) refreshAgents(ctx context.Context, now time.Time) {
 			gone++
 			n := 0
 			for _, p := range a.state.Processes {
-				if p.State != agent.StateExited {
+				if p.State == agent.StateRunning {
 					n++
 					if svc := s.service(p.Service); svc != nil {
 						s.metricDeath(svc.Name, "agent_vanished")
@@ -284,7 +271,7 @@ func (s *Supervisor) gather(ctx context.Context, svc *serviceState) gathered {
 	return g
 }
 
-func (s *Supervisor) superviseService(ctx context.Context, svc *serviceState, g gathered) RoundResult {
+func (s *Supervisor) superviseService(ctx context.Context, svc *serviceState, g gathered) {
 	now, stats := g.at, g.stats
 	obs := svc.sampler.observe(now, svc.lastRound, stats)
 	if !svc.lastRound.IsZero() {
@@ -293,20 +280,18 @@ func (s *Supervisor) superviseService(ctx context.Context, svc *serviceState, g 
 	svc.lastRound = now
 	obs.Service, obs.Now, obs.Limits, obs.Durable = svc.Name, now, svc.Limits, g.durable
 
-	running := s.running(svc, now)
-	ids := map[string]bool{}
-	for _, r := range running {
-		ids[r.proc.ID] = true
-	}
+	running, listed := s.running(svc, now)
+	// Unmanaged: answering $SRV but started by no agent we know. An
+	// instance being stopped still answers while it drains; it is an
+	// agent's (listed), not a stranger to size around.
 	unmanaged := 0
 	for _, st := range stats {
-		if !ids[st.ID] {
+		if !listed[st.ID] {
 			unmanaged++
 		}
 	}
 	obs.Current = len(running) + unmanaged
 
-	res := RoundResult{Service: svc.Name, Observation: obs}
 	var dec Decision
 	var err error
 	if obs.Period == 0 {
@@ -316,9 +301,7 @@ func (s *Supervisor) superviseService(ctx context.Context, svc *serviceState, g 
 	} else if dec, err = svc.Policy.Decide(ctx, obs); err != nil {
 		dec = Decision{Desired: obs.Current, Reason: "policy failed, holding: " + err.Error()}
 	}
-	res.Decision = dec
 	desired, why := clamp(dec.Desired, svc.Limits, obs.Durable)
-	res.Desired = desired
 
 	action := "hold"
 	switch {
@@ -336,7 +319,6 @@ func (s *Supervisor) superviseService(ctx context.Context, svc *serviceState, g 
 		attrs = append(attrs, "unmanaged", unmanaged)
 	}
 	s.log.Info("decision", attrs...)
-	svc.last = dec
 	s.record(svc, obs, dec, desired, action)
 
 	// Instances the supervisor cannot stop (started by hand) count
@@ -345,11 +327,10 @@ func (s *Supervisor) superviseService(ctx context.Context, svc *serviceState, g 
 	switch {
 	case s.cfg.DryRun:
 	case want > len(running):
-		res.Started = s.spawn(ctx, svc, want-len(running), running)
+		s.spawn(ctx, svc, want-len(running), running)
 	case want < len(running):
-		res.Stopped = s.stop(ctx, svc, len(running)-want, running)
+		s.stop(ctx, svc, len(running)-want, running)
 	}
-	return res
 }
 
 // clamp applies the limits, and keeps at least one instance while calls
@@ -369,10 +350,10 @@ func clamp(n int, l Limits, durable int64) (int, string) {
 }
 
 // running lists svc's instances that count: running on agents that have
-// not vanished, and not already asked to stop. It reports deaths once.
-func (s *Supervisor) running(svc *serviceState, now time.Time) []managed {
-	var out []managed
-	listed := map[string]bool{}
+// not vanished, and not already asked to stop; listed holds every
+// instance of svc those agents list, in any state. It reports deaths once.
+func (s *Supervisor) running(svc *serviceState, now time.Time) (out []managed, listed map[string]bool) {
+	listed = map[string]bool{}
 	for id, a := range s.known {
 		if a.gone {
 			continue
@@ -397,8 +378,8 @@ func (s *Supervisor) running(svc *serviceState, now time.Time) []managed {
 			}
 		}
 	}
-	// Forget stop requests once the agent lists the process as stopping
-	// or gone, or after a while in case the request was lost.
+	// Forget stop requests once the agent no longer lists the process,
+	// or after a while in case the request was lost.
 	for id, at := range svc.stopAsked {
 		if !listed[id] || now.Sub(at) > 2*s.cfg.AgentExpiry {
 			delete(svc.stopAsked, id)
@@ -409,13 +390,18 @@ func (s *Supervisor) running(svc *serviceState, now time.Time) []managed {
 			delete(svc.reported, id)
 		}
 	}
-	return out
+	// Stop requests in flight: the agent may not list them as stopping
+	// yet.
+	for id := range svc.stopAsked {
+		listed[id] = true
+	}
+	return out, listed
 }
 
 // spawn starts n instances, each on the live agent with the fewest
 // instances of the service (then the fewest in all), so that losing one
 // host loses as few as possible.
-func (s *Supervisor) spawn(ctx context.Context, svc *serviceState, n int, running []managed) int {
+func (s *Supervisor) spawn(ctx context.Context, svc *serviceState, n int, running []managed) {
 	type load struct {
 		id         string
 		mine, all  int
@@ -445,7 +431,7 @@ func (s *Supervisor) spawn(ctx context.Context, svc *serviceState, n int, runnin
 	if len(agents) == 0 {
 		s.log.Warn("cannot start instances: no live agent can run the service", "service", svc.Name, "wanted", n,
 			"hint", "give the service a command in the provisioner's config or its manifest, or the agent one in its config")
-		return 0
+		return
 	}
 	started := 0
 	failed := map[string]bool{}
@@ -484,20 +470,18 @@ func (s *Supervisor) spawn(ctx context.Context, svc *serviceState, n int, runnin
 			a.state.Processes = append(a.state.Processes, p)
 		}
 	}
-	return started
 }
 
 // stop stops n instances: from the agents with the most instances of the
 // service, newest first (the oldest have warm caches and proven health).
 // Stops run in the background; an agent's grace period can be long.
-func (s *Supervisor) stop(ctx context.Context, svc *serviceState, n int, running []managed) int {
+func (s *Supervisor) stop(ctx context.Context, svc *serviceState, n int, running []managed) {
 	perAgent := map[string]int{}
 	for _, r := range running {
 		perAgent[r.agent]++
 	}
 	cands := slices.Clone(running)
-	stopped := 0
-	for ; stopped < n && len(cands) > 0; stopped++ {
+	for range min(n, len(cands)) {
 		i := 0
 		for j, c := range cands {
 			b := cands[i]
@@ -528,7 +512,6 @@ func (s *Supervisor) stop(ctx context.Context, svc *serviceState, n int, running
 			}
 		}()
 	}
-	return stopped
 }
 
 func (s *Supervisor) record(svc *serviceState, obs Observation, dec Decision, desired int, action string) {

@@ -3,6 +3,7 @@ package provisioner_test
 import (
 	"context"
 	"os"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -41,6 +42,11 @@ func newEnv(t *testing.T) *env {
 // instances are real dpc-service processes. stop shuts it down (its
 // instances with it) and closes its connection: the host is gone.
 func (e *env) startAgent(id string) (stop func()) {
+	return e.startAgentServing(id, "1ms")
+}
+
+// startAgentServing is startAgent with work taking serviceTime per call.
+func (e *env) startAgentServing(id, serviceTime string) (stop func()) {
 	e.t.Helper()
 	nc := brokertest.Connect(e.t, e.srv)
 	node, err := omq.New(nc)
@@ -49,10 +55,10 @@ func (e *env) startAgent(id string) (stop func()) {
 	}
 	cfg := agent.DefaultConfig()
 	cfg.ID = id
-	cfg.Grace = 2 * time.Second
+	cfg.Grace = 10 * time.Second
 	cfg.NATSURL = e.srv.ClientURL()
 	cfg.Services = map[string]agent.ServiceCommand{
-		"work": {Command: []string{serviceBin, "work", "--service-time", "1ms", "--concurrency", "1"}},
+		"work": {Command: []string{serviceBin, "work", "--service-time", serviceTime, "--concurrency", "1"}},
 	}
 	a, err := agent.New(cfg)
 	if err != nil {
@@ -204,4 +210,47 @@ func TestSupervisor_ReplacesDeadInstance(t *testing.T) {
 		}
 		return dead && running == 2
 	}, "the killed instance replaced")
+}
+
+// settable is a policy whose count the test sets.
+type settable struct{ n atomic.Int64 }
+
+func (p *settable) Name() string { return "settable" }
+func (p *settable) Decide(context.Context, provisioner.Observation) (provisioner.Decision, error) {
+	return provisioner.Decision{Desired: int(p.n.Load()), Reason: "set by the test"}, nil
+}
+
+// Scaling down stops only the surplus: instances still draining their
+// calls after SIGTERM answer $SRV.STATS for a while, and must not pass for
+// instances someone else started (the supervisor would then stop the
+// ones it should keep).
+func TestSupervisor_ScalesDownOnlyTheSurplus(t *testing.T) {
+	e := newEnv(t)
+	e.startAgentServing("a", "1500ms")
+	pol := &settable{}
+	pol.n.Store(4)
+	sup := e.supervisor(provisioner.Service{Name: "work", Limits: provisioner.Limits{Min: 0, Max: 8}, Policy: pol})
+	rounds(t, sup, func() bool { return e.perAgent()["a"] == 4 && e.ready() == 4 }, "four instances serving")
+
+	// Keep every instance busy for a few seconds, so the stopped ones
+	// drain while the next rounds run.
+	done := make(chan *omq.Call, 16)
+	for range 8 {
+		e.node.Lookup("work").Go(context.Background(), "work", nil, nil, done, omq.Timeout(30*time.Second))
+	}
+	pol.n.Store(2)
+	least := 4
+	rounds(t, sup, func() bool {
+		n := e.perAgent()["a"]
+		least = min(least, n)
+		return n == 2 && e.ready() == 2 && len(done) == 8
+	}, "two instances left, the calls answered")
+	if least < 2 {
+		t.Fatalf("running instances fell to %d while scaling from 4 to 2", least)
+	}
+	for range 8 {
+		if c := <-done; c.Error != nil {
+			t.Errorf("call during the scale-down: %v", c.Error)
+		}
+	}
 }
