@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -107,15 +108,21 @@ type Trace struct {
 }
 
 // NewTrace makes a trace of request times in seconds (any origin, any
-// order), replayed speedup times faster.
-func NewTrace(seconds []float64, speedup float64) *Trace {
+// order), replayed speedup times faster. A replay longer than maxLen is
+// refused before anything is allocated for it: a stray timestamp (a 0
+// among Unix times, milliseconds among seconds) would otherwise ask for
+// gigabytes, or overflow time.Duration.
+func NewTrace(seconds []float64, speedup float64, maxLen time.Duration) (*Trace, error) {
 	tr := &Trace{}
 	if len(seconds) == 0 {
-		return tr
+		return tr, nil
 	}
-	first := seconds[0]
+	first, last := seconds[0], seconds[0]
 	for _, s := range seconds {
-		first = min(first, s)
+		first, last = min(first, s), max(last, s)
+	}
+	if span := (last - first) / speedup; span >= maxLen.Seconds() {
+		return nil, fmt.Errorf("the replay would last %.0f s at speedup %g (at most %s): from %g to %g", span, speedup, maxLen, first, last)
 	}
 	tr.Offsets = make([]time.Duration, len(seconds))
 	for i, s := range seconds {
@@ -126,7 +133,7 @@ func NewTrace(seconds []float64, speedup float64) *Trace {
 	for _, o := range tr.Offsets {
 		tr.perSec[o/time.Second]++
 	}
-	return tr
+	return tr, nil
 }
 
 func (tr *Trace) Length() time.Duration { return time.Duration(len(tr.perSec)) * time.Second }

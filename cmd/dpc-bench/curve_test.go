@@ -126,7 +126,10 @@ func TestArrivals_FollowTheCurve(t *testing.T) {
 }
 
 func TestTrace_RateAndArrivals(t *testing.T) {
-	tr := NewTrace([]float64{1000.5, 1000, 1003.9, 1001.2, 1000.25}, 2)
+	tr, err := NewTrace([]float64{1000.5, 1000, 1003.9, 1001.2, 1000.25}, 2, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
 	want := []time.Duration{0, 125 * time.Millisecond, 250 * time.Millisecond, 600 * time.Millisecond, 1950 * time.Millisecond}
 	var got []time.Duration
 	arr := TraceArrivals(tr)
@@ -233,4 +236,13 @@ func FuzzParseTrace(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A stray timestamp is refused before the trace is built: a 0 among Unix
+// milliseconds would span 54 years (and overflow a time.Duration).
+func TestNewTrace_RefusesAHugeSpan(t *testing.T) {
+	_, err := NewTrace([]float64{0, 1, 1.7e12}, 1, 7*24*time.Hour)
+	if err == nil || !strings.Contains(err.Error(), "at most 168h0m0s") {
+		t.Fatalf("err = %v, want the replay refused as too long", err)
+	}
 }

@@ -109,8 +109,8 @@ const (
 func (c *ReplayCmd) Validate() error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-	if c.Day < 2*time.Second {
-		bad("--day %s: must be at least 2s", c.Day)
+	if c.Day < 2*time.Second || c.Day%time.Second != 0 {
+		bad("--day %s: must be whole seconds, at least 2s (the records are per second)", c.Day)
 	}
 	if c.CSV == "" {
 		if c.Days < 1 {
@@ -173,9 +173,9 @@ func (c *ReplayCmd) curve() (Curve, Arrivals, string, error) {
 		if err != nil {
 			return nil, nil, "", err
 		}
-		tr := NewTrace(ts, c.Speedup)
-		if tr.Length() > maxTraceLength {
-			return nil, nil, "", fmt.Errorf("%s: the replay would last %s at --speedup %g (at most %s)", c.CSV, tr.Length(), c.Speedup, maxTraceLength)
+		tr, err := NewTrace(ts, c.Speedup, maxTraceLength)
+		if err != nil {
+			return nil, nil, "", fmt.Errorf("%s: %w", c.CSV, err)
 		}
 		desc := fmt.Sprintf("trace %s: %d requests over %s, replayed ×%g in %s", c.CSV, len(ts), time.Duration(float64(tr.Length())*c.Speedup).Round(time.Second), c.Speedup, tr.Length())
 		return tr, TraceArrivals(tr), desc, nil
@@ -533,7 +533,7 @@ func (c *ReplayCmd) startSystem(ctx context.Context, out string, progress func(s
 		// The agent runs dpc-service by its name in the configured
 		// command: the binaries' directory goes first on its PATH.
 		path := "PATH=" + bin + string(os.PathListSeparator) + os.Getenv("PATH")
-		agent, agentReady, err := s.startProcReady("agent", filepath.Join(bin, "dpc-agent"), []string{path}, "dpc-agent ready",
+		agent, agentReady, err := s.startProcReady("agent", paths[agentPackage], []string{path}, "dpc-agent ready",
 			"--nats", s.info.URL, "--id", "replay", "--allow", "dpc-service", "--log-format", "json")
 		if err != nil {
 			return nil, err
@@ -542,7 +542,7 @@ func (c *ReplayCmd) startSystem(ctx context.Context, out string, progress func(s
 			return nil, err
 		}
 		progress("dpc-agent (pid %d) ready", agent.pid)
-		prov, ready, err := s.startProcReady("provisioner", filepath.Join(bin, "dpc-provisioner"), []string{path}, "dpc-provisioner ready",
+		prov, ready, err := s.startProcReady("provisioner", paths[provisionerPackage], []string{path}, "dpc-provisioner ready",
 			"--nats", s.info.URL, "--config", cfgPath, "--metrics", "127.0.0.1:0", "--log-format", "json")
 		if err != nil {
 			return nil, err
