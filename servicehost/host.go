@@ -150,13 +150,18 @@ func checked(service string, f *manifests.Function, h omq.Handler) omq.Handler {
 // 10 seconds). It announces again whenever the connection comes back after
 // a loss, so a restarted hub learns of it at once.
 func Run(ctx context.Context, node *omq.Node, svc Service, cfg Config) error {
-	cfg = cfg.withDefaults()
-	log := cfg.Logger.With("service", svc.Manifest.Name)
 	inst, err := Bind(ctx, node, svc, cfg)
 	if err != nil {
 		return err
 	}
-	log = log.With("instance", inst.ID())
+	return Serve(ctx, node, svc, inst, cfg)
+}
+
+// Serve is Run for an instance already bound with Bind: for a caller
+// that binds in its own way (retrying until the hub is up, say).
+func Serve(ctx context.Context, node *omq.Node, svc Service, inst *omq.Instance, cfg Config) error {
+	cfg = cfg.withDefaults()
+	log := cfg.Logger.With("service", svc.Manifest.Name, "instance", inst.ID())
 	a := catalog.Announcement{Instance: inst.ID(), Host: cfg.Host, Manifest: svc.Manifest}
 	announce := func() {
 		actx, cancel := context.WithTimeout(ctx, 5*time.Second)

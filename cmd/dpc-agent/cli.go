@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"maps"
 	"strings"
@@ -62,14 +61,12 @@ func (c *CLI) agentConfig(log *slog.Logger) (agent.Config, error) {
 	if c.MaxProcesses != 0 {
 		cfg.MaxProcesses = c.MaxProcesses
 	}
-	// Processes connect to the same hub as the agent, and dpc-service
-	// reads its credentials from these variables.
+	// Processes connect to the same hub as the agent, the same way:
+	// dpc-service reads the address and credentials from these variables.
 	cfg.NATSURL = c.NATS
-	if c.User != "" {
-		env := map[string]string{"DPC_USER": c.User, "DPC_PASSWORD": c.Password}
-		maps.Copy(env, cfg.Env) // the file's env wins
-		cfg.Env = env
-	}
+	env := c.Environ()
+	maps.Copy(env, cfg.Env) // the file's env wins
+	cfg.Env = env
 	cfg.Logger = log
 	return cfg, cfg.Validate()
 }
@@ -96,7 +93,7 @@ func (c *CLI) Run(ctx context.Context) error {
 		return err
 	}
 
-	inst, err := bind(ctx, a, node, log)
+	inst, err := hubconn.Retry(ctx, log, "bind", func(ctx context.Context) (*omq.Instance, error) { return a.Bind(ctx, node) })
 	if err != nil {
 		return nil // stopped before the hub was reached: nothing to undo
 	}
@@ -117,24 +114,3 @@ func (c *CLI) Run(ctx context.Context) error {
 	return err
 }
 
-// bind binds the agent, retrying while the hub is unreachable, until ctx
-// ends.
-func bind(ctx context.Context, a *agent.Agent, node *omq.Node, log *slog.Logger) (*omq.Instance, error) {
-	for {
-		inst, err := a.Bind(ctx, node)
-		if err == nil {
-			return inst, nil
-		}
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		log.Warn("cannot bind yet; retrying", "err", err)
-		t := time.NewTimer(time.Second)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil, errors.Join(err, ctx.Err())
-		case <-t.C:
-		}
-	}
-}

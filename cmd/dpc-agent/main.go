@@ -30,7 +30,7 @@ import (
 
 const description = `Run the DPC agent: start and stop service instances on this host for a supervisor.
 
-A spawn runs the agent's own command for the service (config file), else the command from the service's manifest if its program is allowed (--allow, default dpc-service). Processes get NATS_URL (--nats), DPC_USER and DPC_PASSWORD (--user, --password), DPC_SERVICE and DPC_INSTANCE_ID, run in their own process group, and are stopped with SIGTERM, then SIGKILL after the grace. SIGINT or SIGTERM stops every process, then the agent.
+A spawn runs the agent's own command for the service (config file), else the command from the service's manifest if its program is allowed (--allow, default dpc-service). Processes get the agent's hub address and credentials (NATS_URL, DPC_USER, DPC_PASSWORD, DPC_TLS_CA, DPC_TLS_CERT, DPC_TLS_KEY), DPC_SERVICE and DPC_INSTANCE_ID, run in their own process group, and are stopped with SIGTERM, then SIGKILL after the grace. SIGINT or SIGTERM stops every process, then the agent.
 
 Exit codes: 0 stopped cleanly; 1 error; 2 bad usage or config file.
 

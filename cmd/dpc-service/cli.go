@@ -58,5 +58,15 @@ func (c *CLI) Run(ctx context.Context) error {
 		return err
 	}
 	log.Info("starting", "service", name, "hub", c.NATS, "functions", servicehost.FunctionNames(svc.Manifest))
-	return servicehost.Run(ctx, node, svc, servicehost.Config{Concurrency: c.Concurrency, Host: c.Host, InstanceID: c.InstanceID, Logger: log})
+	cfg := servicehost.Config{Concurrency: c.Concurrency, Host: c.Host, InstanceID: c.InstanceID, Logger: log}
+	inst, err := hubconn.Retry(ctx, log, "bind", func(ctx context.Context) (*omq.Instance, error) {
+		return servicehost.Bind(ctx, node, svc, cfg)
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped before the hub was reached: nothing to undo
+		}
+		return err
+	}
+	return servicehost.Serve(ctx, node, svc, inst, cfg)
 }

@@ -3,6 +3,9 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
+	"github.com/dpc-project/dpc/broker"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -107,4 +110,32 @@ func TestService_NameAndInstanceID(t *testing.T) {
 			t.Errorf("%d instances of %s, want one", n, name)
 		}
 	}
+}
+
+// A service started before its hub waits for it, and serves once it is up
+// (the first bind times out after 5 s; it must retry, not exit).
+func TestService_StartsBeforeTheHub(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	p := proctest.Start(t, "dpc-service work", exec.Command(bin, "--nats", fmt.Sprintf("nats://127.0.0.1:%d", port),
+		"--service-time", "1ms", "--log-format", "json", "work"))
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	// Past the first bind's timeout, with no hub.
+	if _, err := proctest.WaitForLog(ctx, p.Output(), "bind failed; retrying"); err != nil {
+		t.Fatalf("%v\n%s", err, p.Output())
+	}
+	srv := brokertest.Start(t, func(c *broker.Config) { c.Port = port })
+	node, err := omq.New(brokertest.Connect(t, srv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var served string
+	brokertest.Eventually(t, 30*time.Second, func() bool {
+		return node.Lookup("work").Call(ctx, "work", nil, &served) == nil
+	}, "the service to answer once the hub is up")
 }

@@ -5,6 +5,8 @@
 package hubconn
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -18,9 +20,23 @@ type HubFlags struct {
 	NATS     string `name:"nats" help:"Hub URL(s), comma-separated." env:"NATS_URL" default:"nats://127.0.0.1:4222"`
 	User     string `help:"User name for the hub." env:"DPC_USER"`
 	Password string `help:"Password for the hub." env:"DPC_PASSWORD"`
-	TLSCA    string `name:"tls-ca" help:"PEM CA to trust the hub's certificate with." type:"existingfile"`
-	TLSCert  string `name:"tls-cert" help:"PEM client certificate." type:"existingfile"`
-	TLSKey   string `name:"tls-key" help:"PEM key of --tls-cert." type:"existingfile"`
+	TLSCA    string `name:"tls-ca" help:"PEM CA to trust the hub's certificate with." env:"DPC_TLS_CA" type:"existingfile"`
+	TLSCert  string `name:"tls-cert" help:"PEM client certificate." env:"DPC_TLS_CERT" type:"existingfile"`
+	TLSKey   string `name:"tls-key" help:"PEM key of --tls-cert." env:"DPC_TLS_KEY" type:"existingfile"`
+}
+
+// Environ is the flags as the environment variables they fall back on, the
+// ones set: a process started with it reaches the same hub the same way
+// (dpc-agent gives it to the instances it starts).
+func (f HubFlags) Environ() map[string]string {
+	env := map[string]string{}
+	for k, v := range map[string]string{"NATS_URL": f.NATS, "DPC_USER": f.User, "DPC_PASSWORD": f.Password,
+		"DPC_TLS_CA": f.TLSCA, "DPC_TLS_CERT": f.TLSCert, "DPC_TLS_KEY": f.TLSKey} {
+		if v != "" {
+			env[k] = v
+		}
+	}
+	return env
 }
 
 // Connect connects a client called name to the hub: it returns at once
@@ -61,4 +77,25 @@ func (f HubFlags) options(name string, log *slog.Logger) []nats.Option {
 		opts = append(opts, nats.ClientCert(f.TLSCert, f.TLSKey))
 	}
 	return opts
+}
+
+// Retry calls f until it succeeds or ctx ends, once a second, logging each
+// failure as what: a command started before its hub (or while the hub is
+// restarting) does its first work when the hub comes up, instead of
+// giving up after one timeout.
+func Retry[T any](ctx context.Context, log *slog.Logger, what string, f func(context.Context) (T, error)) (T, error) {
+	for {
+		v, err := f(ctx)
+		if err == nil || ctx.Err() != nil {
+			return v, err
+		}
+		log.Warn(what+" failed; retrying", "err", err)
+		t := time.NewTimer(time.Second)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return v, errors.Join(err, ctx.Err())
+		case <-t.C:
+		}
+	}
 }
