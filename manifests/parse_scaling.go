@@ -84,9 +84,9 @@ func (p *parser) scaling(n *yaml.Node) *Scaling {
 			s.TargetTracking = &TargetSpec{
 				Target:     p.durationOr0(g.value("target"), "scaling.target_tracking.target"),
 				Percentile: derefInt(p.optInt(g.value("percentile"), "scaling.target_tracking.percentile")),
-				Tolerance:  p.float(g.value("tolerance"), "scaling.target_tracking.tolerance"),
-				UpWindow:   p.durationOr0(g.value("up_window"), "scaling.target_tracking.up_window"),
-				DownWindow: p.durationOr0(g.value("down_window"), "scaling.target_tracking.down_window"),
+				Tolerance:  p.optFloat(g.value("tolerance"), "scaling.target_tracking.tolerance"),
+				UpWindow:   p.optDuration(g.value("up_window"), "scaling.target_tracking.up_window"),
+				DownWindow: p.optDuration(g.value("down_window"), "scaling.target_tracking.down_window"),
 			}
 		}
 	}
@@ -119,6 +119,32 @@ func (p *parser) float(n *yaml.Node, path string) float64 {
 		return 0
 	}
 	return v
+}
+
+// optFloat is float for a field whose zero means something: nil when
+// absent or null (or wrong, reported).
+func (p *parser) optFloat(n *yaml.Node, path string) *float64 {
+	if r := resolve(n); r == nil || isNull(r) {
+		return nil
+	}
+	before := len(p.errs)
+	v := p.float(n, path)
+	if len(p.errs) > before {
+		return nil
+	}
+	return &v
+}
+
+// optDuration is duration for a field whose zero means something.
+func (p *parser) optDuration(n *yaml.Node, path string) *Duration {
+	if r := resolve(n); r == nil || isNull(r) {
+		return nil
+	}
+	d, ok := p.duration(n, path)
+	if !ok {
+		return nil
+	}
+	return &d
 }
 
 func derefInt(p *int) int {

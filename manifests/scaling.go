@@ -48,7 +48,9 @@ type PredictiveSpec struct {
 type TargetSpec struct {
 	Target     Duration `yaml:"target,omitempty" json:"target,omitempty"`
 	Percentile int      `yaml:"percentile,omitempty" json:"percentile,omitempty"`
-	Tolerance  float64  `yaml:"tolerance,omitempty" json:"tolerance,omitempty"`
-	UpWindow   Duration `yaml:"up_window,omitempty" json:"up_window,omitempty"`
-	DownWindow Duration `yaml:"down_window,omitempty" json:"down_window,omitempty"`
+	// Zero is a meaningful tolerance or window, so these are nil when not
+	// given (the policy's default applies).
+	Tolerance  *float64  `yaml:"tolerance,omitempty" json:"tolerance,omitempty"`
+	UpWindow   *Duration `yaml:"up_window,omitempty" json:"up_window,omitempty"`
+	DownWindow *Duration `yaml:"down_window,omitempty" json:"down_window,omitempty"`
 }

@@ -174,19 +174,40 @@ func overlay(base, top manifests.Scaling) manifests.Scaling {
 	if top.Policy != "" {
 		base.Policy = top.Policy
 	}
-	if top.Reactive != nil {
-		base.Reactive = top.Reactive
+	// Field by field: a config's {tau1: 1.5} must not drop the manifest's
+	// response_time.
+	if t := top.Reactive; t != nil {
+		m := deref(base.Reactive)
+		m.ResponseTime = cmp.Or(t.ResponseTime, m.ResponseTime)
+		m.Tau1, m.Tau2 = cmp.Or(t.Tau1, m.Tau1), cmp.Or(t.Tau2, m.Tau2)
+		base.Reactive = &m
 	}
-	if top.Predictive != nil {
-		base.Predictive = top.Predictive
+	if t := top.Predictive; t != nil {
+		m := deref(base.Predictive)
+		m.ResponseTime = cmp.Or(t.ResponseTime, m.ResponseTime)
+		m.Slot, m.Day, m.Lead = cmp.Or(t.Slot, m.Slot), cmp.Or(t.Day, m.Day), cmp.Or(t.Lead, m.Lead)
+		m.Days, m.Percentile = cmp.Or(t.Days, m.Days), cmp.Or(t.Percentile, m.Percentile)
+		base.Predictive = &m
 	}
-	if top.TargetTracking != nil {
-		base.TargetTracking = top.TargetTracking
+	if t := top.TargetTracking; t != nil {
+		m := deref(base.TargetTracking)
+		m.Target, m.Percentile = cmp.Or(t.Target, m.Target), cmp.Or(t.Percentile, m.Percentile)
+		m.Tolerance = cmp.Or(t.Tolerance, m.Tolerance)
+		m.UpWindow, m.DownWindow = cmp.Or(t.UpWindow, m.UpWindow), cmp.Or(t.DownWindow, m.DownWindow)
+		base.TargetTracking = &m
 	}
 	if top.Instances != 0 {
 		base.Instances = top.Instances
 	}
 	return base
+}
+
+func deref[T any](p *T) T {
+	var v T
+	if p != nil {
+		v = *p
+	}
+	return v
 }
 
 // ServiceFromScaling builds a Service from a scaling section (a
@@ -267,9 +288,15 @@ func NewPolicy(sc manifests.Scaling, lim Limits, hist History) (Provisioner, err
 		if t := sc.TargetTracking; t != nil {
 			tc.Target = cmp.Or(t.Target.D(), tc.Target)
 			tc.Percentile = cmp.Or(t.Percentile, tc.Percentile)
-			tc.Tolerance = cmp.Or(t.Tolerance, tc.Tolerance)
-			tc.UpWindow = cmp.Or(t.UpWindow.D(), tc.UpWindow)
-			tc.DownWindow = cmp.Or(t.DownWindow.D(), tc.DownWindow)
+			if t.Tolerance != nil {
+				tc.Tolerance = *t.Tolerance
+			}
+			if t.UpWindow != nil {
+				tc.UpWindow = t.UpWindow.D()
+			}
+			if t.DownWindow != nil {
+				tc.DownWindow = t.DownWindow.D()
+			}
 		}
 		return NewTargetTracking(tc)
 	case "fixed":

@@ -48,7 +48,9 @@ scaling:
 `), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	fc, err := ParseConfig("p.yml", []byte("period: 1s\nservices:\n  - name: work\n    manifest: "+man+"\n    max: 9\n"))
+	// The file sets one target-tracking field, to zero: the manifest's
+	// target stays, and a zero window is a zero window, not the default.
+	fc, err := ParseConfig("p.yml", []byte("period: 1s\nservices:\n  - name: work\n    manifest: "+man+"\n    max: 9\n    target_tracking: {down_window: 0s}\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,8 +66,8 @@ scaling:
 	if s.Limits != (Limits{Min: 2, Max: 9}) || strings.Join(s.Command, " ") != "dpc-service work" || s.Policy.Name() != "target-tracking" {
 		t.Fatalf("service = %+v", s)
 	}
-	if tt := s.Policy.(*TargetTracking); tt.cfg.Target != 80*time.Millisecond || tt.cfg.Percentile != 90 {
-		t.Errorf("target tracking config = %+v, want the manifest's target over the defaults", tt.cfg)
+	if tt := s.Policy.(*TargetTracking); tt.cfg.Target != 80*time.Millisecond || tt.cfg.Percentile != 90 || tt.cfg.DownWindow != 0 {
+		t.Errorf("target tracking config = %+v, want the manifest's target over the defaults, and the file's zero down window", tt.cfg)
 	}
 }
 
