@@ -175,10 +175,10 @@ func listOrNone(s []string) string {
 // agent's logger line by line. ctx bounds nothing: starting a process does
 // not block.
 func (a *Agent) Spawn(_ context.Context, req SpawnRequest) (Process, error) {
-	if !validName(req.Service) {
+	if !omq.ValidName(req.Service) {
 		return Process{}, refuse(CodeBadRequest, "spawn: service name %q: use letters, digits, '-' and '_' only", req.Service)
 	}
-	if req.ID != "" && !validName(req.ID) {
+	if req.ID != "" && !omq.ValidName(req.ID) {
 		return Process{}, refuse(CodeBadRequest, "spawn %s: instance id %q: use letters, digits, '-' and '_' only", req.Service, req.ID)
 	}
 	l, err := a.command(req)

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/dpc-project/dpc/omq"
 )
 
 // Defaults.
@@ -94,7 +96,7 @@ func DefaultConfig() Config {
 func idFromHost(host string) string {
 	host, _, _ = strings.Cut(host, ".")
 	id := strings.Map(func(r rune) rune {
-		if validNameRune(r) {
+		if r < 0x80 && omq.ValidName(string(r)) {
 			return r
 		}
 		return '-'
@@ -105,20 +107,10 @@ func idFromHost(host string) string {
 	return id
 }
 
-func validNameRune(r rune) bool {
-	return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_'
-}
-
-// validName says whether s can be an omq name or instance id (one subject
-// token).
-func validName(s string) bool {
-	return s != "" && !strings.ContainsFunc(s, func(r rune) bool { return !validNameRune(r) })
-}
-
 // Validate reports every problem with the configuration at once.
 func (c Config) Validate() error {
 	var errs []error
-	if !validName(c.ID) {
+	if !omq.ValidName(c.ID) {
 		errs = append(errs, fmt.Errorf("agent: id %q: use letters, digits, '-' and '_' only", c.ID))
 	}
 	if c.Grace <= 0 {
@@ -137,7 +129,7 @@ func (c Config) Validate() error {
 	}
 	for _, name := range slices.Sorted(maps.Keys(c.Services)) {
 		sc := c.Services[name]
-		if !validName(name) {
+		if !omq.ValidName(name) {
 			errs = append(errs, fmt.Errorf("agent: service %q: use letters, digits, '-' and '_' only", name))
 		}
 		if len(sc.Command) == 0 || sc.Command[0] == "" {

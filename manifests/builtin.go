@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/dpc-project/dpc/omq"
 )
 
 // builtinFS holds the manifests of the hub's built-in functions and of the
@@ -32,7 +34,7 @@ func BuiltinNames() []string {
 func Builtin(name string) (*Manifest, error) {
 	file := name + ".yml"
 	data, err := builtinFS.ReadFile(file)
-	if err != nil || !validName(name) {
+	if err != nil || !omq.ValidName(name) {
 		return nil, &builtinError{name}
 	}
 	return Parse("manifests/"+file, data)

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/dpc-project/dpc/omq"
 	"gopkg.in/yaml.v3"
 )
 
@@ -256,7 +257,7 @@ func (p *parser) function(n *yaml.Node, path string) (Function, bool) {
 		switch {
 		case app == "":
 			p.errorf(a, apath, "empty application name")
-		case !validName(app):
+		case !omq.ValidName(app):
 			p.errorf(a, apath, "%q is not a valid application name: use letters, digits, '-' and '_' only", app)
 		case apps[app]:
 			p.errorf(a, apath, "%q is listed twice", app)
@@ -447,7 +448,7 @@ func (p *parser) name(f *fields, path, what string) string {
 		p.missing(f, key, path, "%s is required", what)
 	case s == "":
 		p.errorf(n, path, "empty: %s is required", what)
-	case !validName(s):
+	case !omq.ValidName(s):
 		p.errorf(n, path, "%q is not a valid name: use letters, digits, '-' and '_' only (names become NATS subject tokens)", s)
 	}
 	return s
@@ -578,19 +579,4 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
-}
-
-// validName is the NATS subject-token and ADR-32 name rule,
-// ^[A-Za-z0-9_-]+$.
-func validName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
-			return false
-		}
-	}
-	return true
 }

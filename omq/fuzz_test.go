@@ -65,8 +65,8 @@ func FuzzValidName(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		if validName(s) != nameRE.MatchString(s) {
-			t.Fatalf("validName(%q) = %v, the rule says %v", s, validName(s), nameRE.MatchString(s))
+		if ValidName(s) != nameRE.MatchString(s) {
+			t.Fatalf("ValidName(%q) = %v, the rule says %v", s, ValidName(s), nameRE.MatchString(s))
 		}
 	})
 }

@@ -31,11 +31,12 @@ const DefaultPrefix = "dpc"
 // DefaultStream is the JetStream stream of the durable async lane.
 const DefaultStream = "DPC_ASYNC"
 
-// Names of services, functions and instances must be usable as one NATS
-// subject token and as an ADR-32 service name.
-// The rule is ^[A-Za-z0-9_-]+$, checked without a regexp since it runs on
-// every call.
-func validName(s string) bool {
+// ValidName says whether s can name a service, a function or an instance:
+// one NATS subject token and an ADR-32 service name. The rule is
+// ^[A-Za-z0-9_-]+$, checked without a regexp since it runs on every call.
+// Manifests, agents and the provisioner check their names with it, so that
+// a name is refused where it is written, not when it is first used.
+func ValidName(s string) bool {
 	if s == "" {
 		return false
 	}
@@ -57,7 +58,7 @@ var semverRE = regexp.MustCompile(`^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-
 const MetadataPrefix = "omq.prefix"
 
 func checkName(kind, name string) error {
-	if !validName(name) {
+	if !ValidName(name) {
 		return fmt.Errorf("omq: %s name %q: use letters, digits, '-' and '_' only", kind, name)
 	}
 	return nil

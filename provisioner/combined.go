@@ -66,9 +66,11 @@ func (c *Combined) Decide(ctx context.Context, obs Observation) (Decision, error
 	if !pl.fromHistory {
 		// The predictive half already sized for λobs, which is all the
 		// reactive half would do.
+		c.track(obs.Service, false)
 		n, why = pl.size.eta, "predictive without history: "+pl.predText+": "+pl.size.text
 	} else {
 		ratio := rateRatio(obs.Lambda, pl.lambdaPred)
+		below := c.track(obs.Service, ratio < c.tau2)
 		head := fmt.Sprintf("λobs=%s, λpred=%s, ratio %s", fmtRate(obs.Lambda), fmtRate(pl.lambdaPred), fmtRatio(ratio))
 		pred := "predictive: " + pl.predText + ": " + pl.size.text
 		switch {
@@ -79,37 +81,28 @@ func (c *Combined) Decide(ctx context.Context, obs Observation) (Decision, error
 			} else {
 				n, why = pl.size.eta, fmt.Sprintf("%s; %s > τ1=%.2f but the reactive η=%d is not higher", pred, head, c.tau1, r.eta)
 			}
-		case ratio < c.tau2 && c.countBelow(obs.Service, true) < belowPeriods:
-			n, why = pl.size.eta, fmt.Sprintf("%s; %s < τ2=%.2f for %d of %d periods", pred, head, c.tau2, c.countBelow(obs.Service, false), belowPeriods)
-		case ratio < c.tau2:
+		case below > 0 && below < belowPeriods:
+			n, why = pl.size.eta, fmt.Sprintf("%s; %s < τ2=%.2f for %d of %d periods", pred, head, c.tau2, below, belowPeriods)
+		case below > 0:
 			r := pl.est.size(obs.Lambda, obs)
 			n, why = r.eta, fmt.Sprintf("reactive, prediction too high (%s < τ2=%.2f for %d periods): %s; instead of %s", head, c.tau2, belowPeriods, r.text, pred)
 		default:
 			n, why = pl.size.eta, fmt.Sprintf("%s; %s within [τ2=%.2f, τ1=%.2f]", pred, head, c.tau2, c.tau1)
 		}
 	}
-	if !pl.fromHistory || rateRatio(obs.Lambda, pl.lambdaPred) >= c.tau2 {
-		c.resetBelow(obs.Service)
-	}
 	n, extra := atLeastOneForWork(n, obs)
 	return Decision{Desired: n, Reason: why + pl.notes + extra}, nil
 }
 
-// countBelow returns the periods in a row under τ2 so far, counting this
-// one first if add.
-func (c *Combined) countBelow(service string, add bool) int {
+// track counts the periods in a row under τ2 and returns the count: one
+// more if under, else 0.
+func (c *Combined) track(service string, under bool) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if add {
-		c.below[service]++
+	if !under {
+		delete(c.below, service)
+		return 0
 	}
+	c.below[service]++
 	return c.below[service]
 }
-
-func (c *Combined) resetBelow(service string) {
-	c.mu.Lock()
-	delete(c.below, service)
-	c.mu.Unlock()
-}
-
-var _ Provisioner = (*Combined)(nil)

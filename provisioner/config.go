@@ -10,6 +10,7 @@ import (
 	"slices"
 
 	"github.com/dpc-project/dpc/manifests"
+	"github.com/dpc-project/dpc/omq"
 	"gopkg.in/yaml.v3"
 )
 
@@ -80,6 +81,8 @@ func ParseConfig(name string, data []byte) (*FileConfig, error) {
 		switch {
 		case s.Name == "":
 			errs = append(errs, fmt.Errorf("provisioner: config %s: services[%d]: name: missing", name, i))
+		case !omq.ValidName(s.Name):
+			errs = append(errs, fmt.Errorf("provisioner: config %s: services[%d]: name %q: use letters, digits, '-' and '_' only", name, i, s.Name))
 		case seen[s.Name]:
 			errs = append(errs, fmt.Errorf("provisioner: config %s: services[%d]: %q is already configured", name, i, s.Name))
 		}
@@ -224,7 +227,7 @@ func ServiceFromScaling(name string, command []string, sc manifests.Scaling, his
 	} else if lim.Min > lim.Max {
 		lim.Max = lim.Min
 	}
-	if lim.Max < lim.Min || lim.Max == 0 {
+	if lim.Min < 0 || lim.Max < lim.Min || lim.Max == 0 {
 		return Service{}, fmt.Errorf("limits min %d, max %d: want 0 ≤ min ≤ max, max ≥ 1", lim.Min, lim.Max)
 	}
 	pol, err := NewPolicy(sc, lim, hist)
@@ -303,6 +306,9 @@ func NewPolicy(sc manifests.Scaling, lim Limits, hist History) (Provisioner, err
 		n := sc.Instances
 		if n == 0 {
 			n = lim.Min
+		}
+		if n < 0 {
+			return nil, fmt.Errorf("policy fixed: instances %d: want ≥ 0", n)
 		}
 		return Fixed{N: n}, nil
 	}

@@ -13,6 +13,7 @@ func TestParseConfig_Errors(t *testing.T) {
 		{"unknown key", "period: 1s\nservices:\n  - name: work\n    mni: 1\n", "p.yml: yaml: unmarshal errors:\n  line 4: field mni not found"},
 		{"bad duration", "period: soon\n", `line 1`},
 		{"no name", "services:\n  - min: 1\n", "services[0]: name: missing"},
+		{"bad name", "services:\n  - name: a.b\n", `services[0]: name "a.b": use letters`},
 		{"twice", "services:\n  - name: a\n  - name: a\n", `services[1]: "a" is already configured`},
 		{"bad policy", "services:\n  - name: a\n    policy: magic\n", `policy "magic": want one of`},
 		{"bad history", "history: disk\n", `history "disk": want kv or memory`},

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/dpc-project/dpc/omq"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -54,11 +55,8 @@ func historyKey(service string, slot int) (string, error) {
 	if service == "" {
 		return "", fmt.Errorf("provisioner: history: empty service name")
 	}
-	for _, c := range service {
-		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '=' || c == '/'
-		if !ok {
-			return "", fmt.Errorf("provisioner: history: service name %q cannot be a key-value key token (character %q)", service, c)
-		}
+	if !omq.ValidName(service) {
+		return "", fmt.Errorf("provisioner: history: service name %q cannot make a key-value key: use letters, digits, '-' and '_' only", service)
 	}
 	return service + "." + strconv.Itoa(slot), nil
 }

@@ -114,9 +114,6 @@ func NewPredictive(cfg PredictiveConfig, hist History) (*Predictive, error) {
 // Name is "predictive".
 func (p *Predictive) Name() string { return "predictive" }
 
-// Config returns the policy's configuration.
-func (p *Predictive) Config() PredictiveConfig { return p.cfg }
-
 // SlotOf returns the day (counted from the Unix epoch in units of Day) and
 // the slot of the day that t falls in.
 func (p *Predictive) SlotOf(t time.Time) (day int64, slot int) {

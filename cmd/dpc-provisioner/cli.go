@@ -12,6 +12,7 @@ import (
 	"github.com/dpc-project/dpc/agent"
 	"github.com/dpc-project/dpc/internal/hubconn"
 	"github.com/dpc-project/dpc/internal/logging"
+	"github.com/dpc-project/dpc/manifests"
 	"github.com/dpc-project/dpc/omq"
 	"github.com/dpc-project/dpc/provisioner"
 	"github.com/nats-io/nats.go/jetstream"
@@ -34,9 +35,6 @@ const configHelp = `The config file (YAML) names the services to keep sized:
       manifest: tst.yml              # command and scaling from the manifest
 
 See docs/ELASTICITY.md for every field and policy.`
-
-// historyBucket is the JetStream KV bucket of the predictive history.
-const historyBucket = "DPC_PROVISIONER_HISTORY"
 
 // CLI is dpc-provisioner's arguments.
 type CLI struct {
@@ -64,12 +62,10 @@ func (c *CLI) Run(ctx context.Context) error {
 	if _, err := fc.BuildServices(nil); err != nil {
 		return configError{err}
 	}
-	cfg := fc.Supervisor(provisioner.DefaultConfig())
 	if c.Period > 0 {
-		cfg.Period = c.Period
-		cfg.Window = min(cfg.Window, c.Period/4)
-		cfg.AgentExpiry = max(cfg.AgentExpiry, 3*c.Period)
+		fc.Period = manifests.Duration(c.Period) // the flag wins; what follows from it too
 	}
+	cfg := fc.Supervisor(provisioner.DefaultConfig())
 	cfg.Logger = log
 	cfg.DryRun = c.DryRun
 	if err := cfg.Validate(); err != nil {
@@ -93,7 +89,7 @@ func (c *CLI) Run(ctx context.Context) error {
 			return err
 		}
 		hctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		kv, err := provisioner.NewKVHistory(hctx, js, historyBucket)
+		kv, err := provisioner.NewKVHistory(hctx, js, provisioner.DefaultHistoryBucket)
 		cancel()
 		if err != nil {
 			return fmt.Errorf("predictive history (set history: memory in %s to run without JetStream): %w", c.Config, err)
