@@ -124,9 +124,11 @@ func (i *Instance) Stats() Stats {
 		st.Endpoints = append(st.Endpoints, es)
 	}
 	i.statMu.Lock()
-	p50, p90, p99 := i.waits.percentiles(time.Now())
+	waits := i.waits.recent(time.Now())
 	arr := i.arrivals.snapshot()
 	i.statMu.Unlock()
+	// Sorted outside the lock every call's statistics take.
+	p50, p90, p99 := waitPercentiles(waits)
 	st.Data = InstanceData{
 		Concurrency:  i.cfg.concurrency,
 		InFlight:     i.running.Load(),

@@ -107,10 +107,14 @@ type waitWindow struct {
 	buf  [1024]waitSample
 	next int
 	full bool
+	// base is the time of the first sample; samples keep their time as an
+	// offset from it, on the monotonic clock (a wall-clock step must not
+	// hide recent waits or keep old ones).
+	base time.Time
 }
 
 type waitSample struct {
-	at   int64 // UnixNano of the start of handling
+	at   time.Duration // since base, at the start of handling
 	wait float64
 }
 
@@ -118,27 +122,35 @@ type waitSample struct {
 const waitMaxAge = 5 * time.Second
 
 func (w *waitWindow) add(now time.Time, d time.Duration) {
-	w.buf[w.next] = waitSample{at: now.UnixNano(), wait: d.Seconds()}
+	if w.base.IsZero() {
+		w.base = now
+	}
+	w.buf[w.next] = waitSample{at: now.Sub(w.base), wait: d.Seconds()}
 	w.next++
 	if w.next == len(w.buf) {
 		w.next, w.full = 0, true
 	}
 }
 
-// percentiles returns p50, p90 and p99 in seconds of the waits recorded
-// since now−waitMaxAge.
-func (w *waitWindow) percentiles(now time.Time) (p50, p90, p99 float64) {
+// recent returns the waits recorded since now−waitMaxAge, in seconds,
+// unsorted: the caller sorts them outside the lock that guards w.
+func (w *waitWindow) recent(now time.Time) []float64 {
 	n := w.next
 	if w.full {
 		n = len(w.buf)
 	}
-	since := now.Add(-waitMaxAge).UnixNano()
+	since := now.Sub(w.base) - waitMaxAge
 	vals := make([]float64, 0, n)
 	for _, s := range w.buf[:n] {
 		if s.at >= since {
 			vals = append(vals, s.wait)
 		}
 	}
+	return vals
+}
+
+// waitPercentiles returns p50, p90 and p99 of vals (sorting them).
+func waitPercentiles(vals []float64) (p50, p90, p99 float64) {
 	if len(vals) == 0 {
 		return 0, 0, 0
 	}
