@@ -420,13 +420,12 @@ func (a *Agent) terminate(p *process, grace time.Duration) {
 	if p.gone {
 		return
 	}
-	p.stopped = true
-	p.state = StateStopping
-	if !p.termSent {
-		p.termSent = true
+	if !p.stopped { // the first stop asked for: SIGTERM once
 		p.signal(a.log, syscall.SIGTERM)
 		a.log.Info("stopping", "instance", p.id, "grace", grace)
 	}
+	p.stopped = true
+	p.state = StateStopping
 	killAt := time.Now().Add(grace)
 	if !p.killAt.IsZero() && !killAt.Before(p.killAt) {
 		return

@@ -10,9 +10,13 @@ import (
 // procAttr puts each process in a process group of its own, so that stop
 // signals the instance and every child it started, and a Ctrl-C at the
 // agent's terminal reaches the agent alone (which then stops its processes
-// with their grace). Pdeathsig has the kernel send SIGTERM should the agent
-// die without stopping them: an agent that restarts knows nothing of its
-// old processes, so they must not outlive it. (The kernel sends it when
+// with their grace). Pdeathsig has the kernel send SIGTERM to the instance
+// should the agent die without stopping it: an agent that restarts knows
+// nothing of its old processes. SIGTERM rather than SIGKILL, so that the
+// instance withdraws from the catalog and finishes its calls; the limit is
+// that it reaches the instance alone — children the instance started
+// itself, or an instance that ignores SIGTERM, outlive a crashed agent.
+// (The kernel sends it when
 // the forking thread ends; Go keeps its threads unless a goroutine locked
 // to one ends, which the agent never does.)
 func procAttr() *syscall.SysProcAttr {

@@ -39,7 +39,6 @@ type process struct {
 	gone     bool // it has exited (maybe not yet reaped): signal it no more
 	state    string
 	stopped  bool      // a stop was asked for before it exited
-	termSent bool      // SIGTERM went to its group
 	killAt   time.Time // when the earliest pending escalation sends SIGKILL
 	exited   time.Time
 	exitCode int

@@ -102,16 +102,12 @@ func Bind(ctx context.Context, node *omq.Node, svc Service, cfg Config) (*omq.In
 		f := &m.Functions[i]
 		hs[f.Name] = checked(m.Name, f, svc.Handlers[f.Name])
 	}
-	opts := []omq.BindOption{
+	return node.Bind(ctx, m.Name, hs,
 		omq.Version(m.Version),
 		omq.Description(m.Description),
 		omq.Concurrency(cfg.Concurrency),
-		omq.Metadata(map[string]string{catalog.MetaManifest: string(mj), catalog.MetaHost: cfg.Host}),
-	}
-	if cfg.InstanceID != "" {
-		opts = append(opts, omq.InstanceID(cfg.InstanceID))
-	}
-	return node.Bind(ctx, m.Name, hs, opts...)
+		omq.InstanceID(cfg.InstanceID), // "": a random one
+		omq.Metadata(map[string]string{catalog.MetaManifest: string(mj), catalog.MetaHost: cfg.Host}))
 }
 
 // checked validates arguments and the result against the manifest around
