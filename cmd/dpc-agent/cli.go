@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/dpc-project/dpc/agent"
+	"github.com/dpc-project/dpc/internal/command"
 	"github.com/dpc-project/dpc/internal/hubconn"
 	"github.com/dpc-project/dpc/internal/logging"
 	"github.com/dpc-project/dpc/omq"
@@ -25,13 +26,6 @@ type CLI struct {
 	hubconn.HubFlags `embed:""`
 	logging.LogFlags `embed:""`
 }
-
-// usageError is a problem with the arguments or the config file: dpc-agent
-// exits 2 without starting.
-type usageError struct{ err error }
-
-func (e usageError) Error() string { return e.err.Error() }
-func (e usageError) Unwrap() error { return e.err }
 
 // agentConfig is the config file with the flags applied.
 func (c *CLI) agentConfig(log *slog.Logger) (agent.Config, error) {
@@ -75,11 +69,11 @@ func (c *CLI) Run(ctx context.Context) error {
 	log := c.Logger()
 	cfg, err := c.agentConfig(log)
 	if err != nil {
-		return usageError{err}
+		return command.Usage(err)
 	}
 	a, err := agent.New(cfg)
 	if err != nil {
-		return usageError{err}
+		return command.Usage(err)
 	}
 	log = log.With("agent", cfg.ID)
 
@@ -113,4 +107,3 @@ func (c *CLI) Run(ctx context.Context) error {
 	log.Info("dpc-agent stopped")
 	return err
 }
-

@@ -17,15 +17,10 @@
 package main
 
 import (
-	"context"
-	"errors"
-	"fmt"
-	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 
 	"github.com/alecthomas/kong"
+	"github.com/dpc-project/dpc/internal/command"
 )
 
 const description = `Run the DPC agent: start and stop service instances on this host for a supervisor.
@@ -39,36 +34,9 @@ Example config file (--config):
 `
 
 func main() {
-	var cli CLI
-	kong.Parse(&cli,
-		kong.Name("dpc-agent"),
+	command.Main("dpc-agent", &CLI{},
 		kong.Description(description+indent(exampleConfig)),
-		kong.UsageOnError(),
-		// Bad usage exits 2, as with dpc-cli and Go's flag package (kong
-		// would use 80).
-		kong.Exit(func(code int) {
-			if code == 80 {
-				code = 2
-			}
-			os.Exit(code)
-		}),
 	)
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	// After the first signal the agent stops its processes; a second one
-	// ends it at once.
-	go func() {
-		<-ctx.Done()
-		stop()
-	}()
-	if err := cli.Run(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "dpc-agent:", err)
-		var u usageError
-		if errors.As(err, &u) {
-			os.Exit(2)
-		}
-		os.Exit(1)
-	}
 }
 
 // indent keeps kong from reflowing the example.

@@ -14,30 +14,14 @@
 package main
 
 import (
-	"context"
-	"fmt"
-	"os"
-	"os/signal"
-	"syscall"
-
 	"github.com/alecthomas/kong"
 	"github.com/dpc-project/dpc/catalog"
+	"github.com/dpc-project/dpc/internal/command"
 )
 
 func main() {
-	var cli CLI
-	kong.Parse(&cli,
-		kong.Name("dpc-hub"),
+	command.Main("dpc-hub", &CLI{},
 		kong.Description("Run the DPC hub: the embedded NATS broker, the built-in functions and /metrics."),
-		kong.UsageOnError(),
-		// Bad usage exits 2, as with dpc-cli and Go's flag package (kong
-		// would use 80).
-		kong.Exit(func(code int) {
-			if code == 80 {
-				code = 2
-			}
-			os.Exit(code)
-		}),
 		kong.DefaultEnvars("DPC"),
 		kong.Configuration(yamlConfig, configPaths...),
 		kong.Vars{
@@ -45,10 +29,4 @@ func main() {
 			"expiry":         catalog.DefaultConfig().Expiry.String(),
 		},
 	)
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := cli.Run(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "dpc-hub:", err)
-		os.Exit(1)
-	}
 }

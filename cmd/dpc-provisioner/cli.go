@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/dpc-project/dpc/agent"
+	"github.com/dpc-project/dpc/internal/command"
 	"github.com/dpc-project/dpc/internal/hubconn"
 	"github.com/dpc-project/dpc/internal/logging"
 	"github.com/dpc-project/dpc/manifests"
@@ -52,15 +53,15 @@ func (c *CLI) Run(ctx context.Context) error {
 	log := c.Logger()
 	fc, err := provisioner.LoadConfig(c.Config)
 	if err != nil {
-		return configError{err}
+		return command.Usage(err)
 	}
 	if len(fc.Services) == 0 {
-		return configError{fmt.Errorf("%s: no services to supervise", c.Config)}
+		return command.Usage(fmt.Errorf("%s: no services to supervise", c.Config))
 	}
 	// Check every service's policy before connecting anywhere, so that a
 	// config mistake is reported at once, not after a wait for the hub.
 	if _, err := fc.BuildServices(nil); err != nil {
-		return configError{err}
+		return command.Usage(err)
 	}
 	if c.Period > 0 {
 		fc.Period = manifests.Duration(c.Period) // the flag wins; what follows from it too
@@ -69,7 +70,7 @@ func (c *CLI) Run(ctx context.Context) error {
 	cfg.Logger = log
 	cfg.DryRun = c.DryRun
 	if err := cfg.Validate(); err != nil {
-		return configError{err}
+		return command.Usage(err)
 	}
 
 	nc, err := c.Connect("dpc-provisioner", log)
@@ -98,7 +99,7 @@ func (c *CLI) Run(ctx context.Context) error {
 	}
 	services, err := fc.BuildServices(hist)
 	if err != nil {
-		return configError{err}
+		return command.Usage(err)
 	}
 
 	reg := prometheus.NewRegistry()
@@ -148,9 +149,3 @@ func serveMetrics(addr string, reg *prometheus.Registry, log *slog.Logger) (stri
 		_ = srv.Shutdown(ctx)
 	}, nil
 }
-
-// configError is a problem with the config file or flags: exit code 2,
-// like bad usage.
-type configError struct{ error }
-
-func (e configError) Unwrap() error { return e.error }

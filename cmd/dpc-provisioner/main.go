@@ -15,36 +15,12 @@
 package main
 
 import (
-	"context"
-	"errors"
-	"fmt"
-	"os"
-	"os/signal"
-	"syscall"
-
 	"github.com/alecthomas/kong"
+	"github.com/dpc-project/dpc/internal/command"
 )
 
 func main() {
-	var cli CLI
-	kong.Parse(&cli,
-		kong.Name("dpc-provisioner"),
+	command.Main("dpc-provisioner", &CLI{},
 		kong.Description("Keep DPC services sized to their load: spawn and stop instances through dpc-agents as each service's policy decides.\n\n"+configHelp),
-		kong.UsageOnError(),
-		kong.Exit(func(code int) {
-			if code == 80 {
-				code = 2 // bad usage exits 2, as everywhere in DPC
-			}
-			os.Exit(code)
-		}),
 	)
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := cli.Run(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "dpc-provisioner:", err)
-		if errors.As(err, new(configError)) {
-			os.Exit(2)
-		}
-		os.Exit(1)
-	}
 }

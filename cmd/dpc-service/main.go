@@ -13,37 +13,16 @@
 package main
 
 import (
-	"context"
-	"fmt"
-	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 
 	"github.com/alecthomas/kong"
+	"github.com/dpc-project/dpc/internal/command"
 	"github.com/dpc-project/dpc/services"
 )
 
 func main() {
-	var cli CLI
-	kong.Parse(&cli,
-		kong.Name("dpc-service"),
+	command.Main("dpc-service", &CLI{},
 		kong.Description("Run a DPC extra service and plug its functions into the hub."),
-		kong.UsageOnError(),
-		// Bad usage exits 2, as with dpc-cli and Go's flag package (kong
-		// would use 80).
-		kong.Exit(func(code int) {
-			if code == 80 {
-				code = 2
-			}
-			os.Exit(code)
-		}),
 		kong.Vars{"services": strings.Join(services.Names(), ",")},
 	)
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := cli.Run(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "dpc-service:", err)
-		os.Exit(1)
-	}
 }
