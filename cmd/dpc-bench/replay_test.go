@@ -10,7 +10,6 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -196,40 +195,12 @@ func TestWriteCSV_HeaderAndEmptyUnknowns(t *testing.T) {
 	}
 }
 
-// The replay tests run real processes: dpc-hub, dpc-service, dpc-agent
-// and dpc-provisioner, built once.
-var (
-	replayBuildOnce sync.Once
-	replayBinDir    string
-	replayBuildErr  error
-)
-
-func replayBins(t *testing.T) string {
-	t.Helper()
-	if runtime.GOOS != "linux" {
-		t.Skip("runs real processes and reads /proc")
-	}
-	replayBuildOnce.Do(func() {
-		replayBinDir, replayBuildErr = os.MkdirTemp("", "dpc-bench-replay-test-")
-		if replayBuildErr != nil {
-			return
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		defer cancel()
-		replayBuildErr = goBuild(ctx, replayBinDir, hubPackage, servicePackage, agentPackage, provisionerPackage)
-	})
-	if replayBuildErr != nil {
-		t.Fatal(replayBuildErr)
-	}
-	return replayBinDir
-}
-
 // runReplay runs a replay with a short day into a temporary directory and
 // returns its summary and the directory.
 func runReplay(t *testing.T, ctx context.Context, stderr interface{ Write([]byte) (int, error) }, args ...string) (*ReplayReport, string, error) {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "out")
-	c := replayCmd(t, append([]string{"--bin-dir", replayBins(t), "--out", out, "--json", "--progress-every", "1s"}, args...)...)
+	c := replayCmd(t, append([]string{"--bin-dir", binDir(t), "--out", out, "--json", "--progress-every", "1s"}, args...)...)
 	var stdout bytes.Buffer
 	err := c.Run(ctx, &stdout, stderr)
 	var rep ReplayReport

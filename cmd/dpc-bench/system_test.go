@@ -16,31 +16,28 @@ import (
 	"github.com/alecthomas/kong"
 )
 
-// The thesis and soak tests run real dpc-hub and dpc-service processes,
-// built once per test binary run.
+// The thesis, soak and replay tests run real processes: dpc-hub,
+// dpc-service, dpc-agent and dpc-provisioner, built once per test binary
+// run, on first use.
 var (
-	buildOnce          sync.Once
-	buildDir           string
-	hubBin, serviceBin string
-	buildErr           error
+	buildOnce sync.Once
+	buildDir  string
+	buildErr  error
 )
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	for _, dir := range []string{buildDir, replayBinDir} {
-		if dir != "" {
-			os.RemoveAll(dir)
-		}
+	if buildDir != "" {
+		os.RemoveAll(buildDir)
 	}
 	os.Exit(code)
 }
 
-// systemFlags builds the binaries on first use and returns flags that
-// start them, quietly.
-func systemFlags(t *testing.T) SystemFlags {
+// binDir builds the binaries on first use and returns their directory.
+func binDir(t *testing.T) string {
 	t.Helper()
 	if runtime.GOOS != "linux" {
-		t.Skip("measures processes through /proc")
+		t.Skip("runs real processes and reads /proc")
 	}
 	buildOnce.Do(func() {
 		buildDir, buildErr = os.MkdirTemp("", "dpc-bench-test-")
@@ -49,13 +46,19 @@ func systemFlags(t *testing.T) SystemFlags {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
-		buildErr = goBuild(ctx, buildDir, hubPackage, servicePackage)
-		hubBin, serviceBin = buildDir+"/dpc-hub", buildDir+"/dpc-service"
+		buildErr = goBuild(ctx, buildDir, hubPackage, servicePackage, agentPackage, provisionerPackage)
 	})
 	if buildErr != nil {
 		t.Fatal(buildErr)
 	}
-	return SystemFlags{HubBin: hubBin, ServiceBin: serviceBin, StartTimeout: time.Minute, Timeout: 5 * time.Second, JSON: true}
+	return buildDir
+}
+
+// systemFlags returns flags that start the built binaries, quietly.
+func systemFlags(t *testing.T) SystemFlags {
+	t.Helper()
+	dir := binDir(t)
+	return SystemFlags{HubBin: dir + "/dpc-hub", ServiceBin: dir + "/dpc-service", StartTimeout: time.Minute, Timeout: 5 * time.Second, JSON: true}
 }
 
 // checkGone fails if a process the bench started is still there: every

@@ -31,21 +31,9 @@ import (
 var hubBinary, cliBinary string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "dpc-cli-test")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	bins, err := proctest.Build(dir, "./cmd/dpc-hub", "./cmd/dpc-cli")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	hubBinary, cliBinary = bins["./cmd/dpc-hub"], bins["./cmd/dpc-cli"]
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	os.Exit(proctest.RunWithBinaries(m, func(b map[string]string) {
+		hubBinary, cliBinary = b["./cmd/dpc-hub"], b["./cmd/dpc-cli"]
+	}, "./cmd/dpc-hub", "./cmd/dpc-cli"))
 }
 
 const waitLong = 30 * time.Second

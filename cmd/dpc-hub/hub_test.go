@@ -16,20 +16,16 @@ import (
 	"github.com/nats-io/nats.go"
 )
 
-// buildHub compiles dpc-hub into a temporary directory.
-func buildHub(t *testing.T) string {
-	t.Helper()
-	bins, err := proctest.Build(t.TempDir(), "./cmd/dpc-hub")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return bins["./cmd/dpc-hub"]
+// bin is dpc-hub, built once by TestMain.
+var bin string
+
+func TestMain(m *testing.M) {
+	os.Exit(proctest.RunWithBinaries(m, func(b map[string]string) { bin = b["./cmd/dpc-hub"] }, "./cmd/dpc-hub"))
 }
 
 // The hub starts on its defaults (ports made random for the test), serves
 // its built-in function and /metrics, and stops cleanly on SIGTERM.
 func TestHub_ServesAndStopsOnSignal(t *testing.T) {
-	bin := buildHub(t)
 	data := t.TempDir()
 	hub := proctest.Start(t, "dpc-hub", exec.Command(bin, "--host", "127.0.0.1", "--port=-1", "--http-port=-1",
 		"--metrics", "127.0.0.1:0", "--data", data, "--log-format", "json"))
@@ -83,7 +79,6 @@ func TestHub_ServesAndStopsOnSignal(t *testing.T) {
 
 // Bad flags fail with a message naming the flag and a non-zero exit.
 func TestHub_RejectsBadFlags(t *testing.T) {
-	bin := buildHub(t)
 	for _, tc := range []struct {
 		args []string
 		want string
@@ -106,7 +101,6 @@ func TestHub_RejectsBadFlags(t *testing.T) {
 // Settings come from a YAML config file too; an unknown key is an error
 // naming the file and the key.
 func TestHub_ConfigFile(t *testing.T) {
-	bin := buildHub(t)
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "bad.yml")
 	if err := os.WriteFile(bad, []byte("port: 4222\nprot: 1\n"), 0o644); err != nil {
