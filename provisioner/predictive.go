@@ -97,6 +97,15 @@ type predictiveState struct {
 	slot  int
 	peak  float64
 	dirty bool
+	// Predictions read from the history, by day and slot: they come from
+	// past days only, which this policy does not write again, so one read
+	// per slot and day does instead of one or two every period.
+	predicted map[[2]int64]prediction
+}
+
+type prediction struct {
+	rate float64
+	n    int
 }
 
 // NewPredictive returns a Predictive policy for cfg keeping its history in
@@ -202,6 +211,12 @@ func (p *Predictive) plan(ctx context.Context, obs Observation) (predictivePlan,
 		preds = append(preds, pred{label: "in " + p.lead().String(), at: ahead, slot: s1})
 	}
 	for i := range preds {
+		d, sl := p.SlotOf(preds[i].at)
+		key := [2]int64{d, int64(sl)}
+		if c, ok := st.predicted[key]; ok {
+			preds[i].rate, preds[i].n = c.rate, c.n
+			continue
+		}
 		r, n, err := p.Predict(ctx, obs.Service, preds[i].at)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -213,6 +228,10 @@ func (p *Predictive) plan(ctx context.Context, obs Observation) (predictivePlan,
 			continue
 		}
 		preds[i].rate, preds[i].n = r, n
+		if st.predicted == nil || len(st.predicted) > 4*int(p.cfg.Day/p.cfg.Slot) {
+			st.predicted = map[[2]int64]prediction{} // a day or two's worth, at most
+		}
+		st.predicted[key] = prediction{r, n}
 	}
 
 	var parts []string

@@ -303,3 +303,34 @@ func TestPredictive_WorkWaitsWithNoneRunning(t *testing.T) {
 		t.Fatalf("got %+v, want 1 for the durable lane", got)
 	}
 }
+
+// countingHistory counts reads of a real (memory) history.
+type countingHistory struct {
+	*provisioner.MemoryHistory
+	reads int
+}
+
+func (h *countingHistory) Peaks(ctx context.Context, service string, slot int) (map[int64]float64, error) {
+	h.reads++
+	return h.MemoryHistory.Peaks(ctx, service, slot)
+}
+
+// Past days do not change during a slot: a KV-backed history is read once
+// per slot, not every period.
+func TestPredictive_ReadsHistoryOncePerSlot(t *testing.T) {
+	h := &countingHistory{MemoryHistory: provisioner.NewMemoryHistory()}
+	for day := int64(1000); day < 1003; day++ {
+		record(t, h, "tst", 2, day, 40, 100)
+		record(t, h, "tst", 3, day, 60, 100)
+	}
+	p := newPredictive(t, h, nil)
+	for i := range 9 { // nine periods of one slot, looking one slot ahead
+		got := decide(t, p, observe(at(1003, 2, time.Duration(i)*time.Second), 40, 4))
+		if got.Desired != 6 { // λpred = max(40, 60) = 60, δ = 10/s
+			t.Fatalf("period %d: %+v, want 6", i, got)
+		}
+	}
+	if h.reads != 2 {
+		t.Fatalf("%d history reads over nine periods of one slot, want 2 (this slot and the next)", h.reads)
+	}
+}
