@@ -284,6 +284,9 @@ func TestTargetTracking_NoOscillation(t *testing.T) {
 			t.Fatalf("with a 30s down window %v: scaled down at step %d", with, i)
 		}
 	}
+	if with[0] != 8 {
+		t.Fatalf("with a 30s down window %v: want the first high wait to double the count to 8", with)
+	}
 }
 
 func TestTargetTracking_PerService(t *testing.T) {
