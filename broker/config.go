@@ -51,6 +51,11 @@ type Config struct {
 	Users []User
 	NKeys []NKeyUser
 
+	// Trust, when set, switches the server to NATS's decentralised
+	// authentication (operator, accounts, user JWTs): Users and NKeys must
+	// then be empty.
+	Trust *Trust
+
 	// Cluster, when set, lets several servers form one NATS cluster.
 	Cluster *ClusterConfig
 
@@ -78,6 +83,25 @@ type TLSConfig struct {
 	CAFile string
 	// VerifyClients demands a client certificate signed by CAFile.
 	VerifyClients bool
+}
+
+// Trust is decentralised authentication: the server trusts one operator;
+// every client presents a user JWT issued under one of Accounts and signs
+// the server's nonce with its key (the standard .creds file), and gets the
+// permissions the JWT, or the scope of the key that signed it, grants.
+type Trust struct {
+	// Operator is the operator JWT; it names the system account.
+	Operator string
+	// Accounts are the account JWTs, the system account's among them,
+	// served from memory. Server.UpdateAccount replaces one at run time.
+	Accounts []string
+	// DefaultSentinel, if set, is the bearer user JWT a client that
+	// presents no credentials is given (NATS default_sentinel).
+	DefaultSentinel string
+	// ConnectJWT and ConnectSeed are the host program's own user, which
+	// Server.Connect authenticates as.
+	ConnectJWT  string
+	ConnectSeed []byte
 }
 
 // User is a username/password login with optional permissions.
@@ -203,6 +227,17 @@ func (c Config) Validate() error {
 			bad(fmt.Sprintf("NKeys[%d].PublicKey", i), "%q listed twice", k.PublicKey)
 		}
 		seenKey[k.PublicKey] = true
+	}
+	if tr := c.Trust; tr != nil {
+		if len(c.Users) > 0 || len(c.NKeys) > 0 {
+			bad("Trust", "cannot be combined with Users or NKeys")
+		}
+		if tr.Operator == "" {
+			bad("Trust.Operator", "empty")
+		}
+		if tr.ConnectJWT == "" || len(tr.ConnectSeed) == 0 {
+			bad("Trust.ConnectJWT", "the host program's user JWT and seed are required")
+		}
 	}
 	if cl := c.Cluster; cl != nil {
 		if cl.Name == "" {

@@ -22,6 +22,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 )
@@ -36,6 +37,8 @@ type Server struct {
 	ns           *server.Server
 	internalUser string
 	internalPass string
+	resolver     *server.MemAccResolver
+	cert         *certReloader
 	shutdownOnce sync.Once
 }
 
@@ -179,6 +182,14 @@ func (s *Server) options() (*server.Options, error) {
 		if err != nil {
 			return nil, fmt.Errorf("broker: TLS: %w", err)
 		}
+		// The certificate comes from a reloader, so that ReloadTLS can
+		// swap it for new connections without a restart.
+		s.cert, err = newCertReloader(t.CertFile, t.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("broker: TLS: %w", err)
+		}
+		tc.Certificates = nil
+		tc.GetCertificate = s.cert.get
 		o.TLS, o.TLSVerify, o.TLSConfig = true, t.VerifyClients, tc
 		o.TLSCert, o.TLSKey, o.TLSCaCert = t.CertFile, t.KeyFile, t.CAFile
 		o.TLSTimeout = 2
@@ -193,6 +204,24 @@ func (s *Server) options() (*server.Options, error) {
 		for _, k := range c.NKeys {
 			o.Nkeys = append(o.Nkeys, &server.NkeyUser{Nkey: k.PublicKey, Permissions: k.Permissions.server()})
 		}
+	}
+	if tr := c.Trust; tr != nil {
+		oc, err := jwt.DecodeOperatorClaims(tr.Operator)
+		if err != nil {
+			return nil, fmt.Errorf("broker: config Trust.Operator: %w", err)
+		}
+		s.resolver = &server.MemAccResolver{}
+		for i, a := range tr.Accounts {
+			ac, err := jwt.DecodeAccountClaims(a)
+			if err != nil {
+				return nil, fmt.Errorf("broker: config Trust.Accounts[%d]: %w", i, err)
+			}
+			_ = s.resolver.Store(ac.Subject, a)
+		}
+		o.TrustedOperators = []*jwt.OperatorClaims{oc}
+		o.SystemAccount = oc.SystemAccount
+		o.AccountResolver = s.resolver
+		o.DefaultSentinel = tr.DefaultSentinel
 	}
 	if cl := c.Cluster; cl != nil {
 		o.Cluster.Name = cl.Name
@@ -245,6 +274,9 @@ func (s *Server) Connect(opts ...nats.Option) (*nats.Conn, error) {
 	if s.internalUser != "" {
 		all = append(all, nats.UserInfo(s.internalUser, s.internalPass))
 	}
+	if tr := s.cfg.Trust; tr != nil {
+		all = append(all, nats.UserJWTAndSeed(tr.ConnectJWT, string(tr.ConnectSeed)))
+	}
 	// In-process connections skip TLS: the server knows no bytes leave the
 	// process.
 	all = append(all, opts...)
@@ -253,6 +285,38 @@ func (s *Server) Connect(opts ...nats.Option) (*nats.Conn, error) {
 		return nil, fmt.Errorf("broker: in-process connect: %w", err)
 	}
 	return nc, nil
+}
+
+// UpdateAccount replaces an account's JWT at run time (Trust only): its
+// limits, signing keys and revocations apply at once — connections of
+// users it revokes, or signed by keys it drops, are closed, and so are
+// connections beyond a lowered connection limit.
+func (s *Server) UpdateAccount(accountJWT string) error {
+	if s.resolver == nil {
+		return errors.New("broker: UpdateAccount needs Trust")
+	}
+	ac, err := jwt.DecodeAccountClaims(accountJWT)
+	if err != nil {
+		return fmt.Errorf("broker: account JWT: %w", err)
+	}
+	if err := s.resolver.Store(ac.Subject, accountJWT); err != nil {
+		return fmt.Errorf("broker: storing account %s: %w", ac.Subject, err)
+	}
+	acc, err := s.ns.LookupAccount(ac.Subject)
+	if err != nil {
+		return fmt.Errorf("broker: account %s: %w", ac.Subject, err)
+	}
+	s.ns.UpdateAccountClaims(acc, ac)
+	return nil
+}
+
+// ReloadTLS reads the certificate and key files again; new connections
+// get the new certificate, established ones keep theirs.
+func (s *Server) ReloadTLS() error {
+	if s.cert == nil {
+		return errors.New("broker: ReloadTLS needs TLS")
+	}
+	return s.cert.load()
 }
 
 // ClientURL is the URL clients on other hosts or processes connect to,
