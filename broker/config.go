@@ -69,6 +69,13 @@ type Config struct {
 	Debug  bool
 	Trace  bool
 
+	// OnSecurityEvent, if set, hears every client the server refuses (a
+	// failed login, a denied publish or subscription) instead of the
+	// server's log. It is called from the server's goroutines, possibly
+	// under its locks: hand the event off, do not call back into the
+	// server.
+	OnSecurityEvent func(SecurityEvent)
+
 	// ReadyTimeout bounds how long Start waits for the server to accept
 	// connections; 0 means DefaultReadyTimeout.
 	ReadyTimeout time.Duration

@@ -75,7 +75,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		default:
 		}
 	}
-	ns.SetLoggerV2(slogAdapter{l: logger.With("component", "nats-server"), onFatal: onFatal}, cfg.Debug, cfg.Trace, false)
+	ns.SetLoggerV2(slogAdapter{l: logger.With("component", "nats-server"), onFatal: onFatal, onSecurity: cfg.OnSecurityEvent}, cfg.Debug, cfg.Trace, false)
 	s.ns = ns
 
 	started := make(chan struct{})

@@ -18,7 +18,7 @@ import (
 // answers at the hub's address — no trust on first use.
 type Code struct {
 	secret [secretBytes]byte
-	pin    [pinBits / 8]byte // the first 60 bits are used; the last nibble is 0
+	pin    [(pinBits + 7) / 8]byte // the first 60 bits are used; the last nibble is 0
 }
 
 const (

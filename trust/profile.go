@@ -10,6 +10,7 @@ import (
 
 	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nkeys"
 )
 
 // A profile is how one machine reaches its hub as one identity: the hub's
@@ -36,6 +37,9 @@ type Profile struct {
 	PublicKey string   `json:"public_key"`
 	// Hub is the fingerprint of the hub's CA (hex), to tell hubs apart.
 	Hub string `json:"hub"`
+	// Account is the hub's DPC account (an agent signs its instances'
+	// credentials for it).
+	Account string `json:"account,omitempty"`
 
 	dir string
 }
@@ -181,4 +185,17 @@ func (c Connection) Resolve(dir string) (Connection, error) {
 		c.CAFile = p.CAFile()
 	}
 	return c, nil
+}
+
+// keyPair reads the identity's key from its credentials file.
+func (c Connection) keyPair() (nkeys.KeyPair, error) {
+	b, err := os.ReadFile(c.CredsFile)
+	if err != nil {
+		return nil, fmt.Errorf("trust: credentials: %w", err)
+	}
+	kp, err := jwt.ParseDecoratedUserNKey(b)
+	if err != nil {
+		return nil, fmt.Errorf("trust: credentials %s: %w", c.CredsFile, err)
+	}
+	return kp, nil
 }

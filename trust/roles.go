@@ -194,7 +194,7 @@ func permissions(r Role) (jwt.Permissions, error) {
 		p.Sub.Deny.Add(reservedSubDeny()...)
 		p.Resp = &jwt.ResponsePermission{MaxMsgs: 1, Expires: responseExpiry}
 	case RoleAgent:
-		p.Pub.Allow.Add("$SRV.>")
+		p.Pub.Allow.Add("$SRV.>", "dpc.svc."+PairingService+"."+FnAgentKey)
 		p.Sub.Allow.Add(serves("agent")...)
 		p.Sub.Allow.Add(inbox)
 		p.Resp = &jwt.ResponsePermission{MaxMsgs: 1, Expires: responseExpiry}

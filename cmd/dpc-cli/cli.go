@@ -13,15 +13,12 @@ import (
 
 // Globals are the flags every command takes.
 type Globals struct {
-	NATS     string        `name:"nats" help:"Hub URL(s), comma-separated." env:"NATS_URL" default:"nats://127.0.0.1:4222" placeholder:"URL"`
-	User     string        `help:"User name for the hub." env:"DPC_USER"`
-	Password string        `help:"Password of --user." env:"DPC_PASSWORD"`
-	TLSCA    string        `name:"tls-ca" help:"PEM CA to trust the hub's certificate with." type:"existingfile" placeholder:"FILE"`
-	TLSCert  string        `name:"tls-cert" help:"PEM client certificate." type:"existingfile" placeholder:"FILE"`
-	TLSKey   string        `name:"tls-key" help:"PEM key of --tls-cert." type:"existingfile" placeholder:"FILE"`
-	Timeout  time.Duration `help:"Timeout of catalog queries and of calls; a function's manifest timeout overrides it for that function." default:"5s"`
-	JSON     bool          `name:"json" help:"Machine-readable JSON output."`
-	App      string        `help:"Application whose functions to use (interactive mode and funcs)." placeholder:"APP"`
+	NATS    string        `name:"nats" help:"Hub URL(s), comma-separated (default: this machine's DPC profile, else nats://127.0.0.1:4222)." env:"NATS_URL" placeholder:"URL"`
+	Creds   string        `name:"creds" help:"NATS credentials file of this device's identity (default: the profile's, in $DPC_HOME or ~/.config/dpc)." env:"DPC_CREDS" type:"existingfile" placeholder:"FILE"`
+	TLSCA   string        `name:"tls-ca" help:"PEM CA of the hub (default: the profile's)." env:"DPC_TLS_CA" type:"existingfile" placeholder:"FILE"`
+	Timeout time.Duration `help:"Timeout of catalog queries and of calls; a function's manifest timeout overrides it for that function." default:"5s"`
+	JSON    bool          `name:"json" help:"Machine-readable JSON output."`
+	App     string        `help:"Application whose functions to use (interactive mode and funcs)." placeholder:"APP"`
 }
 
 // CLI is dpc-cli's command line.
@@ -36,6 +33,8 @@ type CLI struct {
 	MultiCall MultiCallCmd `cmd:"" name:"multi-call" help:"Call a function on every instance of its service and print each reply."`
 	Status    StatusCmd    `cmd:"" help:"Show the live services, their instances and load."`
 	Notes     NotesCmd     `cmd:"" help:"Save, get and merge notes on the hub; the device remembers the revision it last saw."`
+	Devices   DevicesCmd   `cmd:"" help:"Pair new devices, services and agents; list and revoke identities (owner only)."`
+	Pair      PairCmd      `cmd:"" help:"Pair this machine with a hub, using a code from the owner's 'devices add'."`
 }
 
 // streams are what a command reads and writes, and the interrupts it

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/dpc-project/dpc/catalog"
+	"github.com/dpc-project/dpc/internal/hubconn"
 	"github.com/dpc-project/dpc/manifests"
 	"github.com/dpc-project/dpc/omq"
 	"github.com/nats-io/nats.go"
@@ -59,9 +60,9 @@ func (g *Globals) connect(opts connectOptions) (*client, error) {
 			nats.ReconnectWait(250*time.Millisecond),
 			nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 				if err != nil {
-					notice("dpc-cli: lost the hub at %s (%v); reconnecting…\n", g.NATS, err)
+					notice("dpc-cli: lost the hub at %s (%v); reconnecting…\n", c.url, err)
 				} else {
-					notice("dpc-cli: lost the hub at %s; reconnecting…\n", g.NATS)
+					notice("dpc-cli: lost the hub at %s; reconnecting…\n", c.url)
 				}
 			}),
 			nats.ReconnectHandler(func(nc *nats.Conn) {
@@ -71,21 +72,18 @@ func (g *Globals) connect(opts connectOptions) (*client, error) {
 	} else {
 		nopts = append(nopts, nats.NoReconnect())
 	}
-	if g.User != "" {
-		nopts = append(nopts, nats.UserInfo(g.User, g.Password))
-	}
-	if g.TLSCA != "" {
-		nopts = append(nopts, nats.RootCAs(g.TLSCA))
-	}
-	if g.TLSCert != "" || g.TLSKey != "" {
-		if g.TLSCert == "" || g.TLSKey == "" {
-			return nil, usageErrorf("--tls-cert and --tls-key go together")
-		}
-		nopts = append(nopts, nats.ClientCert(g.TLSCert, g.TLSKey))
-	}
-	nc, err := nats.Connect(g.NATS, nopts...)
+	url, auth, err := hubconn.Resolve(g.NATS, g.Creds, g.TLSCA)
 	if err != nil {
-		return nil, unavailableErrorf(err, "cannot reach the hub at %s: %v", g.NATS, err)
+		return nil, usageErrorf("%v", err)
+	}
+	c.url = url
+	nopts = append(nopts, auth...)
+	nc, err := nats.Connect(url, nopts...)
+	if err != nil {
+		if errors.Is(err, nats.ErrAuthorization) {
+			return nil, &cliError{code: exitDenied, msg: fmt.Sprintf("the hub at %s refused this device's credentials (revoked, or from another hub?): %v", url, err), err: err}
+		}
+		return nil, unavailableErrorf(err, "cannot reach the hub at %s: %v", url, err)
 	}
 	node, err := omq.New(nc, omq.WithTimeout(g.Timeout))
 	if err != nil {

@@ -17,13 +17,16 @@ const (
 	exitUnavailable = 3
 	exitTimeout     = 4
 	exitConflict    = 5
+	// exitDenied: the hub refused this identity (unknown, revoked, or a
+	// permission its role lacks), or a pairing code was refused.
+	exitDenied = 6
 	// exitInterrupted is the shell's convention for a program stopped by
 	// SIGINT (128 + 2).
 	exitInterrupted = 130
 )
 
 // exitCodesHelp is the table of exit codes shown by --help.
-const exitCodesHelp = `Exit codes: 0 ok; 1 error; 2 bad usage or bad arguments (also a 400 from the service, or an ambiguous function name); 3 unavailable (no instance answers, not in the catalog, hub unreachable); 4 timeout; 5 conflict (409: a note changed since the revision you edited); 130 interrupted.`
+const exitCodesHelp = `Exit codes: 0 ok; 1 error; 2 bad usage or bad arguments (also a 400 from the service, or an ambiguous function name); 3 unavailable (no instance answers, not in the catalog, hub unreachable); 4 timeout; 5 conflict (409: a note changed since the revision you edited); 6 denied (the hub refused this device's credentials or a pairing code, or its role may not do that); 130 interrupted.`
 
 // codeConflict is the error code of a call refused because the state it
 // assumed has changed, such as a note saved from an old revision.

@@ -1,35 +1,44 @@
 package main
 
 import (
+	"context"
 	"fmt"
-	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/alecthomas/kong"
-
 	"github.com/dpc-project/dpc/broker"
+	"github.com/dpc-project/dpc/hub"
+	"github.com/dpc-project/dpc/internal/command"
 	"github.com/dpc-project/dpc/internal/logging"
 )
 
-// CLI is dpc-hub's flags. Each also reads DPC_<NAME> from the environment.
+// CLI is dpc-hub's flags. Each also reads DPC_HUB_<NAME> from the
+// environment.
 type CLI struct {
 	Config kong.ConfigFlag `help:"YAML file of settings, keyed by long flag name (port: 4333, data: /var/lib/dpc, routes: [...])." type:"existingfile" env:"-"`
 
 	Name     string `help:"Server name, unique within a cluster." default:"dpc-hub"`
-	Host     string `help:"Interface NATS clients connect on." default:"0.0.0.0"`
+	Host     string `help:"Interface NATS clients connect on (TLS, every client authenticated)." default:"0.0.0.0"`
 	Port     int    `help:"NATS client port (-1: random)." default:"4222"`
+	HTTPHost string `name:"http-host" help:"Interface of the NATS monitoring port; it shows every connection, so loopback unless you need it elsewhere." default:"127.0.0.1"`
 	HTTPPort int    `name:"http-port" help:"NATS monitoring port (/varz, /connz, /jsz); 0 turns it off." default:"8222"`
-	Data     string `help:"Data directory; JetStream (the durable lane) keeps its files in <data>/jetstream." default:"data" type:"path"`
-	Metrics  string `help:"Address of the Prometheus /metrics endpoint; empty turns it off." default:":9090"`
+	Data     string `help:"Data directory: JetStream's files (<data>/jetstream) and the hub's identity (<data>/identity: keys, CA, owner credentials)." default:"data" type:"path"`
 
-	TLSCert   string `name:"tls-cert" help:"PEM certificate: require TLS from clients." type:"existingfile"`
-	TLSKey    string `name:"tls-key" help:"PEM key of --tls-cert." type:"existingfile"`
-	TLSCA     string `name:"tls-ca" help:"PEM CA that client certificates must be signed by." type:"existingfile"`
-	TLSVerify bool   `name:"tls-verify" help:"Require a client certificate signed by --tls-ca."`
+	Metrics          string `help:"Address of the Prometheus /metrics endpoint; empty turns it off. Loopback unless --metrics-web-config protects it." default:"127.0.0.1:9090"`
+	MetricsWebConfig string `name:"metrics-web-config" help:"Prometheus exporter-toolkit web config (TLS, basic auth) for /metrics: how to let a Prometheus on another host scrape." type:"existingfile" placeholder:"FILE"`
 
-	User     string `help:"Require this user name from clients (with --password)."`
-	Password string `help:"Password of --user."`
+	TLSCert  string   `name:"tls-cert" help:"PEM certificate to use instead of the one the hub makes for itself (with --tls-key)." type:"existingfile" placeholder:"FILE"`
+	TLSKey   string   `name:"tls-key" help:"PEM key of --tls-cert." type:"existingfile" placeholder:"FILE"`
+	TLSHosts []string `name:"tls-host" help:"Extra names or addresses the hub's own certificate covers (it always covers localhost, the host name and this machine's addresses)." placeholder:"NAME"`
+
+	MaxPayload int32         `name:"max-payload" help:"Largest message in bytes, a call's body among them (larger bodies go through the large-body store)." default:"1048576"`
+	MaxStore   int64         `name:"max-store" help:"JetStream disk storage cap in bytes (notes, durable calls, large bodies)." default:"8589934592"`
+	MaxMemory  int64         `name:"max-memory" help:"JetStream memory storage cap in bytes." default:"268435456"`
+	MaxBodies  int64         `name:"max-bodies" help:"Cap of the large-body store in bytes." default:"1073741824"`
+	MaxNote    int64         `name:"max-note" help:"Largest note in bytes." default:"8388608"`
+	PairingTTL time.Duration `name:"pairing-ttl" help:"How long a pairing code is valid." default:"10m"`
 
 	ClusterName string   `name:"cluster-name" help:"Join hubs into one NATS cluster under this name."`
 	ClusterHost string   `name:"cluster-host" help:"Interface for routes from other hubs." default:"0.0.0.0"`
@@ -40,23 +49,23 @@ type CLI struct {
 	Expiry        time.Duration `help:"A service instance silent this long leaves the catalog." default:"${expiry}"`
 
 	logging.LogFlags `embed:""`
+
+	mu  sync.Mutex
+	hub *hub.Hub
 }
 
-// brokerConfig turns the flags into a broker configuration.
-func (c *CLI) brokerConfig(log *slog.Logger) (broker.Config, error) {
-	cfg := broker.DefaultConfig()
+// hubConfig turns the flags into the hub's configuration.
+func (c *CLI) hubConfig() (hub.Config, error) {
+	cfg := hub.DefaultConfig()
 	cfg.Name = c.Name
 	cfg.Host, cfg.Port = c.Host, c.Port
-	cfg.HTTPHost, cfg.HTTPPort = c.Host, c.HTTPPort
-	cfg.StoreDir = c.Data // nats-server adds the jetstream/ level itself
-	cfg.Logger = log
-	cfg.ReadyTimeout = 30 * time.Second
-	if c.TLSCert != "" || c.TLSKey != "" {
-		cfg.TLS = &broker.TLSConfig{CertFile: c.TLSCert, KeyFile: c.TLSKey, CAFile: c.TLSCA, VerifyClients: c.TLSVerify}
-	}
-	if c.User != "" {
-		cfg.Users = []broker.User{{Name: c.User, Password: c.Password}}
-	}
+	cfg.MonitorHost, cfg.MonitorPort = c.HTTPHost, c.HTTPPort
+	cfg.DataDir = c.Data
+	cfg.Metrics, cfg.MetricsWebConfig = c.Metrics, c.MetricsWebConfig
+	cfg.TLSCert, cfg.TLSKey, cfg.TLSHosts = c.TLSCert, c.TLSKey, c.TLSHosts
+	cfg.MaxPayload, cfg.MaxStore, cfg.MaxMemory, cfg.MaxBodies, cfg.MaxNote = c.MaxPayload, c.MaxStore, c.MaxMemory, c.MaxBodies, c.MaxNote
+	cfg.PairingTTL = c.PairingTTL
+	cfg.SweepInterval, cfg.Expiry = c.SweepInterval, c.Expiry
 	if c.ClusterName != "" {
 		cfg.Cluster = &broker.ClusterConfig{Name: c.ClusterName, Host: c.ClusterHost, Port: c.ClusterPort}
 		for _, r := range c.Routes {
@@ -70,5 +79,56 @@ func (c *CLI) brokerConfig(log *slog.Logger) (broker.Config, error) {
 	if err := cfg.Validate(); err != nil {
 		return cfg, err
 	}
+	// The broker checks ports and names; do it before anything starts.
+	b := broker.DefaultConfig()
+	b.Port, b.HTTPPort, b.Cluster, b.MaxPayload = c.Port, c.HTTPPort, cfg.Cluster, c.MaxPayload
+	if err := b.Validate(); err != nil {
+		return cfg, err
+	}
 	return cfg, nil
 }
+
+// Run starts the hub and serves until ctx ends.
+func (c *CLI) Run(ctx context.Context) error {
+	log := c.Logger()
+	cfg, err := c.hubConfig()
+	if err != nil {
+		return command.Usage(err)
+	}
+	cfg.Logger = log
+	h, err := hub.Start(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.hub = h
+	c.mu.Unlock()
+	log.Info("dpc-hub ready",
+		"nats", h.ClientURL(),
+		"monitoring", h.MonitorURL(),
+		"metrics", h.MetricsURL(),
+		"cluster", h.ClusterURL(),
+		"data", cfg.DataDir)
+
+	<-ctx.Done()
+	log.Info("dpc-hub stopping")
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	h.Close(sctx)
+	log.Info("dpc-hub stopped")
+	return nil
+}
+
+// Reload is SIGHUP: the TLS certificate is read again; nothing stops.
+func (c *CLI) Reload() error {
+	c.mu.Lock()
+	h := c.hub
+	c.mu.Unlock()
+	if h == nil {
+		return nil
+	}
+	return h.Reload()
+}
+
+// shutdownGrace bounds how long calls in flight may take to finish on stop.
+const shutdownGrace = 10 * time.Second

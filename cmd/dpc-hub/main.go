@@ -7,7 +7,7 @@
 //	dpc-hub --port 4333 --data /var/lib/dpc
 //	dpc-hub --cluster-name home --cluster-port 6222 --routes nats-route://nas:6222
 //
-// Every flag has an environment fallback (DPC_PORT, DPC_DATA, …) and may
+// Every flag has an environment fallback (DPC_HUB_PORT, DPC_HUB_DATA, …) and may
 // be set in a YAML config file (--config, or /etc/dpc/hub.yml and
 // ~/.config/dpc/hub.yml if present) under its long name. The hub
 // stops cleanly on SIGINT or SIGTERM: calls in flight finish first.
@@ -22,7 +22,7 @@ import (
 func main() {
 	command.Main("dpc-hub", &CLI{},
 		kong.Description("Run the DPC hub: the embedded NATS broker, the built-in functions and /metrics."),
-		kong.DefaultEnvars("DPC"),
+		kong.DefaultEnvars("DPC_HUB"),
 		kong.Configuration(yamlConfig, configPaths...),
 		kong.Vars{
 			"sweep_interval": catalog.DefaultConfig().Interval.String(),

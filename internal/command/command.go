@@ -36,6 +36,12 @@ type Runner interface {
 	Run(ctx context.Context) error
 }
 
+// Reloader is a Runner that can take new settings while it runs: SIGHUP
+// calls Reload. Commands without it ignore SIGHUP rather than die of it.
+type Reloader interface {
+	Reload() error
+}
+
 // Main parses the arguments into cli, runs it until SIGINT or SIGTERM, and
 // exits with the code the error calls for.
 func Main(name string, cli Runner, opts ...kong.Option) {
@@ -58,6 +64,18 @@ func Main(name string, cli Runner, opts ...kong.Option) {
 	go func() {
 		<-ctx.Done()
 		stop()
+	}()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for range hup {
+			if r, ok := cli.(Reloader); ok {
+				if err := r.Reload(); err != nil {
+					fmt.Fprintf(os.Stderr, "%s: reload: %v\n", name, err)
+				}
+			}
+		}
 	}()
 	if err := cli.Run(ctx); err != nil {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)

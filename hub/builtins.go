@@ -1,4 +1,4 @@
-package main
+package hub
 
 import (
 	"context"
@@ -106,6 +106,11 @@ func notesError(err error) error {
 		return omq.Errorf(409, "note %q changed since revision %d: the latest is revision %d; get it, or merge your edit", ce.Name, ce.Base, ce.Latest)
 	case errors.Is(err, notes.ErrNotFound):
 		return omq.Errorf(404, "%v", err)
+	case errors.Is(err, notes.ErrTooLarge):
+		return omq.Errorf(omq.CodeTooLarge, "%v", err)
+	case errors.Is(err, notes.ErrTooMany):
+		// Insufficient storage: a 5xx, so the durable lane retries later.
+		return omq.Errorf(507, "%v", err)
 	case errors.Is(err, notes.ErrInvalidName):
 		return omq.Errorf(omq.CodeBadArguments, "%v", err)
 	}

@@ -1,0 +1,247 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/dpc-project/dpc/omq"
+	"github.com/dpc-project/dpc/trust"
+	"github.com/mdp/qrterminal/v3"
+)
+
+// DevicesCmd manages the identities the hub admits (owner only).
+type DevicesCmd struct {
+	Add    DevicesAddCmd    `cmd:"" help:"Make a one-time pairing code for a new device, service, agent or provisioner."`
+	List   DevicesListCmd   `cmd:"" help:"List the identities the hub admits, and the revoked ones."`
+	Revoke DevicesRevokeCmd `cmd:"" help:"Revoke an identity: its connections close at once and it cannot reconnect."`
+}
+
+// DevicesAddCmd asks the hub for a pairing code.
+type DevicesAddCmd struct {
+	Name  string `arg:"" help:"Name of the new identity (letters, digits, - and _)."`
+	Role  string `help:"owner, device, agent, provisioner or service:NAME." default:"device"`
+	Creds string `help:"Pair here at once and write a standard NATS credentials file for the new identity (for nats --creds …) instead of printing a code." type:"path" placeholder:"FILE"`
+	NoQR  bool   `name:"no-qr" help:"Do not draw the code as a QR code."`
+}
+
+func (c *DevicesAddCmd) Run(ctx context.Context, g *Globals, s streams) error {
+	cl, err := g.connect(connectOptions{})
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	var rep trust.AddReply
+	if err := cl.manage(ctx, trust.FnAdd, trust.AddRequest{Name: c.Name, Role: c.Role}, &rep); err != nil {
+		return err
+	}
+	if c.Creds != "" {
+		return c.pairHere(ctx, g, s, cl, rep)
+	}
+	if g.JSON {
+		return writeJSON(s.out, rep)
+	}
+	hubURL := strings.Join(rep.URLs, ",")
+	fmt.Fprintf(s.out, "Pairing code for %q (%s), valid until %s (%s):\n\n    %s\n\n",
+		rep.Name, rep.Role, rep.Expires.Local().Format("15:04:05"), time.Until(rep.Expires).Round(time.Second), rep.Code)
+	fmt.Fprintf(s.out, "On the new machine run:\n\n    dpc-cli pair %s --hub %s\n\n", rep.Code, firstURL(rep.URLs))
+	if len(rep.URLs) > 1 {
+		fmt.Fprintf(s.out, "(the hub also listens at %s)\n\n", hubURL)
+	}
+	if !c.NoQR {
+		qrterminal.GenerateHalfBlock("dpc://pair?code="+rep.Code+"&hub="+firstURL(rep.URLs), qrterminal.M, s.out)
+	}
+	return nil
+}
+
+// pairHere pairs the new identity from this machine and writes its
+// credentials file.
+func (c *DevicesAddCmd) pairHere(ctx context.Context, g *Globals, s streams, cl *client, rep trust.AddReply) error {
+	code, err := trust.ParseCode(rep.Code)
+	if err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp("", "dpc-pair-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	p, err := trust.Pair(ctx, cl.nc.ConnectedUrl(), code, tmp)
+	if err != nil {
+		return pairError(err)
+	}
+	b, err := os.ReadFile(p.CredsFile())
+	if err != nil {
+		return err
+	}
+	if err := trust.WriteSecret(c.Creds, b); err != nil {
+		return err
+	}
+	ca := filepath.Join(filepath.Dir(c.Creds), "hub-ca.pem")
+	caPEM, err := os.ReadFile(p.CAFile())
+	if err != nil {
+		return err
+	}
+	if err := trust.WriteSecret(ca, caPEM); err != nil {
+		return err
+	}
+	if g.JSON {
+		return writeJSON(s.out, map[string]any{"name": p.Name, "role": p.Role, "public_key": p.PublicKey, "creds": c.Creds, "tls_ca": ca, "inbox_prefix": trust.InboxPrefix(p.PublicKey)})
+	}
+	fmt.Fprintf(s.out, "Paired %q (%s); its credentials are in %s, the hub's CA in %s.\n", p.Name, p.Role, c.Creds, ca)
+	fmt.Fprintf(s.out, "With the nats CLI:\n\n    nats --server %s --creds %s --tlsca %s --inbox-prefix %s req dpc.svc.tst.add '[2,3]'\n",
+		cl.nc.ConnectedUrl(), c.Creds, ca, trust.InboxPrefix(p.PublicKey))
+	return nil
+}
+
+func firstURL(urls []string) string {
+	if len(urls) == 0 {
+		return "tls://HUB:4222"
+	}
+	return urls[0]
+}
+
+// DevicesListCmd lists the identities.
+type DevicesListCmd struct{}
+
+func (c *DevicesListCmd) Run(ctx context.Context, g *Globals, s streams) error {
+	cl, err := g.connect(connectOptions{})
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	var ids []trust.IdentityInfo
+	if err := cl.manage(ctx, trust.FnList, nil, &ids); err != nil {
+		return err
+	}
+	if g.JSON {
+		if ids == nil {
+			ids = []trust.IdentityInfo{}
+		}
+		return writeJSON(s.out, ids)
+	}
+	return writeIdentities(s.out, ids)
+}
+
+func writeIdentities(w io.Writer, ids []trust.IdentityInfo) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tROLE\tKEY\tPAIRED\tSTATUS")
+	for _, id := range ids {
+		status := "active"
+		if id.Revoked != nil {
+			status = "revoked " + id.Revoked.Local().Format("2006-01-02 15:04")
+		}
+		key := id.PublicKey
+		if len(key) > 12 {
+			key = key[:12] + "…"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", id.Name, id.Role, key, id.Created.Local().Format("2006-01-02 15:04"), status)
+	}
+	return tw.Flush()
+}
+
+// DevicesRevokeCmd revokes one identity.
+type DevicesRevokeCmd struct {
+	Name string `arg:"" help:"Name of the identity to revoke."`
+}
+
+func (c *DevicesRevokeCmd) Run(ctx context.Context, g *Globals, s streams) error {
+	cl, err := g.connect(connectOptions{})
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	var id trust.IdentityInfo
+	if err := cl.manage(ctx, trust.FnRevoke, trust.RevokeRequest{Name: c.Name}, &id); err != nil {
+		return err
+	}
+	if g.JSON {
+		return writeJSON(s.out, id)
+	}
+	fmt.Fprintf(s.out, "Revoked %q (%s): its connections are closed and it cannot connect again.\n", id.Name, id.Role)
+	return nil
+}
+
+// manage calls one of the hub's identity functions; only an owner's
+// credentials may.
+func (c *client) manage(ctx context.Context, fn string, args, reply any) error {
+	err := c.node.Lookup(trust.DevicesService).Call(ctx, fn, args, reply, omq.Timeout(c.timeout))
+	var oe *omq.Error
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, omq.ErrTimeout) || errors.Is(err, omq.ErrNoResponders):
+		// The server drops a publish the identity may not make: the call
+		// then looks like silence.
+		return &cliError{code: exitDenied, msg: fmt.Sprintf("devices.%s: no answer — only an owner's credentials may manage identities (this machine's are %s)", fn, c.identity()), err: err}
+	case errors.As(err, &oe) && oe.Code == 409:
+		return &cliError{code: exitConflict, msg: oe.Description, err: err}
+	case errors.As(err, &oe) && oe.Code < 500:
+		return &cliError{code: exitUsage, msg: oe.Description, err: err}
+	}
+	return callFailure("devices."+fn, err, c.timeout)
+}
+
+// identity says which identity this client connected as.
+func (c *client) identity() string {
+	dir, err := trust.ProfileDir()
+	if err != nil {
+		return "unknown"
+	}
+	p, err := trust.LoadProfile(dir)
+	if err != nil {
+		return "not from a profile"
+	}
+	return fmt.Sprintf("%q, role %s", p.Name, p.Role)
+}
+
+// PairCmd pairs this machine with a hub.
+type PairCmd struct {
+	Code  string `arg:"" help:"The pairing code the owner's 'dpc-cli devices add' printed."`
+	Hub   string `help:"The hub's URL, as 'devices add' printed it (default: --nats / NATS_URL)." placeholder:"URL"`
+	Force bool   `help:"Replace this machine's existing DPC identity."`
+}
+
+func (c *PairCmd) Run(ctx context.Context, g *Globals, s streams) error {
+	code, err := trust.ParseCode(c.Code)
+	if err != nil {
+		return usageErrorf("%v", err)
+	}
+	url := c.Hub
+	if url == "" {
+		url = g.NATS
+	}
+	if url == "" {
+		return usageErrorf("say which hub: --hub URL (the owner's 'dpc-cli devices add' printed it)")
+	}
+	dir, err := trust.ProfileDir()
+	if err != nil {
+		return err
+	}
+	if p, err := trust.LoadProfile(dir); err == nil && !c.Force {
+		return usageErrorf("this machine is already %q (%s) of a hub (%s); --force replaces it", p.Name, p.Role, dir)
+	}
+	p, err := trust.Pair(ctx, url, code, dir)
+	if err != nil {
+		return pairError(err)
+	}
+	if g.JSON {
+		return writeJSON(s.out, p)
+	}
+	fmt.Fprintf(s.out, "Paired with the hub at %s as %q (%s). Credentials: %s\n", url, p.Name, p.Role, p.CredsFile())
+	return nil
+}
+
+func pairError(err error) error {
+	switch {
+	case errors.Is(err, trust.ErrPinMismatch), errors.Is(err, trust.ErrPairingRefused):
+		return &cliError{code: exitDenied, msg: err.Error(), err: err}
+	}
+	return unavailableErrorf(err, "%v", err)
+}

@@ -1,0 +1,331 @@
+package hub
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/dpc-project/dpc/broker"
+	"github.com/dpc-project/dpc/catalog"
+	"github.com/dpc-project/dpc/manifests"
+	"github.com/dpc-project/dpc/notes"
+	"github.com/dpc-project/dpc/omq"
+	"github.com/dpc-project/dpc/servicehost"
+	"github.com/dpc-project/dpc/trust"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Hub is a running hub.
+type Hub struct {
+	cfg  Config
+	log  *slog.Logger
+	srv  *broker.Server
+	nc   *nats.Conn
+	node *omq.Node
+	js   jetstream.JetStream
+	reg  *registry
+	auth *trust.Authority
+	tls  trust.HubTLS
+	caFP [32]byte
+
+	registry *prometheus.Registry
+	metrics  *metrics
+
+	// applyMu serialises bringing the server's accounts in line with the
+	// registry.
+	applyMu     sync.Mutex
+	applied     string // the DPC account state last applied, as JSON
+	pairingOpen bool
+
+	stopBackground context.CancelFunc
+	background     sync.WaitGroup
+	catDone        chan error
+	http           *metricsServer
+	closeOnce      sync.Once
+}
+
+// Files under the data directory.
+func (c Config) identityDir() string { return filepath.Join(c.DataDir, "identity") }
+func (c Config) authorityFile() string {
+	return filepath.Join(c.identityDir(), "authority.json")
+}
+func (c Config) stateFile() string  { return filepath.Join(c.identityDir(), "account-state.json") }
+func (c Config) ownerCreds() string { return filepath.Join(c.identityDir(), "owner.creds") }
+
+// Start brings a hub up: its identity (made at first start), the embedded
+// server with every client authenticated and on TLS, the registry of
+// identities, the owner's credentials for this machine, the built-in
+// functions, the catalog, identity management and pairing, and /metrics.
+// It returns once the hub serves; Close stops it.
+func Start(ctx context.Context, cfg Config) (_ *Hub, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	h := &Hub{cfg: cfg, log: log}
+	defer func() {
+		if err != nil {
+			h.Close(context.Background())
+		}
+	}()
+	var created bool
+	h.auth, created, err = trust.LoadOrCreateAuthority(cfg.authorityFile())
+	if err != nil {
+		return nil, err
+	}
+	if created {
+		log.Info("made the hub's identity", "dir", cfg.identityDir())
+	}
+	if err := h.ensureTLS(); err != nil {
+		return nil, err
+	}
+	state, err := h.cachedState()
+	if err != nil {
+		return nil, err
+	}
+	tr, err := h.auth.BrokerTrust(state, false)
+	if err != nil {
+		return nil, err
+	}
+	h.reg_metrics()
+	bcfg := broker.DefaultConfig()
+	bcfg.Name = cfg.Name
+	bcfg.Host, bcfg.Port = cfg.Host, cfg.Port
+	bcfg.HTTPHost, bcfg.HTTPPort = cfg.MonitorHost, cfg.MonitorPort
+	bcfg.StoreDir = cfg.DataDir // nats-server adds the jetstream/ level itself
+	bcfg.MaxStore, bcfg.MaxMemory = cfg.MaxStore, cfg.MaxMemory
+	bcfg.MaxPayload = cfg.MaxPayload
+	bcfg.Logger = log
+	bcfg.OnSecurityEvent = h.securityEvent
+	bcfg.ReadyTimeout = cfg.ReadyTimeout
+	bcfg.Cluster = cfg.Cluster
+	bcfg.Trust = tr
+	bcfg.TLS = &broker.TLSConfig{CertFile: h.tls.CertFile, KeyFile: h.tls.KeyFile}
+	if cfg.TLSCert != "" {
+		bcfg.TLS = &broker.TLSConfig{CertFile: cfg.TLSCert, KeyFile: cfg.TLSKey}
+	}
+	if h.srv, err = broker.Start(ctx, bcfg); err != nil {
+		return nil, err
+	}
+	if h.nc, err = h.srv.Connect(); err != nil {
+		return nil, err
+	}
+	omqMetrics, err := omq.NewMetrics(h.registry)
+	if err != nil {
+		return nil, err
+	}
+	if h.node, err = omq.New(h.nc, omq.WithLogger(log), omq.WithMetrics(omqMetrics)); err != nil {
+		return nil, err
+	}
+	if h.js, err = jetstream.New(h.nc); err != nil {
+		return nil, err
+	}
+	if err := h.ensureAssets(ctx); err != nil {
+		return nil, err
+	}
+	if h.reg, err = openRegistry(ctx, h.js, 1); err != nil {
+		return nil, err
+	}
+	if err := h.apply(ctx); err != nil {
+		return nil, err
+	}
+	if err := h.ensureOwner(ctx); err != nil {
+		return nil, err
+	}
+	bg, stop := context.WithCancel(context.Background())
+	h.stopBackground = stop
+	h.background.Add(1)
+	go func() { defer h.background.Done(); h.watchRegistry(bg) }()
+
+	store, err := notes.Open(ctx, h.js, notes.MaxNoteSize(int(cfg.MaxNote)))
+	if err != nil {
+		return nil, fmt.Errorf("notes store: %w", err)
+	}
+	hubManifest, err := manifests.Builtin("hub")
+	if err != nil {
+		return nil, err
+	}
+	host, _ := os.Hostname()
+	if _, err := servicehost.Bind(ctx, h.node, servicehost.Service{Manifest: hubManifest, Handlers: builtins(store)},
+		servicehost.Config{Host: host, Logger: log}); err != nil {
+		return nil, fmt.Errorf("built-in functions: %w", err)
+	}
+	if err := h.bindManagement(ctx); err != nil {
+		return nil, err
+	}
+	cat, err := catalog.New(h.node, catalog.Config{Interval: cfg.SweepInterval, Expiry: cfg.Expiry, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	h.catDone = make(chan error, 1)
+	go func() { h.catDone <- cat.Run(bg) }()
+
+	if cfg.Metrics != "" {
+		if h.http, err = startMetrics(cfg.Metrics, cfg.MetricsWebConfig, h.registry, log); err != nil {
+			return nil, err
+		}
+	}
+	return h, nil
+}
+
+// reg_metrics makes the hub's Prometheus registry and its own series.
+func (h *Hub) reg_metrics() {
+	h.registry = prometheus.NewRegistry()
+	h.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	h.metrics = newMetrics(h.registry)
+}
+
+// ensureTLS makes (or renews) the hub's CA and certificate.
+func (h *Hub) ensureTLS() error {
+	h.tls = trust.HubTLSIn(filepath.Join(h.cfg.identityDir(), "tls"))
+	hosts := append(trust.DefaultHosts(), h.cfg.TLSHosts...)
+	if ip := net.ParseIP(h.cfg.Host); ip != nil && !ip.IsUnspecified() {
+		hosts = append(hosts, h.cfg.Host)
+	}
+	changed, err := h.tls.Ensure(hosts)
+	if err != nil {
+		return err
+	}
+	if changed {
+		h.log.Info("made the hub's TLS certificate", "file", h.tls.CertFile)
+	}
+	caPEM, err := h.tls.CAPEM()
+	if err != nil {
+		return err
+	}
+	ca, err := trust.ParseCAPEM(caPEM)
+	if err != nil {
+		return err
+	}
+	h.caFP = trust.Fingerprint(ca.Raw)
+	return nil
+}
+
+// ensureAssets creates what roles may use but not create: the durable
+// lane's stream and the large-body store, within their limits.
+func (h *Hub) ensureAssets(ctx context.Context) error {
+	_, err := h.js.CreateObjectStore(ctx, jetstream.ObjectStoreConfig{
+		Bucket:      "DPC_BODIES",
+		Description: "omq bodies larger than a NATS message",
+		TTL:         7 * 24 * time.Hour,
+		MaxBytes:    h.cfg.MaxBodies,
+		Storage:     jetstream.FileStorage,
+	})
+	if err != nil && !errors.Is(err, jetstream.ErrBucketExists) {
+		return fmt.Errorf("large-body store: %w", err)
+	}
+	return nil
+}
+
+// ClientURL is where clients connect (tls://…).
+func (h *Hub) ClientURL() string { return h.srv.ClientURL() }
+
+// LocalURL is the client URL on this machine's loopback.
+func (h *Hub) LocalURL() string {
+	_, port, _ := net.SplitHostPort(h.srv.NATS().Addr().String())
+	host := "127.0.0.1"
+	if ip := net.ParseIP(h.cfg.Host); ip != nil && !ip.IsUnspecified() && !ip.IsLoopback() {
+		host = h.cfg.Host
+	}
+	return "tls://" + net.JoinHostPort(host, port)
+}
+
+// MonitorURL is the NATS monitoring endpoint, or "".
+func (h *Hub) MonitorURL() string { return h.srv.MonitorURL() }
+
+// MetricsURL is the /metrics endpoint, or "".
+func (h *Hub) MetricsURL() string {
+	if h.http == nil {
+		return ""
+	}
+	return h.http.url
+}
+
+// ClusterURL is the route URL other hubs join, or "".
+func (h *Hub) ClusterURL() string { return h.srv.ClusterURL() }
+
+// CAFile is the hub's CA certificate, which devices pin.
+func (h *Hub) CAFile() string { return h.tls.CAFile }
+
+// Server is the embedded broker.
+func (h *Hub) Server() *broker.Server { return h.srv }
+
+// Reload applies what can change while running (SIGHUP): the TLS
+// certificate is read again.
+func (h *Hub) Reload() error {
+	if h.cfg.TLSCert == "" {
+		if err := h.ensureTLS(); err != nil {
+			return err
+		}
+	}
+	if err := h.srv.ReloadTLS(); err != nil {
+		return err
+	}
+	h.log.Info("reloaded the TLS certificate")
+	return nil
+}
+
+// Close stops the hub: the catalog and the background work, the built-in
+// functions (calls in flight finish within ctx), then the server.
+func (h *Hub) Close(ctx context.Context) {
+	h.closeOnce.Do(func() {
+		if h.http != nil {
+			h.http.shutdown(ctx)
+		}
+		if h.stopBackground != nil {
+			h.stopBackground()
+			if h.catDone != nil {
+				<-h.catDone
+			}
+			h.background.Wait()
+		}
+		if h.node != nil {
+			if err := h.node.Close(ctx); err != nil {
+				h.log.Warn("closing built-ins", "err", err)
+			}
+		}
+		if h.nc != nil {
+			h.nc.Close()
+		}
+		if h.srv != nil {
+			h.srv.Shutdown()
+		}
+	})
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+// AdvertisedURLs are the addresses other machines can reach this hub at:
+// its host name and its interfaces' addresses when it listens on all of
+// them (what `dpc-cli devices add` tells the new device).
+func (h *Hub) AdvertisedURLs() []string {
+	_, port, _ := net.SplitHostPort(h.srv.NATS().Addr().String())
+	if ip := net.ParseIP(h.cfg.Host); h.cfg.Host != "" && (ip == nil || !ip.IsUnspecified()) {
+		return []string{"tls://" + net.JoinHostPort(h.cfg.Host, port)}
+	}
+	var out []string
+	if host, err := os.Hostname(); err == nil && host != "" {
+		out = append(out, "tls://"+net.JoinHostPort(host, port))
+	}
+	if addrs, err := net.InterfaceAddrs(); err == nil {
+		for _, a := range addrs {
+			if ipn, ok := a.(*net.IPNet); ok && !ipn.IP.IsLoopback() && !ipn.IP.IsLinkLocalUnicast() {
+				out = append(out, "tls://"+net.JoinHostPort(ipn.IP.String(), port))
+			}
+		}
+	}
+	return append(out, h.LocalURL())
+}

@@ -1,0 +1,70 @@
+package hub
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/dpc-project/dpc/broker"
+	"github.com/nats-io/nats-server/v2/server"
+)
+
+// securityEvent hears a client the server refused. The server calls it
+// from its own goroutines, possibly under its locks, so the work (finding
+// who the client is) happens on another goroutine.
+func (h *Hub) securityEvent(ev broker.SecurityEvent) {
+	go h.reportSecurityEvent(ev)
+}
+
+// reportSecurityEvent logs one line naming the identity and subject, and
+// counts the event.
+func (h *Hub) reportSecurityEvent(ev broker.SecurityEvent) {
+	if ev.Kind == "authentication" {
+		h.metrics.authFailures.Inc()
+		h.log.Warn("security: login refused", "addr", ev.Addr, "key", ev.User, "identity", h.identityName(ev.User))
+		return
+	}
+	key, name := ev.User, ""
+	if h.srv != nil && ev.CID != 0 {
+		if cz, err := h.srv.NATS().Connz(&server.ConnzOptions{CID: ev.CID, Username: true}); err == nil && len(cz.Conns) == 1 {
+			key, name = cz.Conns[0].AuthorizedUser, cz.Conns[0].NameTag
+		}
+	}
+	role := "unknown"
+	if id := h.identityByKey(key); id != nil {
+		name, role = id.Name, string(id.Role)
+		if id.Role.Service() != "" {
+			role = "service"
+		}
+	} else if name == "hub" {
+		role = "hub"
+	}
+	h.metrics.denials.WithLabelValues(role, ev.Op).Inc()
+	h.log.Warn("security: permission denied", "identity", name, "role", role, "key", key, "op", ev.Op, "subject", ev.Subject, "queue", ev.Queue, "addr", ev.Addr)
+}
+
+// identityByKey looks an identity up in the registry (nil if unknown:
+// e.g. an instance an agent started, whose key only the agent knows).
+func (h *Hub) identityByKey(key string) *Identity {
+	if key == "" || h.reg == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	e, err := h.reg.kv.Get(ctx, idKey(key))
+	if err != nil {
+		return nil
+	}
+	var id Identity
+	if json.Unmarshal(e.Value(), &id) != nil {
+		return nil
+	}
+	return &id
+}
+
+func (h *Hub) identityName(key string) string {
+	if id := h.identityByKey(key); id != nil {
+		return id.Name
+	}
+	return ""
+}

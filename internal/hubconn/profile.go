@@ -1,0 +1,43 @@
+package hubconn
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/dpc-project/dpc/trust"
+	"github.com/nats-io/nats.go"
+)
+
+// DefaultURL is where commands look for a hub when neither a flag, NATS_URL
+// nor this machine's DPC profile says.
+const DefaultURL = "nats://127.0.0.1:4222"
+
+// Resolve is how every DPC command finds its hub and proves who it is:
+// what the user gave (flags, or their environment variables: NATS_URL,
+// DPC_CREDS, DPC_TLS_CA) wins, the rest comes from this machine's DPC
+// profile (trust.ProfileDir: written by the hub for its owner, or by
+// `dpc-cli pair`). It returns the URL(s) to connect to and the options
+// that carry the credentials, the hub's CA and the identity's inbox
+// prefix.
+func Resolve(urls, creds, ca string) (string, []nats.Option, error) {
+	c := trust.Connection{CredsFile: creds, CAFile: ca}
+	for _, u := range strings.Split(urls, ",") {
+		if u = strings.TrimSpace(u); u != "" {
+			c.URLs = append(c.URLs, u)
+		}
+	}
+	dir, err := trust.ProfileDir()
+	if err == nil {
+		if c, err = c.Resolve(dir); err != nil {
+			return "", nil, err
+		}
+	}
+	if len(c.URLs) == 0 {
+		c.URLs = []string{DefaultURL}
+	}
+	opts, err := c.Options()
+	if err != nil {
+		return "", nil, fmt.Errorf("hub credentials: %w", err)
+	}
+	return c.URL(), opts, nil
+}
