@@ -78,10 +78,20 @@
 // '.', starting with a letter or digit, at most MaxNameLen bytes. No '/',
 // no "..", no control characters.
 //
+// # Limits
+//
+// A note's content is at most MaxNoteSize bytes (DefaultMaxNoteSize, 8 MiB)
+// and a Store holds at most MaxNotes notes (DefaultMaxNotes, 10000). Save
+// and Merge check both before writing anything. List skips (and logs at
+// Debug) entries of the key-value bucket that are not a note's metadata
+// under its key, so that junk written into the bucket by something else
+// cannot make it fail.
+//
 // # Errors
 //
 // ErrNotFound (unknown name, revision never saved or no longer kept),
-// ErrConflict / *ConflictError (stale base), ErrInvalidName, and
+// ErrConflict / *ConflictError (stale base), ErrInvalidName, ErrTooLarge
+// (content over MaxNoteSize), ErrTooMany (a new note beyond MaxNotes) and
 // ErrInvalidOption, wrapped with the details; JetStream failures are
 // wrapped with what the Store was doing.
 package notes

@@ -19,6 +19,12 @@ var (
 	ErrInvalidName = errors.New("notes: invalid name")
 	// ErrInvalidOption: an Option given to Open is out of range.
 	ErrInvalidOption = errors.New("notes: invalid option")
+	// ErrTooLarge: the content (or a merge's result) is larger than
+	// MaxNoteSize; the error says both sizes. Nothing was written.
+	ErrTooLarge = errors.New("notes: too large")
+	// ErrTooMany: the save would create a note, and the Store holds
+	// MaxNotes already. Nothing was written.
+	ErrTooMany = errors.New("notes: too many notes")
 )
 
 // ConflictError is returned by Save when the note's latest revision is not

@@ -15,6 +15,15 @@ const (
 	// value listing every kept revision) stays far below the 1 MiB default
 	// max payload.
 	MaxMaxHistory = 1024
+	// DefaultMaxNoteSize is the largest note content, in bytes, Save and
+	// Merge store (MaxNoteSize). Notes are text: 8 MiB is far beyond any
+	// hand-written note, covers notes larger than one NATS message (which
+	// the object store was chosen for), and keeps a note within omq's
+	// default maximum body (64 MiB) even when JSON escapes every byte of it
+	// as \u00XX.
+	DefaultMaxNoteSize = 8 << 20
+	// DefaultMaxNotes is how many notes a Store holds at most (MaxNotes).
+	DefaultMaxNotes = 10000
 )
 
 // An Option changes how Open sets up the Store.
@@ -24,6 +33,8 @@ type config struct {
 	bucket     string
 	replicas   int
 	maxHistory int
+	maxSize    int
+	maxNotes   int
 	logger     *slog.Logger
 }
 
@@ -32,6 +43,8 @@ func defaultConfig() config {
 		bucket:     DefaultBucket,
 		replicas:   DefaultReplicas,
 		maxHistory: DefaultMaxHistory,
+		maxSize:    DefaultMaxNoteSize,
+		maxNotes:   DefaultMaxNotes,
 		logger:     slog.New(slog.DiscardHandler),
 	}
 }
@@ -51,8 +64,25 @@ func Replicas(n int) Option { return func(c *config) { c.replicas = n } }
 // makes one more, the oldest is dropped and its content deleted.
 func MaxHistory(n int) Option { return func(c *config) { c.maxHistory = n } }
 
+// MaxNoteSize sets the largest content, in bytes, a note may have (at least
+// 1, default DefaultMaxNoteSize). Save, and Merge for the device's text and
+// for the merged result, refuse larger content with an error matching
+// ErrTooLarge, before anything is written. Notes already stored are read
+// whatever their size.
+func MaxNoteSize(n int) Option { return func(c *config) { c.maxSize = n } }
+
+// MaxNotes sets how many notes the Store holds at most (at least 1, default
+// DefaultMaxNotes): a save that would create one more fails with an error
+// matching ErrTooMany, before anything is written; saves to existing notes
+// go on. The count is the number of keys in the key-value bucket, read when
+// a note is created, so saves creating notes at the same moment may
+// overshoot it by as many as run at once.
+func MaxNotes(n int) Option { return func(c *config) { c.maxNotes = n } }
+
 // Logger receives the few things the Store cannot return as errors: content
-// of dropped revisions that could not be deleted. Default: discarded.
+// of dropped revisions that could not be deleted (Warn), and entries of the
+// key-value bucket that List skipped because they are not notes (Debug).
+// Default: discarded.
 func Logger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
 
 var bucketName = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
@@ -65,6 +95,10 @@ func (c *config) validate() error {
 		return fmt.Errorf("%w: replicas %d: want 1 to 5", ErrInvalidOption, c.replicas)
 	case c.maxHistory < 1 || c.maxHistory > MaxMaxHistory:
 		return fmt.Errorf("%w: max history %d: want 1 to %d", ErrInvalidOption, c.maxHistory, MaxMaxHistory)
+	case c.maxSize < 1:
+		return fmt.Errorf("%w: max note size %d: want at least 1 byte", ErrInvalidOption, c.maxSize)
+	case c.maxNotes < 1:
+		return fmt.Errorf("%w: max notes %d: want at least 1", ErrInvalidOption, c.maxNotes)
 	case c.logger == nil:
 		return fmt.Errorf("%w: nil logger", ErrInvalidOption)
 	}

@@ -121,7 +121,9 @@ func Open(ctx context.Context, js jetstream.JetStream, opts ...Option) (*Store, 
 // note (a *ConflictError if it exists). If it is not the latest revision,
 // Save refuses with a *ConflictError naming the latest, so a device never
 // overwrites a revision it has not seen; Merge is the way forward then.
-// Of concurrent saves from the same base exactly one succeeds.
+// Of concurrent saves from the same base exactly one succeeds. Content
+// larger than MaxNoteSize is ErrTooLarge, and creating a note beyond
+// MaxNotes ErrTooMany; nothing is written then.
 func (s *Store) Save(ctx context.Context, name string, content []byte, baseRevision uint64) (uint64, error) {
 	if err := ValidateName(name); err != nil {
 		return 0, err
@@ -130,6 +132,9 @@ func (s *Store) Save(ctx context.Context, name string, content []byte, baseRevis
 }
 
 func (s *Store) save(ctx context.Context, name string, content []byte, base uint64) (uint64, error) {
+	if len(content) > s.cfg.maxSize {
+		return 0, fmt.Errorf("%w: note %q would be %d bytes, more than the %d-byte limit", ErrTooLarge, name, len(content), s.cfg.maxSize)
+	}
 	key := keyFor(name)
 	rec, kvRev, err := s.load(ctx, key, name)
 	if err != nil {
@@ -143,6 +148,11 @@ func (s *Store) save(ctx context.Context, name string, content []byte, base uint
 	}
 	if latest != base {
 		return 0, &ConflictError{Name: name, Base: base, Latest: latest}
+	}
+	if rec == nil {
+		if err := s.checkRoom(ctx, name); err != nil {
+			return 0, err
+		}
 	}
 
 	// The content goes in first, under a name no other attempt uses, so that
@@ -198,6 +208,20 @@ func (s *Store) save(ctx context.Context, name string, content []byte, base uint
 	return next, nil
 }
 
+// checkRoom refuses to create a note when the Store holds MaxNotes. The KV
+// bucket keeps one value per key (History 1), so its value count is the
+// number of notes (and of anything else written into the bucket).
+func (s *Store) checkRoom(ctx context.Context, name string) error {
+	st, err := s.kv.Status(ctx)
+	if err != nil {
+		return fmt.Errorf("notes: save %q: count notes: %w", name, err)
+	}
+	if n := st.Values(); n >= uint64(s.cfg.maxNotes) {
+		return fmt.Errorf("%w: cannot create note %q: the store holds %d notes, the limit is %d", ErrTooMany, name, n, s.cfg.maxNotes)
+	}
+	return nil
+}
+
 // deleteContent removes content nothing refers to any more. A failure only
 // leaves garbage behind, so it is logged, not returned; it runs even when
 // ctx is done, since the save it tidies up after has already been decided.
@@ -217,20 +241,29 @@ func (s *Store) load(ctx context.Context, key, name string) (rec *record, kvRev 
 	if err != nil {
 		return nil, 0, fmt.Errorf("notes: read %q: %w", name, err)
 	}
-	rec, err = decodeRecord(e.Value())
+	rec, err = decodeRecord(key, e.Value())
 	if err != nil {
 		return nil, 0, fmt.Errorf("notes: read %q: %w", name, err)
 	}
 	return rec, e.Revision(), nil
 }
 
-func decodeRecord(data []byte) (*record, error) {
+// decodeRecord decodes the value of key, checking that it is a note's
+// metadata stored under that note's key: anyone with access to the bucket
+// may have written anything there.
+func decodeRecord(key string, data []byte) (*record, error) {
 	var rec record
 	if err := json.Unmarshal(data, &rec); err != nil {
 		return nil, fmt.Errorf("bad metadata: %w", err)
 	}
 	if len(rec.Revisions) == 0 {
 		return nil, errors.New("bad metadata: no revisions")
+	}
+	if err := ValidateName(rec.Name); err != nil {
+		return nil, fmt.Errorf("bad metadata: %w", err)
+	}
+	if k := keyFor(rec.Name); k != key {
+		return nil, fmt.Errorf("bad metadata: note %q belongs under key %s", rec.Name, k)
 	}
 	return &rec, nil
 }
@@ -294,10 +327,15 @@ func (s *Store) get(ctx context.Context, name string, rec *record, rev uint64) (
 // returns the latest revision. baseRevision 0 with an existing note merges
 // against an empty base (both sides created the note). If other saves land
 // while Merge works, it merges again against the newer latest. A base no
-// longer kept is ErrNotFound.
+// longer kept is ErrNotFound. content, or a merged result, larger than
+// MaxNoteSize is ErrTooLarge, and creating a note beyond MaxNotes
+// ErrTooMany; nothing is written then.
 func (s *Store) Merge(ctx context.Context, name string, content []byte, baseRevision uint64) (MergeResult, error) {
 	if err := ValidateName(name); err != nil {
 		return MergeResult{}, err
+	}
+	if len(content) > s.cfg.maxSize {
+		return MergeResult{}, fmt.Errorf("%w: note %q would be %d bytes, more than the %d-byte limit", ErrTooLarge, name, len(content), s.cfg.maxSize)
 	}
 	key := keyFor(name)
 	var base *Note
@@ -340,6 +378,10 @@ func (s *Store) Merge(ctx context.Context, name string, content []byte, baseRevi
 			if bytes.Equal(merged, latest.Content) {
 				return MergeResult{Revision: latest.Revision, Content: merged}, nil
 			}
+			if len(merged) > s.cfg.maxSize {
+				return MergeResult{}, fmt.Errorf("%w: merging into note %q gives %d bytes, more than the %d-byte limit",
+					ErrTooLarge, name, len(merged), s.cfg.maxSize)
+			}
 		default:
 			if rec != nil {
 				latestRev = rec.latest().Revision
@@ -363,7 +405,10 @@ func yoursLabel(base uint64) string {
 	return fmt.Sprintf("yours (edited from revision %d)", base)
 }
 
-// List describes the latest revision of every note, sorted by name.
+// List describes the latest revision of every note, sorted by name. Entries
+// of the key-value bucket that are not a note's metadata under its key
+// (written there by something else) are skipped and logged at Debug, so
+// that they cannot make List fail for everyone.
 func (s *Store) List(ctx context.Context) ([]NoteInfo, error) {
 	w, err := s.kv.WatchAll(ctx, jetstream.IgnoreDeletes())
 	if err != nil {
@@ -371,6 +416,7 @@ func (s *Store) List(ctx context.Context) ([]NoteInfo, error) {
 	}
 	defer func() { _ = w.Stop() }()
 	var infos []NoteInfo
+	skipped := 0
 	for {
 		select {
 		case e, ok := <-w.Updates():
@@ -378,12 +424,17 @@ func (s *Store) List(ctx context.Context) ([]NoteInfo, error) {
 				return nil, errors.New("notes: list: watcher closed")
 			}
 			if e == nil { // the initial values are all in
+				if skipped > 0 {
+					s.cfg.logger.Debug("notes: list skipped entries that are not notes", "skipped", skipped, "notes", len(infos))
+				}
 				slices.SortFunc(infos, func(a, b NoteInfo) int { return strings.Compare(a.Name, b.Name) })
 				return infos, nil
 			}
-			rec, err := decodeRecord(e.Value())
+			rec, err := decodeRecord(e.Key(), e.Value())
 			if err != nil {
-				return nil, fmt.Errorf("notes: list: key %s: %w", e.Key(), err)
+				skipped++
+				s.cfg.logger.Debug("notes: list: skipping an entry that is not a note", "key", e.Key(), "err", err)
+				continue
 			}
 			infos = append(infos, rec.latest().info(rec.Name))
 		case <-ctx.Done():

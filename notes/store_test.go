@@ -598,6 +598,8 @@ func TestOpen_Options(t *testing.T) {
 		{notes.MaxHistory(0), "max history 0"},
 		{notes.MaxHistory(notes.MaxMaxHistory + 1), "max history"},
 		{notes.Logger(nil), "nil logger"},
+		{notes.MaxNoteSize(0), "max note size 0"},
+		{notes.MaxNotes(0), "max notes 0"},
 	} {
 		_, err := notes.Open(ctx, js, tt.opt)
 		if !errors.Is(err, notes.ErrInvalidOption) || !strings.Contains(err.Error(), tt.msg) {
