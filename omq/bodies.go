@@ -2,6 +2,7 @@ package omq
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"strings"
@@ -9,18 +10,26 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/nats-io/nuid"
 )
 
 // Large bodies. A NATS message is capped by the server's max payload
 // (1 MiB by default). A request or reply body larger than the node's body
 // limit travels through a JetStream object store instead, which stores it
-// in chunks: the sender puts the body as an object and sends the message
-// with no body and the object's name in the Dpc-Body-Object header; the
-// receiver reads the object back. The reader of a unicast request or of a
-// reply deletes the object; bodies of multi and durable calls, which
-// several readers or a later redelivery may need, are left to the bucket's
-// age limit.
+// in chunks: the sender puts the body as an object, encrypted under a fresh
+// key (see seal.go), and sends the message with no body, the object's name
+// in the Dpc-Body-Object header and the key in Dpc-Body-Key; the receiver
+// reads the object back and decrypts it. The reader of a unicast request
+// or of a reply deletes the object; bodies of multi and durable calls,
+// which several readers or a later redelivery may need, are left to the
+// bucket's age limit.
+//
+// Every body, inline or in an object, is bounded by the node's maximum
+// (WithMaxBody): a sender refuses a larger one before storing anything, and
+// a receiver reads an object's size from its info before any of its content
+// and refuses one that is too large. Object names are 128 random bits, so
+// that nobody can read or redirect a body object without having been sent
+// its name; its chunks, whose subjects can be guessed, are sealed with a key
+// only the message's recipients see.
 
 // HeaderBodyObject names the object that holds a message's body.
 const HeaderBodyObject = "Dpc-Body-Object"
@@ -43,12 +52,52 @@ func (n *Node) tooLarge(size int) bool {
 	return size > minBodyLimit && size > max(int(n.nc.MaxPayload())-16*1024, minBodyLimit)
 }
 
+// bodyOf says whose body it is, for errors: the arguments, result or
+// reply of a service's function.
+type bodyOf struct{ part, svc, fn string }
+
+func (b bodyOf) String() string { return "the " + b.part + " of " + b.svc + "." + b.fn }
+
+// bodyTooLarge is a body over the node's maximum; sending tells a body this
+// node refused to send from one it refused to read.
+type bodyTooLarge struct {
+	of      bodyOf
+	size    int64
+	max     int
+	sending bool
+}
+
+func (e *bodyTooLarge) Error() string {
+	then := "it was not read"
+	if e.sending {
+		then = "nothing was sent"
+	}
+	return fmt.Sprintf("omq: %s: %d bytes, more than the %d-byte maximum body (omq.WithMaxBody); %s", e.of, e.size, e.max, then)
+}
+
+// Is makes errors.Is(err, ErrTooLarge) hold; errors.As(err, **Error) does
+// not, since no instance sent it.
+func (e *bodyTooLarge) Is(target error) bool {
+	t, ok := target.(*Error)
+	return ok && t.Code == CodeTooLarge
+}
+
+// checkSend refuses to send a body larger than the node's maximum.
+func (n *Node) checkSend(of bodyOf, size int) error {
+	if size > n.cfg.maxBody {
+		return &bodyTooLarge{of: of, size: int64(size), max: n.cfg.maxBody, sending: true}
+	}
+	return nil
+}
+
 func (n *Node) bodiesBucket() string {
 	return strings.ToUpper(n.cfg.prefix) + "_BODIES"
 }
 
-// bodies opens (creating if needed) the object store for large bodies.
-func (n *Node) bodies(ctx context.Context) (jetstream.ObjectStore, error) {
+// bodies opens the object store for large bodies; a sender (create) also
+// creates it if needed. A receiver does not: a message naming a body object
+// when there is no bucket names an object that does not exist.
+func (n *Node) bodies(ctx context.Context, create bool) (jetstream.ObjectStore, error) {
 	n.bodiesMu.Lock()
 	defer n.bodiesMu.Unlock()
 	if n.bodyStore != nil {
@@ -59,7 +108,7 @@ func (n *Node) bodies(ctx context.Context) (jetstream.ObjectStore, error) {
 		return nil, err
 	}
 	os, err := js.ObjectStore(ctx, n.bodiesBucket())
-	if errors.Is(err, jetstream.ErrBucketNotFound) {
+	if errors.Is(err, jetstream.ErrBucketNotFound) && create {
 		os, err = js.CreateObjectStore(ctx, jetstream.ObjectStoreConfig{
 			Bucket:      n.bodiesBucket(),
 			Description: "omq bodies larger than a NATS message",
@@ -74,43 +123,97 @@ func (n *Node) bodies(ctx context.Context) (jetstream.ObjectStore, error) {
 	return os, nil
 }
 
-// putBody stores body and returns the object's name.
-func (n *Node) putBody(ctx context.Context, body []byte) (string, error) {
-	os, err := n.bodies(ctx)
+// bodyObjectName is a fresh object name: 128 bits from crypto/rand in
+// base32 (26 characters of A-Z and 2-7). Unlike a NUID it cannot be
+// guessed from another one.
+func bodyObjectName() string { return rand.Text() }
+
+// putBody seals body under a fresh key and stores it; it returns the
+// object's name and the key. The sealed form is produced segment by
+// segment as the object store reads it, so no second copy of the body is
+// made.
+func (n *Node) putBody(ctx context.Context, body []byte) (name string, key []byte, err error) {
+	os, err := n.bodies(ctx, true)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
-	name := nuid.Next()
-	if _, err := os.PutBytes(ctx, name, body); err != nil {
-		return "", fmt.Errorf("omq: storing a %d-byte body: %w", len(body), err)
+	name, key = bodyObjectName(), newBodyKey()
+	r, err := newSealer(key, name, body)
+	if err != nil {
+		return "", nil, fmt.Errorf("omq: sealing a %d-byte body: %w", len(body), err)
 	}
-	return name, nil
+	if _, err := os.Put(ctx, jetstream.ObjectMeta{Name: name}, r); err != nil {
+		return "", nil, fmt.Errorf("omq: storing a %d-byte body: %w", len(body), err)
+	}
+	return name, key, nil
 }
 
-// takeBody reads a body object, deleting it if this reader is its only one.
-func (n *Node) takeBody(ctx context.Context, name string, del bool) ([]byte, error) {
-	os, err := n.bodies(ctx)
-	if err != nil {
-		return nil, err
-	}
-	b, err := os.GetBytes(ctx, name)
+// takeBody reads a body object, deleting it if this reader is its only one
+// (also when it refuses it). It needs the key from the message's
+// Dpc-Body-Key header; it reads the object's size first and refuses one
+// whose plaintext is larger than the node's maximum before fetching any
+// content; then it reads, decrypts and authenticates the content segment
+// by segment, refusing an object that changed in between, that has more or
+// fewer bytes than its info says, or that does not decrypt with the key.
+func (n *Node) takeBody(ctx context.Context, of bodyOf, hdr nats.Header, name string, del bool) ([]byte, error) {
+	os, err := n.bodies(ctx, false)
 	if err != nil {
 		return nil, fmt.Errorf("omq: reading body object %s: %w", name, err)
 	}
 	if del {
-		if err := os.Delete(ctx, name); err != nil {
-			n.log.Debug("omq: deleting a body object", "object", name, "err", err)
-		}
+		defer func() {
+			if err := os.Delete(context.WithoutCancel(ctx), name); err != nil && !errors.Is(err, jetstream.ErrObjectNotFound) {
+				n.log.Debug("omq: deleting a body object", "object", name, "err", err)
+			}
+		}()
 	}
-	return b, nil
+	key, err := bodyKey(hdr, name)
+	if err != nil {
+		return nil, err
+	}
+	limit := n.cfg.maxBody
+	info, err := os.GetInfo(ctx, name)
+	if err != nil {
+		return nil, fmt.Errorf("omq: reading body object %s: %w", name, err)
+	}
+	if info.Opts != nil && info.Opts.Link != nil {
+		// omq never sends links; following one would read another object
+		// or bucket with the receiver's rights, unchecked for size.
+		return nil, fmt.Errorf("omq: body object %s is a link", name)
+	}
+	size, ok := openedSize(info.Size)
+	if !ok {
+		return nil, fmt.Errorf("omq: body object %s: %d bytes is not the size of an encrypted body", name, info.Size)
+	}
+	if size > uint64(limit) {
+		return nil, &bodyTooLarge{of: of, size: int64(min(size, 1<<62)), max: limit}
+	}
+	r, err := os.Get(ctx, name)
+	if err != nil {
+		return nil, fmt.Errorf("omq: reading body object %s: %w", name, err)
+	}
+	defer r.Close()
+	if ri, err := r.Info(); err != nil || ri.NUID != info.NUID || ri.Name != name || ri.Size != info.Size {
+		return nil, fmt.Errorf("omq: body object %s changed while being read", name)
+	}
+	body, err := openBody(r, key, name, size)
+	if err != nil {
+		return nil, fmt.Errorf("omq: body object %s refused: %w", name, err)
+	}
+	return body, nil
 }
 
-// outgoing moves a too-large body of msg into the object store.
-func (n *Node) outgoing(ctx context.Context, msg *nats.Msg) error {
+// outgoing refuses a body larger than the node's maximum, before storing
+// anything, and moves a body too large for one message into the object
+// store.
+func (n *Node) outgoing(ctx context.Context, of bodyOf, msg *nats.Msg) error {
+	if err := n.checkSend(of, len(msg.Data)); err != nil {
+		return err
+	}
 	if !n.tooLarge(len(msg.Data)) {
 		return nil
 	}
-	name, err := n.putBody(ctx, msg.Data)
+	name, key, err := n.putBody(ctx, msg.Data)
 	if err != nil {
 		return err
 	}
@@ -118,18 +221,30 @@ func (n *Node) outgoing(ctx context.Context, msg *nats.Msg) error {
 		msg.Header = nats.Header{}
 	}
 	msg.Header[HeaderBodyObject] = []string{name}
+	msg.Header[HeaderBodyKey] = []string{formatBodyKey(key)}
 	msg.Data = nil
 	return nil
 }
 
-// incoming returns a message's body, from the object store if it is there.
-func (n *Node) incoming(ctx context.Context, hdr nats.Header, data []byte, del bool) ([]byte, error) {
+// hasBodyObject says whether a message's body is in the object store.
+func hasBodyObject(hdr nats.Header) bool {
 	if hdr == nil {
-		return data, nil
+		return false
 	}
 	v := hdr[HeaderBodyObject]
-	if len(v) == 0 || v[0] == "" {
+	return len(v) > 0 && v[0] != ""
+}
+
+// incoming returns a message's body, from the object store if it is there,
+// refusing one larger than the node's maximum.
+func (n *Node) incoming(ctx context.Context, of bodyOf, hdr nats.Header, data []byte, del bool) ([]byte, error) {
+	if !hasBodyObject(hdr) {
+		// Larger than the maximum only when that is below the server's
+		// max payload.
+		if len(data) > n.cfg.maxBody {
+			return nil, &bodyTooLarge{of: of, size: int64(len(data)), max: n.cfg.maxBody}
+		}
 		return data, nil
 	}
-	return n.takeBody(ctx, v[0], del)
+	return n.takeBody(ctx, of, hdr, hdr[HeaderBodyObject][0], del)
 }

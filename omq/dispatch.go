@@ -92,7 +92,7 @@ func (i *Instance) serveCore(kind Kind, fn *function, fnName string, m *nats.Msg
 	if o.noReply() || m.Reply == "" {
 		return
 	}
-	i.reply(kind, m.Reply, o.data, o.err)
+	i.reply(kind, fnName, m.Reply, o.data, o.err)
 }
 
 func (i *Instance) onDurable(m jetstream.Msg) {

@@ -42,9 +42,22 @@
 // struct; see ArgNames). Errors are typed: ErrNoResponders (nothing bound:
 // at once, not after the timeout), ErrTimeout, and *Error from the instance
 // with a code — match with errors.Is(err, ErrBadArguments),
-// ErrUnknownFunction, ErrHandlerFailure, or errors.As for the code. Calls
-// marked Idempotent are repeated after a timed-out attempt or a lost
-// instance; others are sent once.
+// ErrUnknownFunction, ErrHandlerFailure, ErrTooLarge, or errors.As for the
+// code. Calls marked Idempotent are repeated after a timed-out attempt or a
+// lost instance; others are sent once.
+//
+// # Large bodies
+//
+// Arguments and results too large for one NATS message travel through a
+// JetStream object store, under names of 128 random bits, encrypted with
+// AES-256-GCM under a fresh key per body that travels in the message's
+// Dpc-Body-Key header, so only the call's parties can read the body and a
+// changed object is refused (a 400 for arguments). Every body is
+// bounded by WithMaxBody (DefaultMaxBody, 64 MiB): a sender refuses a
+// larger one before storing anything, a receiver reads an object's size
+// before its content and refuses it — an instance with a 413, a caller with
+// an error — both matching ErrTooLarge. An instance answers a call to a
+// function it does not have without reading the call's body.
 //
 // # The durable lane
 //

@@ -96,7 +96,7 @@ func (n *Node) publishDurable(ctx context.Context, svc, fn string, body []byte, 
 	}
 	msg := &nats.Msg{Subject: n.subj.durable(svc, fn), Data: body, Header: nats.Header{}}
 	msg.Header.Set(HeaderSent, formatTime(time.Now()))
-	if err := n.outgoing(ctx, msg); err != nil {
+	if err := n.outgoing(ctx, bodyOf{"arguments", svc, fn}, msg); err != nil {
 		return err
 	}
 	var opts []jetstream.PublishOpt

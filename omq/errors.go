@@ -26,7 +26,10 @@ var (
 const (
 	CodeBadArguments    = 400
 	CodeUnknownFunction = 404
-	CodeHandlerFailure  = 500
+	// CodeTooLarge: a request or reply body is larger than the receiver's
+	// (or the sender's) body maximum; see WithMaxBody.
+	CodeTooLarge       = 413
+	CodeHandlerFailure = 500
 )
 
 // Remote error sentinels, matched by code: errors.Is(err, ErrBadArguments)
@@ -35,10 +38,17 @@ var (
 	ErrBadArguments    = &Error{Code: CodeBadArguments, Description: "bad arguments"}
 	ErrUnknownFunction = &Error{Code: CodeUnknownFunction, Description: "unknown function"}
 	ErrHandlerFailure  = &Error{Code: CodeHandlerFailure, Description: "handler failure"}
+	// ErrTooLarge matches a remote 413 (the instance refused the request's
+	// body, or could not send its result) and also the local refusals: a
+	// body this node will not store, or a reply object it will not read,
+	// because it is larger than WithMaxBody. errors.As to *Error tells the
+	// two apart: only the remote one is an *Error.
+	ErrTooLarge = &Error{Code: CodeTooLarge, Description: "body too large"}
 )
 
 // Error is a failure reported by the remote instance: a code (HTTP-like:
-// 400 bad arguments, 404 unknown function, 500 handler failure, or any code a
+// 400 bad arguments, 404 unknown function, 413 body too large, 500 handler
+// failure, or any code a
 // handler chooses) and a description. Handlers return it to choose the code;
 // callers receive it from Call.
 type Error struct {

@@ -158,10 +158,14 @@ func lastToken(subject string) string {
 	return subject[strings.LastIndexByte(subject, '.')+1:]
 }
 
-func (i *Instance) reply(kind Kind, to string, data []byte, rerr *Error) {
+func (i *Instance) reply(kind Kind, fnName, to string, data []byte, rerr *Error) {
 	nc := i.node.nc
+	if len(data) > i.node.cfg.maxBody {
+		i.node.log.Warn("omq: result too large to send", "service", i.name, "function", fnName, "bytes", len(data), "max", i.node.cfg.maxBody)
+		data, rerr = nil, Errorf(CodeTooLarge, "the result of %s.%s is %d bytes, more than the instance's %d-byte maximum body", i.name, fnName, len(data), i.node.cfg.maxBody)
+	}
 	if i.node.tooLarge(len(data)) {
-		i.replyLarge(kind, to, data)
+		i.replyLarge(kind, fnName, to, data)
 		return
 	}
 	if rerr == nil && kind == KindUnicast {
@@ -185,16 +189,16 @@ func (i *Instance) reply(kind Kind, to string, data []byte, rerr *Error) {
 
 // replyLarge sends a result too large for one message through the
 // object store.
-func (i *Instance) replyLarge(kind Kind, to string, data []byte) {
+func (i *Instance) replyLarge(kind Kind, fnName, to string, data []byte) {
 	out := &nats.Msg{Subject: to, Data: data, Header: nats.Header{}}
 	if kind != KindUnicast {
 		out.Header.Set(HeaderInstance, i.id)
 	}
 	ctx, cancel := context.WithTimeout(i.ctx, i.node.cfg.timeout)
 	defer cancel()
-	if err := i.node.outgoing(ctx, out); err != nil {
-		i.node.log.Warn("omq: large reply failed", "service", i.name, "bytes", len(data), "err", err)
-		i.reply(kind, to, nil, Errorf(CodeHandlerFailure, "result of %d bytes could not be sent: %v", len(data), err))
+	if err := i.node.outgoing(ctx, bodyOf{"result", i.name, fnName}, out); err != nil {
+		i.node.log.Warn("omq: large reply failed", "service", i.name, "function", fnName, "bytes", len(data), "err", err)
+		i.reply(kind, fnName, to, nil, Errorf(CodeHandlerFailure, "result of %d bytes could not be sent: %v", len(data), err))
 		return
 	}
 	if err := i.node.nc.PublishMsg(out); err != nil {
@@ -247,23 +251,18 @@ func (i *Instance) run(kind Kind, fn *function, fnName string, hdr nats.Header, 
 		}
 		return outcome{expired: true}
 	}
-	if hdr != nil && hdr[HeaderBodyObject] != nil {
-		// Only a unicast or direct request has a single reader.
-		bctx, cancel := context.WithTimeout(i.ctx, i.node.cfg.timeout)
-		b, err := i.node.incoming(bctx, hdr, body, kind == KindUnicast || kind == KindDirect)
-		cancel()
-		if err != nil {
-			return outcome{err: Errorf(CodeBadArguments, "%v", err)}
-		}
-		body = b
-	}
+	// The function first: a call to one the instance does not have is
+	// answered without reading its body, however large.
 	if fn == nil {
 		return outcome{err: Errorf(CodeUnknownFunction, "service %s has no function %q (it has: %s)", i.name, fnName, strings.Join(i.Functions(), ", "))}
 	}
 
 	var res any
 	var err error
-	if perr := checkArgs(fnName, body); perr != nil {
+	body, berr := i.args(kind, fnName, hdr, body)
+	if berr != nil {
+		err = berr
+	} else if perr := checkArgs(fnName, body); perr != nil {
 		err = perr
 	} else {
 		ctx, cancel := i.ctx, context.CancelFunc(nil)
@@ -292,13 +291,30 @@ func (i *Instance) run(kind Kind, fn *function, fnName string, hdr nats.Header, 
 		}
 	}
 	fn.stats.done(wait, service, o.err)
-	code := 0
-	if o.err != nil {
-		code = o.err.Code
-	}
-	fn.metrics.observe(wait, service, code)
+	fn.metrics.observe(wait, service, o.err)
 	o.late = hasDeadline && !end.Before(deadline)
 	return o
+}
+
+// args returns a request's body: inline, or read from its body object
+// (deleted after reading when this instance is its only reader: a unicast
+// or direct request). A body over the node's maximum is a 413, an object
+// that cannot be read a 400.
+func (i *Instance) args(kind Kind, fnName string, hdr nats.Header, body []byte) ([]byte, *Error) {
+	if !hasBodyObject(hdr) && len(body) <= i.node.cfg.maxBody {
+		return body, nil
+	}
+	ctx, cancel := context.WithTimeout(i.ctx, i.node.cfg.timeout)
+	defer cancel()
+	b, err := i.node.incoming(ctx, bodyOf{"arguments", i.name, fnName}, hdr, body, kind == KindUnicast || kind == KindDirect)
+	var big *bodyTooLarge
+	switch {
+	case err == nil:
+		return b, nil
+	case errors.As(err, &big):
+		return nil, Errorf(CodeTooLarge, "the arguments of %s.%s are %d bytes, more than the instance's %d-byte maximum body", i.name, fnName, big.size, big.max)
+	}
+	return nil, Errorf(CodeBadArguments, "%v", err)
 }
 
 // handlerContext carries the caller's deadline; a durable call also ends

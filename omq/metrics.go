@@ -36,7 +36,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}, sf),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "omq", Name: "handler_errors_total",
-			Help: "Calls answered with an error, by error code.",
+			Help: "Calls answered with an error, by error code (" + codeLabelsHelp + ").",
 		}, append(sf, "code")),
 		expired: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "omq", Name: "expired_total",
@@ -54,7 +54,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}, sf),
 		calls: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "omq", Name: "client_calls_total",
-			Help: "Calls made through stubs in this process, by result (ok, timeout, no_responders, or the error code).",
+			Help: "Calls made through stubs in this process, by result (ok, timeout, no_responders, error, or the error code: " + codeLabelsHelp + ").",
 		}, append(sf, "kind", "result")),
 		callLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: "omq", Name: "client_call_duration_seconds",
@@ -94,15 +94,15 @@ func (m *Metrics) forFunction(svc, fn string) *fnMetrics {
 	}
 }
 
-func (f *fnMetrics) observe(wait, service time.Duration, code int) {
+func (f *fnMetrics) observe(wait, service time.Duration, e *Error) {
 	if f == nil {
 		return
 	}
 	f.handled.Inc()
 	f.duration.Observe(service.Seconds())
 	f.queueWait.Observe(wait.Seconds())
-	if code != 0 {
-		f.m.errors.WithLabelValues(f.svc, f.fn, strconv.Itoa(code)).Inc()
+	if e != nil {
+		f.m.errors.WithLabelValues(f.svc, f.fn, codeLabel(e.Code)).Inc()
 	}
 }
 
@@ -129,11 +129,40 @@ func resultLabel(err error) string {
 	case err == nil:
 		return "ok"
 	case errors.As(err, &re):
-		return strconv.Itoa(re.Code)
+		return codeLabel(re.Code)
 	case errors.Is(err, ErrNoResponders):
 		return "no_responders"
 	case errors.Is(err, ErrTimeout):
 		return "timeout"
 	}
 	return "error"
+}
+
+// Error codes come from handlers and from remote instances, so any integer
+// may turn up. As label values they are kept to a fixed set, so that a
+// hostile or buggy service cannot grow the number of series without bound:
+// the codes below stand for themselves; any other is its class.
+var codeLabels = func() map[int]string {
+	m := map[int]string{}
+	for _, c := range []int{400, 404, 408, 409, CodeTooLarge, 422, 429, 500, 503} {
+		m[c] = strconv.Itoa(c)
+	}
+	return m
+}()
+
+const codeLabelsHelp = "400, 404, 408, 409, 413, 422, 429, 500 or 503, else 4xx, 5xx or other"
+
+// codeLabel is an error code's label value: one of codeLabels, "4xx",
+// "5xx" or "other".
+func codeLabel(code int) string {
+	if l, ok := codeLabels[code]; ok {
+		return l
+	}
+	switch {
+	case code >= 400 && code < 500:
+		return "4xx"
+	case code >= 500 && code < 600:
+		return "5xx"
+	}
+	return "other"
 }

@@ -43,7 +43,7 @@ func New(nc *nats.Conn, opts ...Option) (*Node, error) {
 	if nc == nil {
 		return nil, errors.New("omq: nil NATS connection")
 	}
-	cfg := nodeConfig{prefix: DefaultPrefix, timeout: DefaultTimeout}
+	cfg := nodeConfig{prefix: DefaultPrefix, timeout: DefaultTimeout, maxBody: DefaultMaxBody}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -61,6 +61,9 @@ func New(nc *nats.Conn, opts ...Option) (*Node, error) {
 	}
 	if cfg.timeout <= 0 {
 		return nil, fmt.Errorf("omq: timeout %s must be positive", cfg.timeout)
+	}
+	if cfg.maxBody <= 0 {
+		return nil, fmt.Errorf("omq: max body %d must be positive", cfg.maxBody)
 	}
 	if cfg.logger == nil {
 		cfg.logger = slog.New(slog.DiscardHandler)

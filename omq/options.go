@@ -24,6 +24,9 @@ const (
 	// that keeps failing (5xx) or finds no function (404) before dropping
 	// it with an error log.
 	DefaultMaxDeliver = 10
+	// DefaultMaxBody is the largest request or reply body a node sends or
+	// accepts (WithMaxBody).
+	DefaultMaxBody = 64 << 20
 )
 
 // Option configures a Node.
@@ -36,6 +39,7 @@ type nodeConfig struct {
 	stream    string
 	timeout   time.Duration
 	bodyLimit int
+	maxBody   int
 }
 
 // WithLogger sends the node's logs to l (default: discarded).
@@ -63,6 +67,14 @@ func WithTimeout(d time.Duration) Option { return func(c *nodeConfig) { c.timeou
 // ones go through a JetStream object store (default: the server's max
 // payload less 16 KiB). Mostly for tests.
 func WithBodyLimit(n int) Option { return func(c *nodeConfig) { c.bodyLimit = n } }
+
+// WithMaxBody sets the largest request or reply body, in bytes, the node
+// sends or accepts (default DefaultMaxBody). A larger body is refused with
+// an error matching ErrTooLarge that names both sizes: a caller's or an
+// instance's own before anything is stored; a received one from the body
+// object's size, before its content is read — an instance answers such a
+// request with a 413, and a caller fails the call.
+func WithMaxBody(n int) Option { return func(c *nodeConfig) { c.maxBody = n } }
 
 // BindOption configures one bound instance.
 type BindOption func(*bindConfig)

@@ -102,6 +102,9 @@ func (s *Stub) call(ctx context.Context, fn string, args, reply any, cc callConf
 	if err != nil {
 		return err
 	}
+	if err := s.node.checkSend(bodyOf{"arguments", s.service, fn}, len(body)); err != nil {
+		return err
+	}
 	now := time.Now()
 	deadline := s.deadline(ctx, cc, now)
 	attempts := 1
@@ -117,7 +120,7 @@ func (s *Stub) call(ctx context.Context, fn string, args, reply any, cc callConf
 		if left := attempts - a; left > 1 {
 			attemptDeadline = now.Add(deadline.Sub(now) / time.Duration(left))
 		}
-		resp, err := s.request(ctx, subject, body, now, attemptDeadline)
+		resp, err := s.request(ctx, fn, subject, body, now, attemptDeadline)
 		if err == nil {
 			return decodeReply(s.service, fn, resp, reply)
 		}
@@ -176,15 +179,16 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 }
 
 // request sends one attempt with the send-time and deadline headers and
-// waits for the reply until deadline or the end of ctx.
-func (s *Stub) request(ctx context.Context, subject string, body []byte, now, deadline time.Time) (*nats.Msg, error) {
+// waits for the reply until deadline or the end of ctx. The caller has
+// checked body against the node's maximum.
+func (s *Stub) request(ctx context.Context, fn, subject string, body []byte, now, deadline time.Time) (*nats.Msg, error) {
 	msg := &nats.Msg{Subject: subject, Data: body, Header: nats.Header{
 		HeaderSent:     {formatTime(now)},
 		HeaderDeadline: {formatTime(deadline)},
 	}}
 	if s.node.tooLarge(len(body)) {
 		bctx, cancel := context.WithDeadline(ctx, deadline)
-		err := s.node.outgoing(bctx, msg)
+		err := s.node.outgoing(bctx, bodyOf{"arguments", s.service, fn}, msg)
 		cancel()
 		if err != nil {
 			return nil, err
@@ -208,10 +212,10 @@ func (s *Stub) request(ctx context.Context, subject string, body []byte, now, de
 	}
 	switch {
 	case err == nil:
-		if resp.Header != nil && resp.Header[HeaderBodyObject] != nil {
+		if hasBodyObject(resp.Header) || len(resp.Data) > s.node.cfg.maxBody {
 			bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.node.cfg.timeout)
 			defer cancel()
-			if resp.Data, err = s.node.incoming(bctx, resp.Header, resp.Data, true); err != nil {
+			if resp.Data, err = s.node.incoming(bctx, bodyOf{"reply", s.service, fn}, resp.Header, resp.Data, true); err != nil {
 				return nil, err
 			}
 		}
@@ -312,13 +316,13 @@ func (s *Stub) send(ctx context.Context, fn string, args any, cc callConfig) err
 		defer cancel()
 		return s.node.publishDurable(ctx, s.service, fn, body, cc)
 	}
-	return s.publish(ctx, s.subject(fn), body)
+	return s.publish(ctx, fn, s.subject(fn), body)
 }
 
-func (s *Stub) publish(ctx context.Context, subject string, body []byte) error {
+func (s *Stub) publish(ctx context.Context, fn, subject string, body []byte) error {
 	msg := &nats.Msg{Subject: subject, Data: body, Header: nats.Header{}}
 	msg.Header.Set(HeaderSent, formatTime(time.Now()))
-	if err := s.node.outgoing(ctx, msg); err != nil {
+	if err := s.node.outgoing(ctx, bodyOf{"arguments", s.service, fn}, msg); err != nil {
 		return err
 	}
 	if err := s.node.nc.PublishMsg(msg); err != nil {
@@ -345,7 +349,7 @@ func (s *Stub) multiSend(ctx context.Context, fn string, args any) error {
 	if err != nil {
 		return err
 	}
-	return s.publish(ctx, s.node.subj.multi(s.service, fn), body)
+	return s.publish(ctx, fn, s.node.subj.multi(s.service, fn), body)
 }
 
 // Reply is one instance's answer to a multi call.
@@ -387,6 +391,9 @@ func (s *Stub) multiCall(ctx context.Context, fn string, args any, cc callConfig
 	if err != nil {
 		return nil, err
 	}
+	if err := s.node.checkSend(bodyOf{"arguments", s.service, fn}, len(body)); err != nil {
+		return nil, err
+	}
 	ctx, cancel := s.withTimeout(ctx, cc)
 	defer cancel()
 	expect := cc.expect
@@ -413,7 +420,7 @@ func (s *Stub) multiCall(ctx context.Context, fn string, args any, cc callConfig
 	if dl, ok := ctx.Deadline(); ok {
 		msg.Header.Set(HeaderDeadline, formatTime(dl))
 	}
-	if err := s.node.outgoing(ctx, msg); err != nil {
+	if err := s.node.outgoing(ctx, bodyOf{"arguments", s.service, fn}, msg); err != nil {
 		return nil, err
 	}
 	if err := nc.PublishMsg(msg); err != nil {
@@ -426,13 +433,13 @@ func (s *Stub) multiCall(ctx context.Context, fn string, args any, cc callConfig
 			if m.Header != nil && m.Header.Get("Status") == "503" {
 				return nil, &noRespondersError{subject: subject}
 			}
-			data, err := s.node.incoming(ctx, m.Header, m.Data, true)
-			if err != nil {
-				return replies, err
-			}
-			r := Reply{Instance: m.Header.Get(HeaderInstance), Data: data}
+			r := Reply{Instance: m.Header.Get(HeaderInstance)}
 			if e := replyError(m); e != nil {
 				r.Err = e
+			} else if r.Data, err = s.node.incoming(ctx, bodyOf{"reply", s.service, fn}, m.Header, m.Data, true); err != nil {
+				// One instance's unreadable or oversize reply is that
+				// reply's error, not the whole call's.
+				r.Err = fmt.Errorf("omq: instance %s: %w", r.Instance, err)
 			}
 			replies = append(replies, r)
 		case <-ctx.Done():
