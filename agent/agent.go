@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/dpc-project/dpc/internal/hubconn"
 	"github.com/dpc-project/dpc/omq"
 )
 
@@ -62,6 +63,12 @@ func New(cfg Config) (*Agent, error) {
 		services[name] = ServiceCommand{Command: slices.Clone(sc.Command), Env: maps.Clone(sc.Env), Dir: sc.Dir}
 	}
 	cfg.Services = services
+	approved := make(map[string]ManifestCommand, len(cfg.Manifests))
+	for name, mc := range cfg.Manifests {
+		mc.Command = slices.Clone(mc.Command)
+		approved[name] = mc
+	}
+	cfg.Manifests = approved
 	return &Agent{
 		cfg:      cfg,
 		log:      cfg.Logger.With("agent", cfg.ID),
@@ -81,14 +88,14 @@ func (a *Agent) Bind(ctx context.Context, node *omq.Node) (*omq.Instance, error)
 	handlers := omq.Handlers{
 		FnSpawn: omq.HandlerFunc(func(ctx context.Context, r *omq.Request) (any, error) {
 			var req SpawnRequest
-			if err := decodeArgs(r, &req); err != nil {
+			if err := decodeArgs(r, &req, "service", "id"); err != nil {
 				return nil, err
 			}
 			return a.Spawn(ctx, req)
 		}),
 		FnStop: omq.HandlerFunc(func(ctx context.Context, r *omq.Request) (any, error) {
 			var req StopRequest
-			if err := decodeArgs(r, &req); err != nil {
+			if err := decodeArgs(r, &req, "id", "grace_ms"); err != nil {
 				return nil, err
 			}
 			return a.Stop(ctx, req)
@@ -116,8 +123,11 @@ func (a *Agent) Bind(ctx context.Context, node *omq.Node) (*omq.Instance, error)
 }
 
 // decodeArgs reads a request's one argument: a JSON object by name (the
-// request's fields), or an array holding that object.
-func decodeArgs(r *omq.Request, v any) error {
+// request's fields), or an array holding that object. A field that is not
+// one of known (exactly so written) is refused: the agent acts on the
+// whole request or not at all. A command above all: what runs comes from
+// the agent's host, never from the request.
+func decodeArgs(r *omq.Request, v any, known ...string) error {
 	body := bytes.TrimSpace(r.Args)
 	if len(body) > 0 && body[0] == '[' {
 		vals, err := r.Positional()
@@ -132,6 +142,25 @@ func decodeArgs(r *omq.Request, v any) error {
 	if len(body) == 0 {
 		body = []byte("{}")
 	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(body, &fields); err != nil {
+		return refuse(CodeBadRequest, "%s: malformed request: %v", r.Function, err)
+	}
+	var unknown []string
+	for k := range fields {
+		if !slices.Contains(known, k) {
+			unknown = append(unknown, strconv.Quote(k))
+		}
+	}
+	slices.Sort(unknown)
+	_, command := fields["command"]
+	switch {
+	case r.Function == FnSpawn && command:
+		return refuse(CodeBadRequest, "spawn: request-supplied commands are refused: an agent runs its own command for the service, "+
+			"the command of a manifest installed on its host, or %s <service>; send only the service (and an instance id)", DefaultProgram)
+	case len(unknown) > 0:
+		return refuse(CodeBadRequest, "%s: unknown field %s (a request has %s)", r.Function, strings.Join(unknown, ", "), strings.Join(known, ", "))
+	}
 	if err := json.Unmarshal(body, v); err != nil {
 		return refuse(CodeBadRequest, "%s: malformed request: %v", r.Function, err)
 	}
@@ -140,26 +169,38 @@ func decodeArgs(r *omq.Request, v any) error {
 
 // launch is what a spawn runs.
 type launch struct {
-	argv []string
-	env  map[string]string
-	dir  string
+	argv   []string
+	env    map[string]string
+	dir    string
+	source string // where the command comes from, for the log
 }
 
-// command picks the command for a request: the agent's own for the
-// service, else the request's if its program is allowed.
-func (a *Agent) command(req SpawnRequest) (launch, error) {
-	if sc, ok := a.cfg.Services[req.Service]; ok {
-		return launch{argv: sc.Command, env: sc.Env, dir: sc.Dir}, nil
+// command picks the command for a service: the agent's own, else an
+// approved manifest's if its program is allowed, else "dpc-service
+// <service>" if dpc-service is allowed. Nothing of it comes from the
+// request but the service's name, which the caller has checked.
+func (a *Agent) command(service string) (launch, error) {
+	if sc, ok := a.cfg.Services[service]; ok {
+		return launch{argv: sc.Command, env: sc.Env, dir: sc.Dir, source: "config"}, nil
 	}
-	if len(req.Command) == 0 || req.Command[0] == "" {
-		return launch{}, refuse(CodeBadRequest, "spawn %s: agent %s has no command for the service and the request brings none (agent services: %s)",
-			req.Service, a.cfg.ID, listOrNone(slices.Sorted(maps.Keys(a.cfg.Services))))
+	if mc, ok := a.cfg.Manifests[service]; ok {
+		if !a.cfg.allowed(mc.Command[0]) { // New checked it; so does every spawn
+			return launch{}, refuse(CodeBadRequest, "spawn %s: program %q of manifest %s is not allowed on agent %s (allowed: %s)",
+				service, mc.Command[0], mc.File, a.cfg.ID, listOrNone(a.cfg.Allow))
+		}
+		return launch{argv: mc.Command, source: "manifest " + mc.File}, nil
 	}
-	if !a.cfg.allowed(req.Command[0]) {
-		return launch{}, refuse(CodeBadRequest, "spawn %s: program %q is not allowed on agent %s (allowed: %s)",
-			req.Service, req.Command[0], a.cfg.ID, listOrNone(a.cfg.Allow))
+	prog := a.cfg.fallback()
+	if prog == "" {
+		return launch{}, refuse(CodeBadRequest, "spawn %s: agent %s has no command for the service: none of its own (services: %s), no manifest of it installed (manifests: %s), and %s is not on its allow list",
+			service, a.cfg.ID, listOrNone(slices.Sorted(maps.Keys(a.cfg.Services))), listOrNone(slices.Sorted(maps.Keys(a.cfg.Manifests))), DefaultProgram)
 	}
-	return launch{argv: req.Command}, nil
+	if strings.HasPrefix(service, "-") {
+		// It would read as an option of the program.
+		return launch{}, refuse(CodeBadRequest, "spawn %s: agent %s runs a service it has no command for as %s <service>, and a name starting with '-' is not one",
+			service, a.cfg.ID, prog)
+	}
+	return launch{argv: []string{prog, service}, source: "default"}, nil
 }
 
 func listOrNone(s []string) string {
@@ -171,17 +212,18 @@ func listOrNone(s []string) string {
 
 // Spawn starts one instance of req.Service and returns it running. The
 // process runs in a process group of its own with the agent's environment
-// plus NATS_URL, DPC_INSTANCE_ID and DPC_SERVICE; its output goes to the
-// agent's logger line by line. ctx bounds nothing: starting a process does
-// not block.
-func (a *Agent) Spawn(_ context.Context, req SpawnRequest) (Process, error) {
+// less its hub credentials (SecretEnv), plus NATS_URL, what
+// Config.Credentials issues for the instance, DPC_INSTANCE_ID and
+// DPC_SERVICE; its output goes to the agent's logger line by line. ctx
+// bounds Credentials.Issue; starting a process does not block.
+func (a *Agent) Spawn(ctx context.Context, req SpawnRequest) (Process, error) {
 	if !omq.ValidName(req.Service) {
 		return Process{}, refuse(CodeBadRequest, "spawn: service name %q: use letters, digits, '-' and '_' only", req.Service)
 	}
 	if req.ID != "" && !omq.ValidName(req.ID) {
 		return Process{}, refuse(CodeBadRequest, "spawn %s: instance id %q: use letters, digits, '-' and '_' only", req.Service, req.ID)
 	}
-	l, err := a.command(req)
+	l, err := a.command(req.Service)
 	if err != nil {
 		return Process{}, err
 	}
@@ -191,9 +233,26 @@ func (a *Agent) Spawn(_ context.Context, req SpawnRequest) (Process, error) {
 	}
 	defer a.spawning.Done()
 
+	var creds map[string]string
+	cleanup := func() {}
+	if c := a.cfg.Credentials; c != nil {
+		var done func()
+		creds, done, err = c.Issue(ctx, req.Service, id)
+		if err != nil {
+			a.mu.Lock()
+			delete(a.starting, id)
+			a.mu.Unlock()
+			a.log.Error("spawn failed: no credentials for the instance", "instance", id, "service", req.Service, "err", err)
+			return Process{}, refuse(CodeFailed, "spawn %s: credentials for instance %s: %v", req.Service, id, err)
+		}
+		if done != nil {
+			cleanup = done
+		}
+	}
+
 	cmd := exec.Command(l.argv[0], l.argv[1:]...)
 	cmd.Dir = l.dir
-	cmd.Env = a.environ(id, req.Service, l.env)
+	cmd.Env = a.environ(id, req.Service, l.env, creds)
 	cmd.SysProcAttr = procAttr()
 	pipes, err := start(cmd)
 
@@ -201,7 +260,8 @@ func (a *Agent) Spawn(_ context.Context, req SpawnRequest) (Process, error) {
 	defer a.mu.Unlock()
 	delete(a.starting, id)
 	if err != nil {
-		a.log.Warn("spawn failed", "instance", id, "service", req.Service, "command", l.argv, "err", err)
+		cleanup()
+		a.log.Warn("spawn failed", "instance", id, "service", req.Service, "command", l.argv, "source", l.source, "err", err)
 		return Process{}, refuse(CodeFailed, "spawn %s: start %s: %v", req.Service, l.argv[0], err)
 	}
 	p := &process{
@@ -211,6 +271,7 @@ func (a *Agent) Spawn(_ context.Context, req SpawnRequest) (Process, error) {
 		cmd:     cmd,
 		started: time.Now(),
 		done:    make(chan struct{}),
+		cleanup: cleanup,
 		state:   StateRunning,
 	}
 	a.procs[id] = p // replaces an exited process of the same id
@@ -226,7 +287,7 @@ func (a *Agent) Spawn(_ context.Context, req SpawnRequest) (Process, error) {
 		defer a.wg.Done()
 		a.await(p, log, pipes)
 	}()
-	log.Info("spawned", "pid", cmd.Process.Pid, "command", l.argv)
+	log.Info("spawned", "pid", cmd.Process.Pid, "command", l.argv, "source", l.source)
 	return p.snapshot(a.cfg.ID), nil
 }
 
@@ -322,15 +383,30 @@ func (a *Agent) prune(now time.Time) {
 	}
 }
 
-// environ is the environment of a process: the agent's, NATS_URL, the
-// agent-wide and the service's settings, then the instance's identity,
-// which nothing overrides (exec keeps the last of duplicate keys).
-func (a *Agent) environ(id, service string, env map[string]string) []string {
-	out := os.Environ()
-	if a.cfg.NATSURL != "" {
-		out = append(out, EnvNATS+"="+a.cfg.NATSURL)
+// environ is the environment of a process: the agent's less its hub
+// credentials and hub URL, the hub URL without user or password, the
+// agent-wide and the service's settings, what Credentials issued, then
+// the instance's identity, which nothing overrides (exec keeps the last
+// of duplicate keys).
+func (a *Agent) environ(id, service string, env, creds map[string]string) []string {
+	var out []string
+	natsURL := a.cfg.NATSURL
+	for _, kv := range os.Environ() {
+		k, v, _ := strings.Cut(kv, "=")
+		switch {
+		case slices.Contains(SecretEnv, k):
+		case k == EnvNATS:
+			if natsURL == "" {
+				natsURL = v
+			}
+		default:
+			out = append(out, kv)
+		}
 	}
-	for _, m := range []map[string]string{a.cfg.Env, env} {
+	if natsURL != "" {
+		out = append(out, EnvNATS+"="+hubconn.PublicURL(natsURL))
+	}
+	for _, m := range []map[string]string{a.cfg.Env, env, creds} {
 		for _, k := range slices.Sorted(maps.Keys(m)) {
 			out = append(out, k+"="+m[k])
 		}
@@ -361,6 +437,9 @@ func (a *Agent) await(p *process, log *slog.Logger, outputs []*os.File) {
 	p.errText = text
 	stopped := p.stopped
 	a.mu.Unlock()
+	// The instance and its group are gone: what it was issued to reach
+	// the hub goes too, before a stop returns.
+	p.cleanup()
 	close(p.done)
 	if stopped {
 		log.Info("exited", "code", code, "err", text)
@@ -459,6 +538,12 @@ func (a *Agent) List() State {
 		Host:      a.cfg.Host,
 		Processes: make([]Process, 0, len(a.procs)),
 		Services:  slices.Sorted(maps.Keys(a.cfg.Services)),
+		Fallback:  a.cfg.fallback(),
+	}
+	for _, name := range slices.Sorted(maps.Keys(a.cfg.Manifests)) {
+		if _, own := a.cfg.Services[name]; !own {
+			st.Manifests = append(st.Manifests, name)
+		}
 	}
 	for _, p := range a.procs {
 		st.Processes = append(st.Processes, p.snapshot(a.cfg.ID))

@@ -345,26 +345,17 @@ func TestAgent_BoundsOutputLines(t *testing.T) {
 
 // Spawns the agent must not run are refused with a 400 that says why.
 func TestAgent_RefusesSpawns(t *testing.T) {
-	self, err := filepath.Abs(os.Args[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := newRig(t, func(c *agent.Config) { c.Allow = []string{"dpc-service", self} })
+	r := newRig(t, func(c *agent.Config) { c.Allow = []string{} })
 	ctx := testContext(t)
 	for _, tc := range []struct {
 		name string
 		req  agent.SpawnRequest
 		want []string
 	}{
-		{"not allowed", agent.SpawnRequest{Service: "evil", Command: []string{"/bin/sh", "-c", "true"}},
-			[]string{"evil", `"/bin/sh"`, "not allowed", "dpc-service, " + self}},
-		// A bare allowed name does not allow a program of that name
-		// anywhere: a manifest could point at one it planted.
-		{"allowed name elsewhere", agent.SpawnRequest{Service: "planted", Command: []string{"/tmp/x/dpc-service"}},
-			[]string{"planted", `"/tmp/x/dpc-service"`, "not allowed"}},
+		// With dpc-service not allowed there is no fallback.
 		{"no command", agent.SpawnRequest{Service: "nocmd"},
-			[]string{"nocmd", "no command", "echo"}},
-		{"bad service name", agent.SpawnRequest{Service: "a.b", Command: childCommand("serve")},
+			[]string{"nocmd", "no command", "echo", "dpc-service is not on its allow list"}},
+		{"bad service name", agent.SpawnRequest{Service: "a.b"},
 			[]string{`"a.b"`}},
 		{"bad id", agent.SpawnRequest{Service: "echo", ID: "x y"},
 			[]string{`"x y"`}},
@@ -381,16 +372,68 @@ func TestAgent_RefusesSpawns(t *testing.T) {
 			}
 		})
 	}
-	// A program that is allowed runs from the request's command.
-	p, err := r.client.Spawn(ctx, "a1", agent.SpawnRequest{Service: "fromreq", Command: childCommand("serve")})
+	if st := r.agent.List(); len(st.Processes) != 0 || st.Fallback != "" {
+		t.Errorf("after refusals: %+v", st)
+	}
+}
+
+// rawSpawn sends a spawn request as the JSON body given, as a client that
+// does not use agent.Client could.
+func (r *rig) rawSpawn(ctx context.Context, body string) (agent.Process, error) {
+	var p agent.Process
+	err := r.node.Lookup(agent.ServiceName).At(r.agent.ID()).Call(ctx, agent.FnSpawn, json.RawMessage(body), &p)
+	return p, err
+}
+
+// A request that brings a command — the attack of a requester choosing
+// what the agent runs and where its instance connects — is refused with
+// a 400 whatever the command, and starts nothing, even for a service the
+// agent runs and with the command's program allowed; so is any other
+// field the agent does not know.
+func TestAgent_RefusesRequestCommands(t *testing.T) {
+	self, err := filepath.Abs(os.Args[0])
 	if err != nil {
 		t.Fatal(err)
 	}
-	brokertest.Eventually(t, within, func() bool { return r.answers(ctx, "fromreq", p.ID) }, "the allowed command runs")
-	// A program that cannot start is a 500.
-	_, err = r.client.Spawn(ctx, "a1", agent.SpawnRequest{Service: "missing", Command: []string{"dpc-service"}})
-	if !errors.Is(err, agent.ErrFailed) || !strings.Contains(err.Error(), "dpc-service") {
-		t.Errorf("missing program: %v", err)
+	r := newRig(t, func(c *agent.Config) { c.Allow = []string{"dpc-service", self} })
+	ctx := testContext(t)
+	serve, _ := json.Marshal(childCommand("serve"))
+	for _, body := range []string{
+		`{"service": "work", "command": ["dpc-service", "work", "--nats", "nats://evil:4222"]}`,
+		`{"service": "echo", "command": ` + string(serve) + `}`,
+		`{"service": "fromreq", "command": ` + string(serve) + `}`,
+		`{"service": "echo", "command": null}`,
+		`{"service": "echo", "command": []}`,
+		`[{"service": "echo", "id": "pos", "command": ["/bin/sh", "-c", "true"]}]`,
+	} {
+		_, err := r.rawSpawn(ctx, body)
+		if !errors.Is(err, agent.ErrBadRequest) || !strings.Contains(err.Error(), "request-supplied commands are refused") {
+			t.Errorf("%s: %v, want a 400 saying request-supplied commands are refused", body, err)
+		}
+	}
+	for body, want := range map[string]string{
+		`{"service": "echo", "env": {"X": "1"}}`:  `unknown field "env"`,
+		`{"Service": "echo"}`:                     `unknown field "Service"`,
+		`{"service": "echo", "dir": "/", "x": 1}`: `unknown field "dir", "x"`,
+		`{"service": "echo", "id": 7}`:            "malformed",
+	} {
+		_, err := r.rawSpawn(ctx, body)
+		if !errors.Is(err, agent.ErrBadRequest) || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want a 400 mentioning %s", body, err, want)
+		}
+	}
+	var p agent.Process
+	err = r.node.Lookup(agent.ServiceName).At("a1").Call(ctx, agent.FnStop, json.RawMessage(`{"id": "x", "signal": 9}`), &p)
+	if !errors.Is(err, agent.ErrBadRequest) || !strings.Contains(err.Error(), `unknown field "signal"`) {
+		t.Errorf("stop with an unknown field: %v", err)
+	}
+	if st := r.agent.List(); len(st.Processes) != 0 {
+		t.Fatalf("refused requests started %+v", st.Processes)
+	}
+	// The same service, asked for properly, runs the agent's own command.
+	p, err = r.rawSpawn(ctx, `{"service": "echo", "id": "echo-ok"}`)
+	if err != nil || p.ID != "echo-ok" || !slices.Equal(p.Command, childCommand("serve")) {
+		t.Fatalf("spawn: %+v, %v", p, err)
 	}
 }
 

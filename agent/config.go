@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dpc-project/dpc/internal/hubconn"
 	"github.com/dpc-project/dpc/omq"
 )
 
@@ -26,12 +28,14 @@ const (
 	// DefaultKeepExited is how long an exited process stays in list, so a
 	// supervisor polling every few seconds sees each death.
 	DefaultKeepExited = time.Minute
-	// DefaultProgram is the one program a request may name by default.
+	// DefaultProgram is the one program on the default allow list: the
+	// program of manifests' commands, and the one the agent runs, as
+	// "dpc-service <service>", for a service it has no command for.
 	DefaultProgram = "dpc-service"
 )
 
-// ServiceCommand is how the agent itself starts a service: it wins over the
-// command a SpawnRequest brings, and is allowed whatever Allow says.
+// ServiceCommand is how the agent itself starts a service: it wins over a
+// manifest's command, and is allowed whatever Allow says.
 type ServiceCommand struct {
 	// Command is the program and its arguments; a program without a slash
 	// is looked up in PATH.
@@ -42,9 +46,37 @@ type ServiceCommand struct {
 	Dir string
 }
 
+// ManifestCommand is a service's command from a manifest the agent's owner
+// installed on its host (see LoadManifests).
+type ManifestCommand struct {
+	// Command is the manifest's command, program first; the program must
+	// be on the agent's allow list.
+	Command []string
+	// File is the manifest's path and Line the line of its program (0:
+	// unknown), for messages.
+	File string
+	Line int
+}
+
+// where is the manifest's command for messages: "file:line: command[0]".
+func (mc ManifestCommand) where() string {
+	if mc.Line > 0 {
+		return fmt.Sprintf("%s:%d: command[0]", mc.File, mc.Line)
+	}
+	return mc.File + ": command[0]"
+}
+
+// Credentials gives each spawned instance its own way into the hub. Issue
+// runs before the process starts; the env it returns is added to the
+// child's environment (e.g. a path to a credentials file the child reads),
+// and cleanup runs after the child has exited (e.g. removing that file).
+type Credentials interface {
+	Issue(ctx context.Context, service, instanceID string) (env map[string]string, cleanup func(), err error)
+}
+
 // Config configures an Agent. New gives zero fields their defaults (see
 // DefaultConfig); a nil Allow means the default list, an empty one that
-// requests may run nothing.
+// no manifest's command runs and there is no dpc-service fallback.
 type Config struct {
 	// ID names the agent: its omq instance id and part of the ids it
 	// makes. Letters, digits, '-' and '_' (default: the host name's first
@@ -57,21 +89,31 @@ type Config struct {
 	Grace time.Duration
 	// Services are the agent's own commands, by service name.
 	Services map[string]ServiceCommand
-	// Allow lists the programs a SpawnRequest's Command may run: a name
+	// Manifests are commands from manifests the owner installed on the
+	// host, by service name, for services not in Services.
+	Manifests map[string]ManifestCommand
+	// Allow lists the programs the commands of Manifests may run: a name
 	// without a slash matches an argv[0] that is that same bare name
 	// (found in the agent's PATH), not a path ending in it; a path matches
-	// that exact path. Commands in Services are always allowed.
+	// that exact path. Commands in Services are always allowed. With
+	// DefaultProgram on it (as a bare name), a service with neither runs
+	// as "dpc-service <service>".
 	Allow []string
 	// Env is added to every process's environment (before a service's own
-	// Env), for settings all instances share, such as DPC_USER.
+	// Env), for settings all instances share. It may not set SecretEnv's
+	// variables, nor a NATS_URL with a user or password in it.
 	Env map[string]string
+	// Credentials gives each instance its own hub credentials; nil: an
+	// instance gets none (only NATS_URL, DPC_SERVICE and
+	// DPC_INSTANCE_ID), which a hub that requires them refuses.
+	Credentials Credentials
 	// MaxProcesses bounds the processes running or stopping at once.
 	MaxProcesses int
 	// KeepExited is how long exited processes stay in list.
 	KeepExited time.Duration
 	// NATSURL is given to the processes as NATS_URL (unless Env or the
-	// service's Env sets it); empty: they inherit the agent's NATS_URL, if
-	// any.
+	// service's Env sets it), without any user or password written into
+	// it; empty: they get the agent's own NATS_URL, if any, likewise.
 	NATSURL string
 	// Logger receives the agent's log and its processes' output (default:
 	// discarded).
@@ -136,6 +178,25 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("agent: service %s: empty command", name))
 		}
 	}
+	for _, name := range slices.Sorted(maps.Keys(c.Manifests)) {
+		mc := c.Manifests[name]
+		switch {
+		case !omq.ValidName(name):
+			errs = append(errs, fmt.Errorf("agent: manifest %s: service %q: use letters, digits, '-' and '_' only", mc.File, name))
+		case len(mc.Command) == 0 || mc.Command[0] == "":
+			errs = append(errs, fmt.Errorf("agent: manifest %s: service %s: empty command", mc.File, name))
+		case !c.allowed(mc.Command[0]):
+			errs = append(errs, fmt.Errorf("agent: %s: service %s: program %q is not on the allow list (allowed: %s)",
+				mc.where(), name, mc.Command[0], listOrNone(c.Allow)))
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(c.Env)) {
+		if slices.Contains(SecretEnv, k) {
+			errs = append(errs, fmt.Errorf("agent: env %s: the agent gives no process shared hub credentials (a service's own env may set them; Credentials gives each instance its own)", k))
+		} else if k == EnvNATS && hubconn.PublicURL(c.Env[k]) != c.Env[k] {
+			errs = append(errs, fmt.Errorf("agent: env %s: a user or password in the hub URL would reach every process; leave them out", k))
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -166,7 +227,16 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// allowed says whether a request may run argv0. A bare name allows that
+// fallback is the program the agent runs as "<program> <service>" for a
+// service it has no command for, or "" if none.
+func (c Config) fallback() string {
+	if c.allowed(DefaultProgram) {
+		return DefaultProgram
+	}
+	return ""
+}
+
+// allowed says whether a manifest's command may run argv0. A bare name allows that
 // name only as a bare name, looked up in the agent's PATH: otherwise
 // "dpc-service" would also allow /tmp/anything/dpc-service, a program a
 // manifest's author could have put there. A path allows exactly that path.

@@ -15,21 +15,40 @@
 //
 //	c := agent.NewClient(node)
 //	states, err := c.List(ctx, time.Second) // every agent's processes
-//	p, err := c.Spawn(ctx, "nas", agent.SpawnRequest{Service: "tst", Command: []string{"dpc-service", "tst"}})
+//	p, err := c.Spawn(ctx, "nas", agent.SpawnRequest{Service: "tst"})
 //	p, err = c.Stop(ctx, "nas", agent.StopRequest{ID: p.ID})
 //
 // # Which command runs
 //
-// An agent runs its own command for a service (Config.Services) if it has
-// one, else the command the request brings from the service's manifest if
-// that program is on Config.Allow (by default only dpc-service). Anything
-// else is refused with a 400 that names the service and the allow list.
+// A spawn request names a service and nothing about how to run it; one
+// that brings a command (or any field the agent does not know) is refused
+// with a 400. The command comes from the agent's host, in this order:
+//
+//  1. the agent's own command for the service (Config.Services, from its
+//     config file), trusted as it is;
+//  2. the command of the service's manifest in a directory of approved
+//     manifests (Config.Manifests, read by LoadManifests: installing a
+//     manifest there is the owner's approval), if its program is on
+//     Config.Allow;
+//  3. "dpc-service <service>" if dpc-service, as a bare name, is on
+//     Config.Allow (it is by default): the request's validated service
+//     name is the only thing it brings to the command line.
+//
+// Anything else is refused with a 400 that says what the agent lacks.
+// List reports which services an agent runs by 1 and 2 and whether it
+// falls back on 3 (State.Services, State.Manifests, State.Fallback), so a
+// supervisor spawns only where the service runs.
 //
 // # Processes
 //
-// A process gets the agent's environment plus NATS_URL, DPC_SERVICE and
-// DPC_INSTANCE_ID: it binds with that instance id, so the supervisor
-// matches the agent's processes to the instances answering $SRV.STATS.
+// A process gets the agent's environment less the variables that may hold
+// the agent's own hub credentials (SecretEnv), plus NATS_URL (without any
+// user or password), what Config.Credentials issues for the instance,
+// DPC_SERVICE and DPC_INSTANCE_ID: it binds with that instance id, so the
+// supervisor matches the agent's processes to the instances answering
+// $SRV.STATS. Credentials.Issue runs before the process starts (an error
+// fails the spawn with a 500) and its cleanup once the process has
+// exited, before a stop returns.
 // Ids are "<service>-<agent>-<n>" unless the request gives one; a live
 // process's id is not given twice. Each line the process writes goes to
 // the agent's logger with its instance id.

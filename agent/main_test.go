@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -31,6 +32,7 @@ func TestMain(m *testing.M) {
 //	stubborn  ignores SIGTERM, starts a grandchild ("grandchild PID"), serves
 //	sleep     sleeps (a grandchild)
 //	env       prints the variables the agent sets, then exits
+//	envfile F [serve]  writes its whole environment to F, then exits (or serves)
 //	exit N    prints a line, exits with N
 //	longline  prints a line longer than the agent forwards, then "after"
 func child(mode string, args []string) int {
@@ -52,6 +54,17 @@ func child(mode string, args []string) int {
 	case "env":
 		for _, k := range []string{"NATS_URL", "DPC_INSTANCE_ID", "DPC_SERVICE", "AGENT_TEST_FOO"} {
 			fmt.Printf("%s=%s\n", k, os.Getenv(k))
+		}
+		return 0
+	case "envfile":
+		env := os.Environ()
+		slices.Sort(env)
+		if err := os.WriteFile(args[0], []byte(strings.Join(env, "\n")+"\n"), 0o600); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		if len(args) > 1 && args[1] == "serve" {
+			return serve(true)
 		}
 		return 0
 	case "exit":

@@ -33,7 +33,8 @@ type process struct {
 	command []string
 	cmd     *exec.Cmd
 	started time.Time
-	done    chan struct{} // closed once the process is reaped and its exit recorded
+	done    chan struct{} // closed once the process is reaped, its exit recorded and cleanup run
+	cleanup func()        // what Credentials.Issue returned, run once the process has exited
 
 	// Guarded by Agent.mu.
 	gone     bool // it has exited (maybe not yet reaped): signal it no more

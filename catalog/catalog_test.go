@@ -37,8 +37,14 @@ func node(t *testing.T, url string) (*omq.Node, *nats.Conn) {
 // startCatalog runs a catalog on its own connection until the test ends.
 func startCatalog(t *testing.T, url string) *catalog.Catalog {
 	t.Helper()
+	return startCatalogWith(t, url, fast)
+}
+
+// startCatalogWith is startCatalog with a configuration.
+func startCatalogWith(t *testing.T, url string, cfg catalog.Config) *catalog.Catalog {
+	t.Helper()
 	n, _ := node(t, url)
-	c, err := catalog.New(n, fast)
+	c, err := catalog.New(n, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

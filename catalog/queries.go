@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/dpc-project/dpc/manifests"
@@ -14,42 +15,58 @@ import (
 // The catalog's functions, bound as the omq service "catalog". Arguments go
 // by name (a JSON object) or by position in the order listed.
 //
-//	announce(announcement Announcement)   a service instance arrives
-//	withdraw(service, instance string)    it leaves gracefully
+//	announce(announcement Announcement)   a hint: an instance may have arrived
+//	withdraw(service, instance string)    a hint: it may have left
 //	apps() []string                       applications named in app_lists
 //	funcs(app string) []FunctionInfo      functions an application may use ("" = all)
 //	describe(name string) FunctionInfo    one function, by name or service.name
 //	services() []ServiceInfo              services, instances and their load
 
-// Announcement is what a service instance sends when it starts.
+// Announcement is what a service instance sends when it starts. The
+// catalog takes it as a hint: it reads the instance's manifest and host
+// from $SRV.INFO.<manifest name>.<instance>, not from the announcement.
 type Announcement struct {
 	Instance string              `json:"instance"`
 	Host     string              `json:"host"`
 	Manifest *manifests.Manifest `json:"manifest"`
 }
 
-// FunctionInfo describes one callable function.
+// FunctionInfo describes one callable function. When live instances of
+// its service run several versions, it is the newest version's entry.
 type FunctionInfo struct {
 	// Name is the qualified name, service.function.
-	Name      string             `json:"name"`
-	Service   string             `json:"service"`
-	Function  manifests.Function `json:"function"`
-	Instances int                `json:"instances"`
+	Name     string             `json:"name"`
+	Service  string             `json:"service"`
+	Function manifests.Function `json:"function"`
+	// Instances counts the live instances, of any version, that have the
+	// function.
+	Instances int `json:"instances"`
+	// Version is the version whose entry Function is; Versions lists
+	// every live version that has the function, newest first.
+	Version  string   `json:"version"`
+	Versions []string `json:"versions"`
 }
 
 // ServiceInfo describes one live service.
 type ServiceInfo struct {
-	Name        string         `json:"name"`
-	Version     string         `json:"version"`
-	Description string         `json:"description"`
-	Functions   []string       `json:"functions"`
-	Instances   []InstanceInfo `json:"instances"`
+	Name string `json:"name"`
+	// Version is the newest live version; Versions lists every live
+	// version, newest first (more than one during a rolling upgrade).
+	Version  string   `json:"version"`
+	Versions []string `json:"versions"`
+	// Description is the newest version's.
+	Description string `json:"description"`
+	// Functions is the union over the live instances' manifests: the
+	// newest version's in its order, then those only older versions have.
+	Functions []string       `json:"functions"`
+	Instances []InstanceInfo `json:"instances"`
 }
 
 // InstanceInfo is one live instance and its load.
 type InstanceInfo struct {
 	ID       string    `json:"id"`
 	Host     string    `json:"host"`
+	Version  string    `json:"version"`
 	Since    time.Time `json:"since"`
 	LastSeen time.Time `json:"last_seen"`
 	// Load, from $SRV.STATS at the time of the query.
@@ -103,7 +120,19 @@ func stringArgs(req *omq.Request, names ...string) ([]string, error) {
 	return out, nil
 }
 
-func (c *Catalog) announce(_ context.Context, req *omq.Request) (any, error) {
+// CodeBusy is the error code of an announce or withdraw refused because
+// MaxVerifying checks are already running (or, for announce, because the
+// catalog is full). Nothing is lost: the sweep finds a new instance and
+// forgets a silent one by itself.
+const CodeBusy = 503
+
+// announce takes an announcement as a hint: the instance is added from
+// its own $SRV.INFO reply, never from the announced manifest. The reply
+// is null once the instance is listed (or if it already was); a 400 if
+// the announcement is malformed or the instance did not answer for
+// itself within VerifyTimeout; a 503 (CodeBusy) when the catalog is busy
+// checking others or full.
+func (c *Catalog) announce(ctx context.Context, req *omq.Request) (any, error) {
 	var a Announcement
 	body := strings.TrimSpace(string(req.Args))
 	if strings.HasPrefix(body, "[") {
@@ -118,14 +147,37 @@ func (c *Catalog) announce(_ context.Context, req *omq.Request) (any, error) {
 	if a.Manifest == nil || a.Instance == "" {
 		return nil, omq.Errorf(omq.CodeBadArguments, "announce: instance and manifest are required")
 	}
+	// The manifest is checked only to tell a service's author what is
+	// wrong with it; what gets listed is what the instance itself says.
 	if err := validManifest(a.Manifest, "announcement of "+a.Instance); err != nil {
 		return nil, omq.Errorf(omq.CodeBadArguments, "announce: manifest of %s: %v", a.Manifest.Name, err)
 	}
-	c.Add(a.Manifest, a.Instance, a.Host)
+	name := a.Manifest.Name
+	if !omq.ValidName(a.Instance) {
+		return nil, omq.Errorf(omq.CodeBadArguments, "announce: instance %q is not a valid instance id", a.Instance)
+	}
+	if c.known(name, a.Instance) {
+		return nil, nil // the sweeps keep it, or notice it has gone
+	}
+	if !c.acquire() {
+		c.log.Debug("catalog: busy; announce refused", "service", name, "instance", a.Instance)
+		return nil, omq.Errorf(CodeBusy, "announce: the catalog is busy checking other instances; it will find %s.%s by itself", name, a.Instance)
+	}
+	defer c.release()
+	if !c.room(name, a.Instance) {
+		return nil, omq.Errorf(CodeBusy, "announce: the catalog is full")
+	}
+	if err := c.verify(ctx, name, a.Instance); err != nil {
+		c.log.Debug("catalog: announced instance not added", "service", name, "instance", a.Instance, "err", err)
+		return nil, omq.Errorf(omq.CodeBadArguments, "announce: instance %s of %s not added: %v", a.Instance, name, err)
+	}
 	return nil, nil
 }
 
-func (c *Catalog) withdraw(_ context.Context, req *omq.Request) (any, error) {
+// withdraw takes a withdrawal as a hint: the instance is removed only if
+// it no longer answers $SRV.PING.<service>.<instance>. The reply is null
+// either way (a 503 when the catalog is busy).
+func (c *Catalog) withdraw(ctx context.Context, req *omq.Request) (any, error) {
 	args, err := stringArgs(req, "service", "instance")
 	if err != nil {
 		return nil, err
@@ -133,9 +185,37 @@ func (c *Catalog) withdraw(_ context.Context, req *omq.Request) (any, error) {
 	if args[0] == "" || args[1] == "" {
 		return nil, omq.Errorf(omq.CodeBadArguments, "withdraw: service and instance are required")
 	}
-	c.Remove(args[0], args[1], "withdrew")
+	if !c.known(args[0], args[1]) {
+		return nil, nil // nothing to do (and no id to check)
+	}
+	if !c.acquire() {
+		c.log.Debug("catalog: busy; withdraw refused", "service", args[0], "instance", args[1])
+		return nil, omq.Errorf(CodeBusy, "withdraw: the catalog is busy checking other instances; it will notice %s.%s has gone by itself", args[0], args[1])
+	}
+	defer c.release()
+	gone, err := c.confirmGone(ctx, args[0], args[1])
+	switch {
+	case err != nil:
+		c.log.Debug("catalog: withdraw not checked", "service", args[0], "instance", args[1], "err", err)
+	case gone:
+		c.Remove(args[0], args[1], "withdrew")
+	default:
+		c.log.Debug("catalog: withdraw ignored: the instance still answers", "service", args[0], "instance", args[1])
+	}
 	return nil, nil
 }
+
+// acquire takes a check token if one is free.
+func (c *Catalog) acquire() bool {
+	select {
+	case c.verifying <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
+func (c *Catalog) release() { <-c.verifying }
 
 func (c *Catalog) funcs(_ context.Context, req *omq.Request) (any, error) {
 	args, err := stringArgs(req, "app")
@@ -153,13 +233,25 @@ func (c *Catalog) describe(_ context.Context, req *omq.Request) (any, error) {
 	return c.Describe(args[0])
 }
 
-// Apps lists the applications named in the app_lists of live services,
-// sorted.
+// merged lists the live services, each the union of its instances'
+// manifests, by name.
+func (c *Catalog) merged() []merged {
+	views := c.snapshot()
+	out := make([]merged, len(views))
+	for i, v := range views {
+		out[i] = merge(v)
+	}
+	return out
+}
+
+// Apps lists the applications named in the app_lists of the live
+// functions (for a function in several versions, the newest version's
+// entry), sorted.
 func (c *Catalog) Apps() []string {
 	seen := map[string]bool{}
-	for _, s := range c.snapshot() {
-		for _, f := range s.manifest.Functions {
-			for _, a := range f.Apps {
+	for _, s := range c.merged() {
+		for _, f := range s.functions {
+			for _, a := range f.entry.Apps {
 				seen[a] = true
 			}
 		}
@@ -173,17 +265,20 @@ func (c *Catalog) Apps() []string {
 }
 
 // Functions lists the functions app may use ("" for every function),
-// sorted by qualified name. Built-in and extra functions are alike.
+// sorted by qualified name. Built-in and extra functions are alike. A
+// function that several live versions of its service have is listed once,
+// with the newest version's entry.
 func (c *Catalog) Functions(app string) []FunctionInfo {
 	out := []FunctionInfo{}
-	for _, s := range c.snapshot() {
-		for _, f := range s.manifest.Functions {
-			if app != "" && !f.AvailableTo(app) {
+	for _, s := range c.merged() {
+		for _, f := range s.functions {
+			if app != "" && !f.entry.AvailableTo(app) {
 				continue
 			}
 			out = append(out, FunctionInfo{
-				Name: s.manifest.Name + "." + f.Name, Service: s.manifest.Name,
-				Function: f, Instances: len(s.instances),
+				Name: s.name + "." + f.entry.Name, Service: s.name,
+				Function: f.entry, Instances: f.instances,
+				Version: f.version, Versions: f.versions,
 			})
 		}
 	}
@@ -229,27 +324,40 @@ func (c *Catalog) Describe(name string) (FunctionInfo, error) {
 const CodeAmbiguous = 409
 
 // Services lists the live services with their instances, and each
-// instance's load from $SRV.STATS.
+// instance's load from $SRV.STATS.<service> (asked per service, so that
+// only the service's own instances can report it).
 func (c *Catalog) Services(ctx context.Context) []ServiceInfo {
 	sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	// Stats from the instances the catalog knows of: wait a fixed window
-	// rather than a quiet period, so a busy instance's figures are not
-	// left out.
-	stats, _ := c.node.StatsWithin(sctx, "", 250*time.Millisecond)
-	byID := map[string]omq.Stats{}
-	for _, st := range stats {
-		byID[st.ID] = st
+	services := c.merged()
+	// Wait a fixed window rather than a quiet period, so that a busy
+	// instance's figures are not left out.
+	stats := make([]map[string]omq.Stats, len(services))
+	var wg sync.WaitGroup
+	for i, s := range services {
+		wg.Go(func() {
+			sts, _ := c.node.StatsWithin(sctx, s.name, 250*time.Millisecond)
+			stats[i] = map[string]omq.Stats{}
+			for _, st := range sts {
+				if st.Name == s.name {
+					stats[i][st.ID] = st
+				}
+			}
+		})
 	}
+	wg.Wait()
 	out := []ServiceInfo{}
-	for _, s := range c.snapshot() {
-		si := ServiceInfo{Name: s.manifest.Name, Version: s.manifest.Version, Description: s.manifest.Description}
-		for _, f := range s.manifest.Functions {
-			si.Functions = append(si.Functions, f.Name)
+	for i, s := range services {
+		si := ServiceInfo{
+			Name: s.name, Version: s.newest.Version, Versions: s.versions,
+			Description: s.newest.Description, Functions: []string{},
+		}
+		for _, f := range s.functions {
+			si.Functions = append(si.Functions, f.entry.Name)
 		}
 		for _, in := range s.instances {
-			ii := InstanceInfo{ID: in.id, Host: in.host, Since: in.since, LastSeen: in.lastSeen}
-			if st, ok := byID[in.id]; ok {
+			ii := InstanceInfo{ID: in.id, Host: in.host, Version: in.manifest.Version, Since: in.since, LastSeen: in.lastSeen}
+			if st, ok := stats[i][in.id]; ok {
 				for _, ep := range st.Endpoints {
 					ii.Requests += ep.NumRequests
 					ii.Errors += ep.NumErrors

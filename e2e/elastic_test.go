@@ -21,7 +21,9 @@ import (
 // The elasticity loop with real processes: a hub, one dpc-agent, and
 // dpc-provisioner keeping the "work" service (20 ms per call, one call at
 // a time per instance: 50 calls/s each) sized by queue-wait target
-// tracking. A step in offered load that one instance cannot serve makes
+// tracking. The agent runs work by the command of the manifest installed
+// in its manifests directory; the provisioner's spawns name the service
+// only. A step in offered load that one instance cannot serve makes
 // the supervisor add instances until queue wait is back under target; an
 // instance killed with -9 is replaced; when the load goes, the service
 // shrinks back to its minimum after the stabilisation window.
@@ -33,7 +35,14 @@ func TestElastic_ScalesUpReplacesAndScalesDown(t *testing.T) {
 	_, url := startHub(t, freePort(t), stateDir(t))
 	path := bins.dir + string(os.PathListSeparator) + os.Getenv("PATH")
 
-	ag := exec.Command(bins.agent, "--nats", url, "--id", "e2e", "--allow", "dpc-service", "--grace", "2s", "--log-format", "json")
+	manifests := t.TempDir()
+	writeFile(t, filepath.Join(manifests, "work.yml"), `name: work
+functions:
+  - funct_name: work
+    return_type: string
+command: [dpc-service, work, --service-time, 20ms, --concurrency, "1"]
+`)
+	ag := exec.Command(bins.agent, "--nats", url, "--id", "e2e", "--manifests", manifests, "--allow", "dpc-service", "--grace", "2s", "--log-format", "json")
 	ag.Env = append(os.Environ(), "PATH="+path)
 	agp := proctest.Start(t, "dpc-agent", ag)
 	waitLog(t, agp, "dpc-agent ready")
@@ -43,7 +52,6 @@ func TestElastic_ScalesUpReplacesAndScalesDown(t *testing.T) {
 history: memory
 services:
   - name: work
-    command: [dpc-service, work, --service-time, 20ms, --concurrency, "1"]
     min: 1
     max: 6
     policy: target-tracking
@@ -70,6 +78,9 @@ services:
 		return len(pings)
 	}
 	eventually(t, 30*time.Second, func() bool { return ready() == 1 }, "the provisioner to start the minimum of one instance")
+	if p := runningProcess(t, agents); strings.Join(p.Command, " ") != "dpc-service work --service-time 20ms --concurrency 1" {
+		t.Fatalf("the instance runs %q, want the approved manifest's command", p.Command)
+	}
 
 	// The step: an open-loop load of 150 calls/s.
 	loadCtx, stopLoad := context.WithCancel(context.Background())

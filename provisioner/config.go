@@ -29,14 +29,16 @@ const (
 //	history: kv           # predictive history: kv (JetStream, survives restarts) or memory
 //	services:
 //	  - name: work
-//	    manifest: work.yml    # optional: command and scaling from the manifest
-//	    command: [dpc-service, work]
+//	    manifest: work.yml    # optional: scaling from the manifest
 //	    min: 1
 //	    max: 8
 //	    policy: target-tracking
 //	    target_tracking: {target: 50ms, percentile: 90, tolerance: 0.1, down_window: 30s}
 //
-// A service's command and scaling fields override its manifest's.
+// A service's scaling fields override its manifest's. How an instance
+// starts is up to the agents (their config, the manifests installed on
+// their hosts): a service may not have a command here, and a manifest's
+// is ignored.
 type FileConfig struct {
 	Period      manifests.Duration `yaml:"period"`
 	Window      manifests.Duration `yaml:"window"`
@@ -50,9 +52,8 @@ type FileConfig struct {
 
 // ServiceSpec is one service of the file.
 type ServiceSpec struct {
-	Name              string   `yaml:"name"`
-	Manifest          string   `yaml:"manifest"`
-	Command           []string `yaml:"command"`
+	Name              string `yaml:"name"`
+	Manifest          string `yaml:"manifest"`
 	manifests.Scaling `yaml:",inline"`
 }
 
@@ -68,6 +69,9 @@ func LoadConfig(path string) (*FileConfig, error) {
 
 // ParseConfig parses a config file's contents; name is used in messages.
 func ParseConfig(name string, data []byte) (*FileConfig, error) {
+	if err := noCommands(name, data); err != nil {
+		return nil, err
+	}
 	var fc FileConfig
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
@@ -100,6 +104,35 @@ func ParseConfig(name string, data []byte) (*FileConfig, error) {
 		return nil, err
 	}
 	return &fc, nil
+}
+
+// noCommands refuses a service with a command, which the supervisor once
+// sent in its spawn requests: agents now refuse requests that bring one.
+func noCommands(name string, data []byte) error {
+	var doc yaml.Node
+	if yaml.Unmarshal(data, &doc) != nil || len(doc.Content) == 0 {
+		return nil // the decoder reports it
+	}
+	var services *yaml.Node
+	root := doc.Content[0]
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		if root.Content[i].Value == "services" {
+			services = root.Content[i+1]
+		}
+	}
+	if services == nil || services.Kind != yaml.SequenceNode {
+		return nil
+	}
+	var errs []error
+	for i, svc := range services.Content {
+		for j := 0; j+1 < len(svc.Content); j += 2 {
+			if k := svc.Content[j]; k.Value == "command" {
+				errs = append(errs, fmt.Errorf("provisioner: config %s:%d: services[%d].command: agents no longer take a command from the provisioner; "+
+					"give it to the agents: install the service's manifest with its command in their --manifests directory, or put it in their config's services", name, k.Line, i))
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Supervisor returns the supervisor settings of the file over base:
@@ -147,7 +180,6 @@ func (fc *FileConfig) BuildServices(hist History) ([]Service, error) {
 // Build turns the spec (over its manifest, if any) into a Service.
 func (spec ServiceSpec) Build(hist History) (Service, error) {
 	sc := spec.Scaling
-	command := spec.Command
 	if spec.Manifest != "" {
 		m, err := manifests.Load(spec.Manifest)
 		if err != nil {
@@ -156,14 +188,11 @@ func (spec ServiceSpec) Build(hist History) (Service, error) {
 		if m.Name != spec.Name {
 			return Service{}, fmt.Errorf("manifest %s describes %q, not %q", spec.Manifest, m.Name, spec.Name)
 		}
-		if len(command) == 0 {
-			command = m.Command
-		}
 		if m.Scaling != nil {
 			sc = overlay(*m.Scaling, sc)
 		}
 	}
-	return ServiceFromScaling(spec.Name, command, sc, hist)
+	return ServiceFromScaling(spec.Name, sc, hist)
 }
 
 // overlay returns base with every field top sets replaced.
@@ -217,7 +246,7 @@ func deref[T any](p *T) T {
 // manifest's, or a config file's). The policy defaults to
 // target-tracking: it needs nothing but a queue-wait target, and its
 // default target suits interactive calls.
-func ServiceFromScaling(name string, command []string, sc manifests.Scaling, hist History) (Service, error) {
+func ServiceFromScaling(name string, sc manifests.Scaling, hist History) (Service, error) {
 	lim := Limits{Min: DefaultMin, Max: DefaultMax}
 	if sc.Min != nil {
 		lim.Min = *sc.Min
@@ -234,7 +263,7 @@ func ServiceFromScaling(name string, command []string, sc manifests.Scaling, his
 	if err != nil {
 		return Service{}, err
 	}
-	return Service{Name: name, Command: command, Limits: lim, Policy: pol}, nil
+	return Service{Name: name, Limits: lim, Policy: pol}, nil
 }
 
 // NewPolicy builds the policy a scaling section names, with its settings

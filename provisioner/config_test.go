@@ -17,6 +17,8 @@ func TestParseConfig_Errors(t *testing.T) {
 		{"twice", "services:\n  - name: a\n  - name: a\n", `services[1]: "a" is already configured`},
 		{"bad policy", "services:\n  - name: a\n    policy: magic\n", `policy "magic": want one of`},
 		{"bad history", "history: disk\n", `history "disk": want kv or memory`},
+		// Agents refuse spawn requests that bring a command.
+		{"command", "services:\n  - name: a\n    command: [dpc-service, a]\n", "p.yml:3: services[0].command: agents no longer take a command"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -64,7 +66,7 @@ scaling:
 		t.Fatal(err)
 	}
 	s := svcs[0]
-	if s.Limits != (Limits{Min: 2, Max: 9}) || strings.Join(s.Command, " ") != "dpc-service work" || s.Policy.Name() != "target-tracking" {
+	if s.Limits != (Limits{Min: 2, Max: 9}) || s.Policy.Name() != "target-tracking" {
 		t.Fatalf("service = %+v", s)
 	}
 	if tt := s.Policy.(*TargetTracking); tt.cfg.Target != 80*time.Millisecond || tt.cfg.Percentile != 90 || tt.cfg.DownWindow != 0 {

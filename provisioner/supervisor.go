@@ -23,14 +23,12 @@ type Agents interface {
 	Stop(ctx context.Context, agentID string, req agent.StopRequest) (agent.Process, error)
 }
 
-// Service is one service the supervisor keeps sized.
+// Service is one service the supervisor keeps sized. How an instance
+// starts is the agents' business: a spawn names the service only.
 type Service struct {
-	Name string
-	// Command starts an instance, for agents that have no command of
-	// their own for the service (from the manifest or the config file).
-	Command []string
-	Limits  Limits
-	Policy  Provisioner
+	Name   string
+	Limits Limits
+	Policy Provisioner
 }
 
 // Config tunes a Supervisor.
@@ -199,7 +197,8 @@ func (s *Supervisor) refreshAgents(ctx context.Context, now time.Time) {
 	for _, st := range states {
 		a, ok := s.known[st.Agent]
 		if !ok {
-			s.log.Info("agent joined", "agent", st.Agent, "host", st.Host, "services", st.Services, "processes", len(st.Processes))
+			s.log.Info("agent joined", "agent", st.Agent, "host", st.Host, "services", st.Services, "manifests", st.Manifests,
+				"fallback", st.Fallback, "processes", len(st.Processes))
 			a = &agentSeen{}
 			s.known[st.Agent] = a
 		} else if a.gone {
@@ -398,23 +397,25 @@ func (s *Supervisor) running(svc *serviceState, now time.Time) (out []managed, l
 	return out, listed
 }
 
-// spawn starts n instances, each on the live agent with the fewest
-// instances of the service (then the fewest in all), so that losing one
-// host loses as few as possible.
+// spawn starts n instances on the live agents that run the service, each
+// on the one with the fewest instances of the service (then the fewest in
+// all), so that losing one host loses as few as possible. Agents with a
+// command for the service (their own or an approved manifest's) go
+// before those that would only fall back to dpc-service <service>.
 func (s *Supervisor) spawn(ctx context.Context, svc *serviceState, n int, running []managed) {
 	type load struct {
-		id         string
-		mine, all  int
-		ownCommand bool
+		id        string
+		fallback  int // 1: the agent has only its fallback for the service
+		mine, all int
 	}
 	var agents []*load
 	for id, a := range s.known {
-		if a.gone {
+		if a.gone || !a.state.Runs(svc.Name) {
 			continue
 		}
-		l := &load{id: id, ownCommand: slices.Contains(a.state.Services, svc.Name)}
-		if !l.ownCommand && len(svc.Command) == 0 {
-			continue // nobody can tell it how to start the service
+		l := &load{id: id}
+		if !a.state.Names(svc.Name) {
+			l.fallback = 1
 		}
 		for _, p := range a.state.Processes {
 			if p.State != agent.StateExited {
@@ -430,7 +431,7 @@ func (s *Supervisor) spawn(ctx context.Context, svc *serviceState, n int, runnin
 	}
 	if len(agents) == 0 {
 		s.log.Warn("cannot start instances: no live agent can run the service", "service", svc.Name, "wanted", n,
-			"hint", "give the service a command in the provisioner's config or its manifest, or the agent one in its config")
+			"hint", "install the service's manifest (with a command) in an agent's --manifests directory, give the agent a command for it in its config, or allow dpc-service on an agent")
 		return
 	}
 	started := 0
@@ -441,18 +442,15 @@ func (s *Supervisor) spawn(ctx context.Context, svc *serviceState, n int, runnin
 			if failed[l.id] {
 				continue
 			}
-			if best == nil || cmp.Or(cmp.Compare(l.mine, best.mine), cmp.Compare(l.all, best.all), cmp.Compare(l.id, best.id)) < 0 {
+			if best == nil || cmp.Or(cmp.Compare(l.fallback, best.fallback), cmp.Compare(l.mine, best.mine),
+				cmp.Compare(l.all, best.all), cmp.Compare(l.id, best.id)) < 0 {
 				best = l
 			}
 		}
 		if best == nil {
 			break
 		}
-		req := agent.SpawnRequest{Service: svc.Name}
-		if !best.ownCommand {
-			req.Command = svc.Command
-		}
-		p, err := s.agents.Spawn(ctx, best.id, req)
+		p, err := s.agents.Spawn(ctx, best.id, agent.SpawnRequest{Service: svc.Name})
 		if err != nil {
 			failed[best.id] = true
 			s.metricSpawn(svc.Name, best.id, "error")

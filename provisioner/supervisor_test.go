@@ -2,7 +2,11 @@ package provisioner_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"os"
+	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -252,5 +256,82 @@ func TestSupervisor_ScalesDownOnlyTheSurplus(t *testing.T) {
 		if c := <-done; c.Error != nil {
 			t.Errorf("call during the scale-down: %v", c.Error)
 		}
+	}
+}
+
+// fakeAgents are agents in name only: they list what the test says they
+// run, and record spawns instead of starting anything.
+type fakeAgents struct {
+	mu      sync.Mutex
+	states  map[string]*agent.State
+	spawned []string // agent ids, one per spawn
+}
+
+func (f *fakeAgents) List(context.Context, time.Duration) ([]agent.State, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []agent.State
+	for _, st := range f.states {
+		c := *st
+		c.Processes = slices.Clone(st.Processes)
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+func (f *fakeAgents) Spawn(_ context.Context, id string, req agent.SpawnRequest) (agent.Process, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.spawned = append(f.spawned, id)
+	p := agent.Process{ID: fmt.Sprintf("%s-%s-%d", req.Service, id, len(f.spawned)), Service: req.Service, Agent: id,
+		State: agent.StateRunning, Started: time.Now()}
+	f.states[id].Processes = append(f.states[id].Processes, p)
+	return p, nil
+}
+
+func (f *fakeAgents) Stop(context.Context, string, agent.StopRequest) (agent.Process, error) {
+	return agent.Process{}, errors.New("not in this test")
+}
+
+// Spawn requests name the service only, so the supervisor starts
+// instances only on agents that say they run it: those with a command for
+// it (their own or an approved manifest's) first, then those that would
+// run dpc-service <service>; never on one that runs neither.
+func TestSupervisor_SpawnsWhereTheServiceRuns(t *testing.T) {
+	e := newEnv(t)
+	for _, tc := range []struct {
+		name   string
+		states []agent.State
+		want   []string
+	}{
+		{"manifest before fallback", []agent.State{{Agent: "none"}, {Agent: "fb", Fallback: "dpc-service"},
+			{Agent: "man", Manifests: []string{"work"}}, {Agent: "other", Manifests: []string{"tst"}}}, []string{"man", "man", "man"}},
+		{"own command and manifest spread", []agent.State{{Agent: "own", Services: []string{"work"}}, {Agent: "man", Manifests: []string{"work"}},
+			{Agent: "fb", Fallback: "dpc-service"}}, []string{"man", "own", "man"}},
+		{"fallback", []agent.State{{Agent: "none", Services: []string{"tst"}}, {Agent: "fb", Fallback: "dpc-service"}}, []string{"fb", "fb", "fb"}},
+		{"nobody", []agent.State{{Agent: "none", Services: []string{"tst"}, Manifests: []string{"textutil"}}}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fa := &fakeAgents{states: map[string]*agent.State{}}
+			for _, st := range tc.states {
+				fa.states[st.Agent] = &st
+			}
+			cfg := provisioner.DefaultConfig()
+			cfg.Period, cfg.Window, cfg.AgentExpiry = 500*time.Millisecond, 50*time.Millisecond, time.Minute
+			sup, err := provisioner.New(e.node, fa, cfg, []provisioner.Service{fixed(3)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for range 3 {
+				sup.Round(context.Background())
+			}
+			fa.mu.Lock()
+			defer fa.mu.Unlock()
+			slices.Sort(fa.spawned)
+			want := slices.Sorted(slices.Values(tc.want))
+			if !slices.Equal(fa.spawned, want) {
+				t.Errorf("spawned on %v, want %v", fa.spawned, want)
+			}
+		})
 	}
 }

@@ -2,8 +2,11 @@
 // service's functions through omq, checks every call's arguments against
 // the manifest before a handler sees them (a wrong type is a 400 that
 // names the argument), announces the instance to the hub's catalog,
-// announces it again after every reconnect, and withdraws it on a
-// graceful stop.
+// announces it again after every reconnect, and on a graceful stop
+// unbinds it (calls in flight finish) and then withdraws it. The catalog
+// takes announce and withdraw as hints and checks them with the
+// instance's own $SRV replies, so the manifest it lists is the one in the
+// instance's $SRV metadata.
 //
 //	svc := servicehost.Service{Manifest: m, Handlers: omq.Handlers{"add": add}}
 //	err := servicehost.Run(ctx, node, svc, servicehost.Config{})
@@ -142,9 +145,10 @@ func checked(service string, f *manifests.Function, h omq.Handler) omq.Handler {
 }
 
 // Run binds svc, announces it to the catalog, and serves until ctx ends;
-// then it withdraws and unbinds, letting calls in flight finish (for up to
-// 10 seconds). It announces again whenever the connection comes back after
-// a loss, so a restarted hub learns of it at once.
+// then it unbinds, letting calls in flight finish (for up to 10 seconds),
+// and withdraws once it no longer answers. It announces again whenever
+// the connection comes back after a loss, so a restarted hub learns of it
+// at once.
 func Run(ctx context.Context, node *omq.Node, svc Service, cfg Config) error {
 	inst, err := Bind(ctx, node, svc, cfg)
 	if err != nil {
@@ -163,7 +167,14 @@ func Serve(ctx context.Context, node *omq.Node, svc Service, inst *omq.Instance,
 		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
 		err := node.Lookup(catalog.ServiceName).Call(actx, "announce", a, nil, omq.Idempotent())
-		if err != nil {
+		var busy *omq.Error
+		switch {
+		case errors.As(err, &busy) && busy.Code == catalog.CodeBusy:
+			// Many instances announcing at once, as after a hub
+			// restart: the sweep finds this one within a second.
+			log.Info("the catalog is busy; it will find this instance by itself", "err", err)
+			return
+		case err != nil:
 			// The catalog also finds the instance by its $SRV metadata.
 			log.Warn("announce to the catalog failed; it will find this instance by itself", "err", err)
 			return
@@ -181,14 +192,20 @@ func Serve(ctx context.Context, node *omq.Node, svc Service, inst *omq.Instance,
 			log.Info("connection back; announcing again")
 			announce()
 		case <-ctx.Done():
-			wctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			if err := node.Lookup(catalog.ServiceName).Call(wctx, "withdraw", omq.Args(svc.Manifest.Name, inst.ID()), nil); err != nil {
-				log.Warn("withdraw from the catalog failed; it will notice the instance is gone", "err", err)
-			}
-			cancel()
+			// Stop answering first: Unbind leaves the queue groups, lets
+			// calls in flight finish, and only then stops answering
+			// $SRV. The catalog honours a withdraw only from an
+			// instance that no longer answers $SRV.PING.<name>.<id>,
+			// and the withdraw goes out on the same connection after
+			// the unsubscriptions, so it takes effect at once.
 			uctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			err := inst.Unbind(uctx)
+			wctx, wcancel := context.WithTimeout(context.Background(), 2*time.Second)
+			if werr := node.Lookup(catalog.ServiceName).Call(wctx, "withdraw", omq.Args(svc.Manifest.Name, inst.ID()), nil); werr != nil {
+				log.Warn("withdraw from the catalog failed; it will notice the instance is gone", "err", werr)
+			}
+			wcancel()
 			log.Info("stopped")
 			return err
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/dpc-project/dpc/omq"
 	"github.com/dpc-project/dpc/servicehost"
 	"github.com/dpc-project/dpc/services"
+	"github.com/nats-io/nats.go"
 )
 
 func TestBind_ChecksArgumentsAgainstTheManifest(t *testing.T) {
@@ -120,5 +122,92 @@ func TestBind_InstanceIDFromConfig(t *testing.T) {
 	}
 	if _, err := servicehost.Bind(ctx, n, svc, servicehost.Config{InstanceID: "a.b"}); err == nil || !strings.Contains(err.Error(), `"a.b"`) {
 		t.Errorf("instance id a.b: %v, want refused", err)
+	}
+}
+
+// On a graceful stop the instance finishes the calls it has, stops
+// answering $SRV, and only then withdraws: the catalog, which honours a
+// withdraw only from an instance that no longer answers
+// $SRV.PING.<name>.<id>, removes it at once.
+func TestServe_StopsAnsweringBeforeWithdrawing(t *testing.T) {
+	srv := brokertest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+
+	// A stand-in for the catalog that records what it sees on withdraw.
+	type withdrawal struct {
+		args     string
+		silent   bool // nobody answered $SRV.PING.slow.slow-1
+		finished bool // the call in flight had finished
+	}
+	var finished atomic.Bool
+	announced := make(chan struct{}, 1)
+	withdrawn := make(chan withdrawal, 1)
+	cat, err := omq.New(brokertest.Connect(t, srv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = cat.Bind(ctx, "catalog", omq.Handlers{
+		"announce": omq.HandlerFunc(func(context.Context, *omq.Request) (any, error) {
+			select {
+			case announced <- struct{}{}:
+			default:
+			}
+			return nil, nil
+		}),
+		"withdraw": omq.HandlerFunc(func(ctx context.Context, r *omq.Request) (any, error) {
+			_, err := cat.Conn().RequestWithContext(ctx, "$SRV.PING.slow.slow-1", nil)
+			withdrawn <- withdrawal{args: string(r.Args), silent: errors.Is(err, nats.ErrNoResponders), finished: finished.Load()}
+			return nil, nil
+		}),
+	}, omq.NoDurable())
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	started, release := make(chan struct{}), make(chan struct{})
+	m := &manifests.Manifest{Name: "slow", Version: "1.0.0", Functions: []manifests.Function{{Name: "wait", ReturnType: "string"}}}
+	svc := servicehost.Service{Manifest: m, Handlers: omq.Handlers{
+		"wait": omq.HandlerFunc(func(context.Context, *omq.Request) (any, error) {
+			close(started)
+			<-release
+			finished.Store(true)
+			return "done", nil
+		}),
+	}}
+	n, err := omq.New(brokertest.Connect(t, srv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sctx, stop := context.WithCancel(ctx)
+	defer stop()
+	served := make(chan error, 1)
+	go func() { served <- servicehost.Run(sctx, n, svc, servicehost.Config{InstanceID: "slow-1"}) }()
+	<-announced
+
+	cli, err := omq.New(brokertest.Connect(t, srv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	result := make(chan string, 1)
+	go func() {
+		var s string
+		if err := cli.Lookup("slow").Call(ctx, "wait", nil, &s); err != nil {
+			s = err.Error()
+		}
+		result <- s
+	}()
+	<-started
+	stop()
+	close(release)
+	if got := <-result; got != "done" {
+		t.Errorf("call in flight at the stop: %q, want done", got)
+	}
+	w := <-withdrawn
+	if w.args != `["slow","slow-1"]` || !w.silent || !w.finished {
+		t.Errorf("withdraw %+v: want the instance's name and id, sent after its call finished and once it no longer answers $SRV", w)
+	}
+	if err := <-served; err != nil {
+		t.Errorf("Run: %v", err)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -27,7 +28,8 @@ var bin string
 
 // TestMain builds dpc-agent, and lets the test binary stand in for the
 // service the agent spawns: "<test binary> child" binds DPC_SERVICE as
-// DPC_INSTANCE_ID until SIGTERM.
+// DPC_INSTANCE_ID until SIGTERM; "<test binary> child envfile F" writes
+// its environment to F first.
 func TestMain(m *testing.M) {
 	if len(os.Args) > 1 && os.Args[1] == "child" {
 		os.Exit(child())
@@ -36,6 +38,14 @@ func TestMain(m *testing.M) {
 }
 
 func child() int {
+	if len(os.Args) > 3 && os.Args[2] == "envfile" {
+		env := os.Environ()
+		slices.Sort(env)
+		if err := os.WriteFile(os.Args[3], []byte(strings.Join(env, "\n")+"\n"), 0o600); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
 	nc, err := nats.Connect(os.Getenv(agent.EnvNATS))
@@ -75,6 +85,17 @@ func TestAgent_RejectsBadInput(t *testing.T) {
 	badValues := writeFile(t, "values.yml", "id: a.b\ngrace: 10\nservices:\n  tst:\n    command: []\n")
 	syntax := writeFile(t, "syntax.yml", "id: a1\n  grace: 1s\n")
 	badRules := writeFile(t, "rules.yml", "grace: -1s\nallow: [dpc-service, bin/x]\nservices:\n  tst:\n    command: []\n  a.b:\n    command: [x]\n")
+	secrets := writeFile(t, "secrets.yml", "manifests: [/no/such/dir]\nenv:\n  DPC_PASSWORD: pw\n  NATS_URL: nats://u:p@hub:4222\n")
+	manifests := t.TempDir()
+	badManifest := filepath.Join(manifests, "bad.yml")
+	if err := os.WriteFile(badManifest, []byte("name: bad\nfunctions:\n  - funct_name: f\n    args_list: [{arg_name: a, arg_type: integer}]\ncommand: [dpc-service, bad]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	evilDir := t.TempDir()
+	evil := filepath.Join(evilDir, "evil.yml")
+	if err := os.WriteFile(evil, []byte("name: evil\nfunctions:\n  - funct_name: f\ncommand:\n  - /bin/sh\n  - -c\n  - \"true\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		args []string
 		want []string
@@ -96,6 +117,14 @@ func TestAgent_RejectsBadInput(t *testing.T) {
 			badRules + `:6: service "a.b"`,
 		}},
 		{[]string{"--id", "a.b"}, []string{`id "a.b"`}},
+		{[]string{"--config", secrets}, []string{
+			secrets + ":1: manifests: /no/such/dir is not a directory",
+			secrets + ":3: env DPC_PASSWORD: the agent gives no process shared hub credentials",
+			secrets + ":4: env NATS_URL: a user or password",
+		}},
+		{[]string{"--manifests", manifests}, []string{badManifest + `:4: functions[0].args_list[0].arg_type: unknown type "integer" (did you mean int?)`}},
+		{[]string{"--manifests", "/no/such/dir"}, []string{"/no/such/dir"}},
+		{[]string{"--manifests", evilDir}, []string{evil + `:5: command[0]: service evil: program "/bin/sh" is not on the allow list (allowed: dpc-service)`}},
 	} {
 		out, err := exec.Command(bin, append(tc.args, "--nats", "nats://127.0.0.1:1")...).CombinedOutput()
 		var ee *exec.ExitError
@@ -117,19 +146,21 @@ func TestAgent_HelpHasExample(t *testing.T) {
 	if err != nil {
 		t.Fatalf("--help: %v\n%s", err, out)
 	}
-	for _, w := range []string{"max_processes: 16", "command: [/usr/local/bin/dpc-service, tst]", "--allow", "Exit codes"} {
+	for _, w := range []string{"max_processes: 16", "command: [/usr/local/bin/dpc-service, tst]", "--allow", "--manifests", "brings a command is refused", "Exit codes"} {
 		if !strings.Contains(string(out), w) {
 			t.Errorf("--help lacks %q", w)
 		}
 	}
-	dir := t.TempDir()
-	path := writeFile(t, "agent.yml", strings.ReplaceAll(exampleConfig, "/var/lib/dpc", dir))
+	dir, mdir := t.TempDir(), t.TempDir()
+	example := strings.ReplaceAll(exampleConfig, "/var/lib/dpc", dir)
+	path := writeFile(t, "agent.yml", strings.ReplaceAll(example, "/etc/dpc/manifests", mdir))
 	cfg := agent.DefaultConfig()
-	if err := loadConfig(path, &cfg); err != nil {
+	dirs, err := loadConfig(path, &cfg)
+	if err != nil {
 		t.Fatal(err)
 	}
 	if cfg.ID != "nas" || cfg.Grace != 15*time.Second || cfg.MaxProcesses != 16 || cfg.KeepExited != 2*time.Minute ||
-		cfg.Env["DPC_USER"] != "services" || cfg.Services["textutil"].Dir != dir ||
+		!slices.Equal(dirs, []string{mdir}) || cfg.Env["GOMEMLIMIT"] != "512MiB" || cfg.Services["textutil"].Dir != dir ||
 		strings.Join(cfg.Services["textutil"].Command, " ") != "dpc-service --concurrency 32 textutil" {
 		t.Errorf("example loads as %+v", cfg)
 	}
@@ -201,6 +232,85 @@ func TestAgent_WaitsForTheHub(t *testing.T) {
 	if _, err := proctest.WaitForLog(ctx, ag.Output(), "dpc-agent ready"); err != nil {
 		t.Fatal(err)
 	}
+	if err := ag.Stop(30 * time.Second); err != nil {
+		t.Fatalf("dpc-agent exited with %v after SIGTERM", err)
+	}
+}
+
+// readEnv reads what "child envfile" wrote, once it has.
+func readEnv(t *testing.T, path string) map[string]string {
+	t.Helper()
+	var data []byte
+	brokertest.Eventually(t, 30*time.Second, func() bool {
+		var err error
+		data, err = os.ReadFile(path)
+		return err == nil && strings.HasSuffix(string(data), "\n")
+	}, "the child writes its environment")
+	env := map[string]string{}
+	for line := range strings.Lines(string(data)) {
+		k, v, _ := strings.Cut(strings.TrimSuffix(line, "\n"), "=")
+		env[k] = v
+	}
+	return env
+}
+
+// The agent started with a user and password (as variables, and in its
+// hub URL) runs an approved manifest's command for a service, refuses a
+// request that brings a command, and gives its child none of its
+// credentials.
+func TestAgent_ManifestsAndNoCredentials(t *testing.T) {
+	srv := brokertest.Start(t)
+	self, err := filepath.Abs(os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	envFile := filepath.Join(t.TempDir(), "env")
+	manifests := t.TempDir()
+	if err := os.WriteFile(filepath.Join(manifests, "echo.yml"), []byte(fmt.Sprintf(
+		"name: echo\nfunctions:\n  - funct_name: nop\ncommand: [%q, child, envfile, %q]\n", self, envFile)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	hubURL := strings.Replace(srv.ClientURL(), "://", "://agent:url-secret@", 1)
+	cmd := exec.Command(bin, "--id", "host1", "--nats", hubURL, "--manifests", manifests, "--allow", self, "--log-format", "json")
+	cmd.Env = append(os.Environ(), "DPC_USER=agent", "DPC_PASSWORD=agent-secret")
+	ag := proctest.Start(t, "dpc-agent", cmd)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	rec, err := proctest.WaitForLog(ctx, ag.Output(), "dpc-agent ready")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec["manifests"] != "echo" || rec["fallback"] != "" || strings.Contains(fmt.Sprint(rec), "url-secret") {
+		t.Errorf("ready line %v: want manifests echo, no fallback, no password", rec)
+	}
+
+	node, err := omq.New(brokertest.Connect(t, srv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p agent.Process
+	err = node.Lookup(agent.ServiceName).At("host1").Call(ctx, agent.FnSpawn,
+		map[string]any{"service": "work", "command": []string{"dpc-service", "work", "--nats", "nats://evil:4222"}}, &p)
+	if !errors.Is(err, agent.ErrBadRequest) || !strings.Contains(err.Error(), "request-supplied commands are refused") {
+		t.Fatalf("spawn with a command: %v", err)
+	}
+	p, err = agent.NewClient(node).Spawn(ctx, "host1", agent.SpawnRequest{Service: "echo"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := readEnv(t, envFile)
+	for _, k := range []string{"DPC_USER", "DPC_PASSWORD", "DPC_TLS_CERT", "DPC_TLS_KEY"} {
+		if v, ok := env[k]; ok {
+			t.Errorf("the child got %s=%s", k, v)
+		}
+	}
+	if env["NATS_URL"] != srv.ClientURL() || env["DPC_SERVICE"] != "echo" || env["DPC_INSTANCE_ID"] != p.ID {
+		t.Errorf("the child got NATS_URL=%q DPC_SERVICE=%q DPC_INSTANCE_ID=%q", env["NATS_URL"], env["DPC_SERVICE"], env["DPC_INSTANCE_ID"])
+	}
+	brokertest.Eventually(t, 30*time.Second, func() bool {
+		pings, _ := node.Ping(ctx, "echo")
+		return len(pings) == 1 && pings[0].ID == p.ID
+	}, "the manifest's command serves as "+p.ID)
 	if err := ag.Stop(30 * time.Second); err != nil {
 		t.Fatalf("dpc-agent exited with %v after SIGTERM", err)
 	}

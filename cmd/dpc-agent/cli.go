@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -19,7 +20,8 @@ type CLI struct {
 	Config       string        `help:"YAML config file (see the example above)." type:"existingfile" placeholder:"FILE"`
 	ID           string        `help:"Agent id, unique among agents (default: the file's, else the host name's first label)."`
 	Host         string        `help:"Host name reported in list (default: the file's, else the host name)."`
-	Allow        []string      `help:"Programs a spawn request may run: names looked up in PATH, or absolute paths (repeat or comma-separate; replaces the file's; default dpc-service)." placeholder:"PROGRAM"`
+	Allow        []string      `help:"Programs the commands of manifests may run: names looked up in PATH, or absolute paths (repeat or comma-separate; replaces the file's; default dpc-service; the bare name dpc-service also runs a service with no command as dpc-service <service>, an absolute path to it does not; in the file, allow: [] allows none)." placeholder:"PROGRAM"`
+	Manifests    []string      `help:"Directory of approved manifests: the command of each *.yml or *.yaml manifest there starts its service (repeat or comma-separate; replaces the file's)." env:"DPC_AGENT_MANIFESTS" placeholder:"DIR"`
 	Grace        time.Duration `help:"Time from SIGTERM to SIGKILL when stopping a process (default: the file's, else 10s)."`
 	MaxProcesses int           `name:"max-processes" help:"Processes run at once (default: the file's, else 64)."`
 
@@ -30,8 +32,10 @@ type CLI struct {
 // agentConfig is the config file with the flags applied.
 func (c *CLI) agentConfig(log *slog.Logger) (agent.Config, error) {
 	cfg := agent.DefaultConfig()
+	var dirs []string // of approved manifests
 	if c.Config != "" {
-		if err := loadConfig(c.Config, &cfg); err != nil {
+		var err error
+		if dirs, err = loadConfig(c.Config, &cfg); err != nil {
 			return cfg, err
 		}
 	}
@@ -42,7 +46,7 @@ func (c *CLI) agentConfig(log *slog.Logger) (agent.Config, error) {
 		cfg.Host = c.Host
 	}
 	if len(c.Allow) > 0 {
-		cfg.Allow = nil
+		cfg.Allow = []string{}
 		for _, a := range c.Allow {
 			if a = strings.TrimSpace(a); a != "" {
 				cfg.Allow = append(cfg.Allow, a)
@@ -55,10 +59,29 @@ func (c *CLI) agentConfig(log *slog.Logger) (agent.Config, error) {
 	if c.MaxProcesses != 0 {
 		cfg.MaxProcesses = c.MaxProcesses
 	}
-	// Processes connect to the same hub as the agent, the same way:
-	// dpc-service reads the address and credentials from these variables.
+	if len(c.Manifests) > 0 {
+		dirs = nil
+		for _, d := range c.Manifests {
+			if d = strings.TrimSpace(d); d != "" {
+				dirs = append(dirs, d)
+			}
+		}
+	}
+	approved, err := agent.LoadManifests(dirs...)
+	if err != nil {
+		return cfg, err
+	}
+	cfg.Manifests = approved
+	// Processes connect to the same hub as the agent, trusting it the
+	// same way, but never as the agent: its user, password and client
+	// certificate stay with it (dpc-service reads these variables).
 	cfg.NATSURL = c.NATS
-	env := c.Environ()
+	env := map[string]string{}
+	for k, v := range c.PublicEnviron() {
+		if k != agent.EnvNATS { // the agent sets NATS_URL itself
+			env[k] = v
+		}
+	}
 	maps.Copy(env, cfg.Env) // the file's env wins
 	cfg.Env = env
 	cfg.Logger = log
@@ -91,8 +114,14 @@ func (c *CLI) Run(ctx context.Context) error {
 	if err != nil {
 		return nil // stopped before the hub was reached: nothing to undo
 	}
-	log.Info("dpc-agent ready", "id", cfg.ID, "host", cfg.Host, "hub", c.NATS,
-		"services", strings.Join(a.List().Services, ","), "allow", strings.Join(cfg.Allow, ","))
+	for _, name := range slices.Sorted(maps.Keys(cfg.Manifests)) {
+		mc := cfg.Manifests[name]
+		log.Info("approved manifest", "service", name, "file", mc.File, "command", mc.Command)
+	}
+	st := a.List()
+	log.Info("dpc-agent ready", "id", cfg.ID, "host", cfg.Host, "hub", hubconn.PublicURL(c.NATS),
+		"services", strings.Join(st.Services, ","), "manifests", strings.Join(st.Manifests, ","),
+		"fallback", st.Fallback, "allow", strings.Join(cfg.Allow, ","))
 
 	<-ctx.Done()
 	log.Info("dpc-agent stopping")

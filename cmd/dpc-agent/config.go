@@ -22,9 +22,12 @@ id: nas                 # agent id (default: the host name's first label)
 grace: 15s              # SIGTERM to SIGKILL when stopping (default 10s)
 max_processes: 16       # processes at once (default 64)
 keep_exited: 2m         # exited processes stay in list (default 1m)
-allow: [dpc-service]    # programs a manifest's command may run
-env:                    # for every process
-  DPC_USER: services
+allow: [dpc-service]    # programs a manifest's command may run; with dpc-service
+                        # here, a service with no command runs as dpc-service <service>
+manifests:              # approved manifests: the command of each *.yml here
+  - /etc/dpc/manifests
+env:                    # for every process (never hub credentials)
+  GOMEMLIMIT: 512MiB
 services:               # the agent's own commands win over manifests'
   tst:
     command: [/usr/local/bin/dpc-service, tst]
@@ -43,6 +46,7 @@ type fileConfig struct {
 	MaxProcesses int                    `yaml:"max_processes"`
 	KeepExited   time.Duration          `yaml:"keep_exited"`
 	Allow        []string               `yaml:"allow"`
+	Manifests    []string               `yaml:"manifests"`
 	Env          map[string]string      `yaml:"env"`
 	Services     map[string]fileService `yaml:"services"`
 }
@@ -57,7 +61,7 @@ type fileService struct {
 func knownKeys(typ string) string {
 	switch typ {
 	case "fileConfig":
-		return "id, host, grace, max_processes, keep_exited, allow, env, services"
+		return "id, host, grace, max_processes, keep_exited, allow, manifests, env, services"
 	case "fileService":
 		return "command, env, dir"
 	}
@@ -65,17 +69,18 @@ func knownKeys(typ string) string {
 }
 
 // loadConfig reads a config file into cfg, reporting every problem as
-// "file:line: message".
-func loadConfig(path string, cfg *agent.Config) error {
+// "file:line: message". It returns the directories of approved manifests
+// the file names, for agent.LoadManifests.
+func loadConfig(path string, cfg *agent.Config) ([]string, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var fc fileConfig
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&fc); err != nil && !errors.Is(err, io.EOF) {
-		return yamlError(path, err)
+		return nil, yamlError(path, err)
 	}
 	var root yaml.Node
 	_ = yaml.Unmarshal(data, &root) // it decoded above, so it parses
@@ -107,6 +112,14 @@ func loadConfig(path string, cfg *agent.Config) error {
 	for i, a := range fc.Allow {
 		check(valueLine(&root, "allow", strconv.Itoa(i)), func(c *agent.Config) { c.Allow = []string{a} })
 	}
+	for i, d := range fc.Manifests {
+		if st, err := os.Stat(d); err != nil || !st.IsDir() {
+			probs = append(probs, problem{valueLine(&root, "manifests", strconv.Itoa(i)), fmt.Sprintf("manifests: %s is not a directory", d)})
+		}
+	}
+	for k, v := range fc.Env {
+		check(keyLine(&root, "env", k), func(c *agent.Config) { c.Env = map[string]string{k: v} })
+	}
 	for name, s := range fc.Services {
 		check(keyLine(&root, "services", name), func(c *agent.Config) {
 			c.Services = map[string]agent.ServiceCommand{name: {Command: []string{"true"}}}
@@ -126,7 +139,7 @@ func loadConfig(path string, cfg *agent.Config) error {
 		for i, p := range probs {
 			errs[i] = fmt.Errorf("%s:%d: %s", path, p.line, p.msg)
 		}
-		return errors.Join(errs...)
+		return nil, errors.Join(errs...)
 	}
 
 	if fc.ID != "" {
@@ -154,7 +167,7 @@ func loadConfig(path string, cfg *agent.Config) error {
 			cfg.Services[name] = agent.ServiceCommand{Command: s.Command, Env: s.Env, Dir: s.Dir}
 		}
 	}
-	return nil
+	return fc.Manifests, nil
 }
 
 // problem is one thing wrong in the config file.

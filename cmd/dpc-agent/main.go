@@ -1,19 +1,24 @@
 // Command dpc-agent runs the DPC agent on one host: it connects to the hub
 // and serves the omq service "agent", through which a supervisor starts
-// and stops service instances on this host and lists them. It runs the
-// commands of its config file, or a manifest's command if its program is
-// allowed (by default dpc-service only).
+// and stops service instances on this host and lists them. A spawn
+// request names a service, never a command: the agent runs the command of
+// its config file for the service, else the command of a manifest
+// installed in one of its --manifests directories if its program is
+// allowed, else "dpc-service <service>" if dpc-service is allowed (the
+// default allow list).
 //
 //	dpc-agent                                   # hub on 127.0.0.1:4222, id from the host name
 //	dpc-agent --nats nats://hub:4222 --config /etc/dpc/agent.yml
-//	dpc-agent --id nas --allow dpc-service,/opt/dpc/bin/worker
+//	dpc-agent --id nas --manifests /etc/dpc/manifests --allow dpc-service,/opt/dpc/bin/worker
 //
 // Every process runs in a process group of its own with NATS_URL,
-// DPC_SERVICE and DPC_INSTANCE_ID set, and its output goes to the agent's
+// DPC_SERVICE and DPC_INSTANCE_ID set — never the agent's own hub user,
+// password or client certificate — and its output goes to the agent's
 // log. On SIGINT or SIGTERM the agent stops them all (SIGTERM, the grace,
 // SIGKILL) and exits; a second signal ends it at once, and the kernel then
 // sends its processes SIGTERM. If the hub goes away it keeps reconnecting.
-// Exit codes: 0 stopped cleanly, 1 error, 2 bad usage or config file.
+// Exit codes: 0 stopped cleanly, 1 error, 2 bad usage, config file or
+// manifest.
 package main
 
 import (
@@ -25,9 +30,9 @@ import (
 
 const description = `Run the DPC agent: start and stop service instances on this host for a supervisor.
 
-A spawn runs the agent's own command for the service (config file), else the command from the service's manifest if its program is allowed (--allow, default dpc-service). Processes get the agent's hub address and credentials (NATS_URL, DPC_USER, DPC_PASSWORD, DPC_TLS_CA, DPC_TLS_CERT, DPC_TLS_KEY), DPC_SERVICE and DPC_INSTANCE_ID, run in their own process group, and are stopped with SIGTERM, then SIGKILL after the grace. SIGINT or SIGTERM stops every process, then the agent.
+A spawn request names a service (and maybe an instance id), never a command; one that brings a command is refused. The agent runs its own command for the service (config file), else the command of the service's manifest in a --manifests directory (installing it there approves it) if its program is allowed (--allow, default dpc-service), else dpc-service <service> if dpc-service is allowed. Processes get the hub's address (NATS_URL, without user or password) and DPC_TLS_CA if set, DPC_SERVICE and DPC_INSTANCE_ID — never the agent's own DPC_USER, DPC_PASSWORD, DPC_TLS_CERT or DPC_TLS_KEY — run in their own process group, and are stopped with SIGTERM, then SIGKILL after the grace. SIGINT or SIGTERM stops every process, then the agent.
 
-Exit codes: 0 stopped cleanly; 1 error; 2 bad usage or config file.
+Exit codes: 0 stopped cleanly; 1 error; 2 bad usage, config file or manifest.
 
 Example config file (--config):
 

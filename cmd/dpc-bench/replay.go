@@ -226,7 +226,6 @@ func (c *ReplayCmd) provisionerConfig() ([]byte, error) {
 	}
 	type service struct {
 		Name           string          `yaml:"name"`
-		Command        []string        `yaml:"command"`
 		Min            int             `yaml:"min"`
 		Max            int             `yaml:"max"`
 		Policy         string          `yaml:"policy"`
@@ -249,7 +248,7 @@ func (c *ReplayCmd) provisionerConfig() ([]byte, error) {
 		Period:  c.Period.String(),
 		History: "memory",
 		Services: []service{{
-			Name: elasticService, Command: c.serviceCommand(elasticService), Min: c.Min, Max: c.Max, Policy: c.Policy,
+			Name: elasticService, Min: c.Min, Max: c.Max, Policy: c.Policy,
 			// The G/G/1 sizing bounds the mean response time; the SLA is on
 			// the p95. Queue waits have roughly exponential tails (p95 ≈ 3×
 			// the mean), so a mean of half the SLA keeps the p95 near it.
@@ -259,10 +258,24 @@ func (c *ReplayCmd) provisionerConfig() ([]byte, error) {
 			// service time and the trip through the hub.
 			TargetTracking: &targetTracking{Target: (c.SLA / 2).String(), Percentile: 90, Tolerance: 0.1, DownWindow: (10 * c.Period).String()},
 		}, {
-			Name: fixedService, Command: c.serviceCommand(fixedService), Min: c.Fixed, Max: c.Fixed, Policy: "fixed",
+			Name: fixedService, Min: c.Fixed, Max: c.Fixed, Policy: "fixed",
 		}},
 	}
 	return yaml.Marshal(cfg)
+}
+
+// agentConfig is dpc-agent's config file for the replay: its own commands
+// for both services (spawn requests name the service only).
+func (c *ReplayCmd) agentConfig() ([]byte, error) {
+	type service struct {
+		Command []string `yaml:"command"`
+	}
+	return yaml.Marshal(struct {
+		Services map[string]service `yaml:"services"`
+	}{map[string]service{
+		elasticService: {c.serviceCommand(elasticService)},
+		fixedService:   {c.serviceCommand(fixedService)},
+	}})
 }
 
 // outDir is --out, or a new directory named for the time under
@@ -530,11 +543,19 @@ func (c *ReplayCmd) startSystem(ctx context.Context, out string, progress func(s
 		if err := os.WriteFile(cfgPath, cfg, 0o644); err != nil {
 			return nil, err
 		}
-		// The agent runs dpc-service by its name in the configured
-		// command: the binaries' directory goes first on its PATH.
+		agentCfg, err := c.agentConfig()
+		if err != nil {
+			return nil, err
+		}
+		agentCfgPath := filepath.Join(out, "agent.yml")
+		if err := os.WriteFile(agentCfgPath, agentCfg, 0o644); err != nil {
+			return nil, err
+		}
+		// The agent runs dpc-service by its name in its configured
+		// commands: the binaries' directory goes first on its PATH.
 		path := "PATH=" + bin + string(os.PathListSeparator) + os.Getenv("PATH")
 		agent, agentReady, err := s.startProcReady("agent", paths[agentPackage], []string{path}, "dpc-agent ready",
-			"--nats", s.info.URL, "--id", "replay", "--allow", "dpc-service", "--log-format", "json")
+			"--nats", s.info.URL, "--id", "replay", "--config", agentCfgPath, "--log-format", "json")
 		if err != nil {
 			return nil, err
 		}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/alecthomas/kong"
 	"github.com/dpc-project/dpc/provisioner"
+	"gopkg.in/yaml.v3"
 )
 
 // replayCmd parses a replay command line as dpc-bench would, defaults
@@ -75,7 +76,7 @@ func TestReplayCmd_Validate(t *testing.T) {
 }
 
 // The generated config is one dpc-provisioner accepts, for every policy,
-// with the service commands the replay needs.
+// and the agent's has the service commands the replay needs.
 func TestReplayCmd_ProvisionerConfig(t *testing.T) {
 	for _, policy := range []string{"reactive", "predictive", "combined", "target-tracking", "fixed"} {
 		c := replayCmd(t, "--policy", policy, "--fixed", "2", "--max", "6", "--service-time-dist", "exp")
@@ -100,8 +101,21 @@ func TestReplayCmd_ProvisionerConfig(t *testing.T) {
 		if svcs[1].Policy.Name() != "fixed" || svcs[1].Limits.Min != 2 || svcs[1].Limits.Max != 2 {
 			t.Errorf("%s: work-fixed under %s, limits %+v", policy, svcs[1].Policy.Name(), svcs[1].Limits)
 		}
-		if got := strings.Join(fc.Services[1].Command, " "); got != "dpc-service work --name work-fixed --service-time 20ms --service-time-dist exp --concurrency 1" {
+		agentCfg, err := c.agentConfig()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ac struct {
+			Services map[string]struct{ Command []string } `yaml:"services"`
+		}
+		if err := yaml.Unmarshal(agentCfg, &ac); err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Join(ac.Services["work-fixed"].Command, " "); got != "dpc-service work --name work-fixed --service-time 20ms --service-time-dist exp --concurrency 1" {
 			t.Errorf("%s: work-fixed command %q", policy, got)
+		}
+		if got := strings.Join(ac.Services["work"].Command, " "); got != "dpc-service work --service-time 20ms --service-time-dist exp --concurrency 1" {
+			t.Errorf("%s: work command %q", policy, got)
 		}
 	}
 }
@@ -313,7 +327,7 @@ func TestReplayCmd_UnderTheProvisioner(t *testing.T) {
 	if work.Policy != "target-tracking" || fixed.Policy != "fixed (2)" {
 		t.Errorf("policies %q, %q", work.Policy, fixed.Policy)
 	}
-	for _, f := range []string{"provisioner.yml", "logs/provisioner.log", "logs/agent.log", "logs/hub.log"} {
+	for _, f := range []string{"provisioner.yml", "agent.yml", "logs/provisioner.log", "logs/agent.log", "logs/hub.log"} {
 		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
 			t.Error(err)
 		}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -30,25 +31,41 @@ func (c *StatusCmd) Run(ctx context.Context, g *Globals, s streams) error {
 		}
 		return writeJSON(s.out, ss)
 	}
+	return writeStatus(s.out, ss, time.Now())
+}
+
+// writeStatus shows services as a table of instances per service. During
+// a rolling upgrade (instances of several versions) the header lists the
+// versions, newest first, and a VERSION column tells each instance's.
+func writeStatus(w io.Writer, ss []catalog.ServiceInfo, now time.Time) error {
 	if len(ss) == 0 {
-		fmt.Fprintln(s.out, "No live services.")
+		fmt.Fprintln(w, "No live services.")
 		return nil
 	}
-	now := time.Now()
 	for i, svc := range ss {
 		if i > 0 {
-			fmt.Fprintln(s.out)
+			fmt.Fprintln(w)
 		}
-		fmt.Fprintf(s.out, "%s %s", svc.Name, svc.Version)
+		mixed := len(svc.Versions) > 1
+		fmt.Fprintf(w, "%s %s", svc.Name, svc.Version)
+		if mixed {
+			fmt.Fprintf(w, " (and %s)", strings.Join(svc.Versions[1:], ", "))
+		}
 		if svc.Description != "" {
-			fmt.Fprintf(s.out, " — %s", svc.Description)
+			fmt.Fprintf(w, " — %s", svc.Description)
 		}
-		fmt.Fprintln(s.out)
-		fmt.Fprintf(s.out, "  functions: %s\n", strings.Join(svc.Functions, ", "))
-		tw := tabwriter.NewWriter(s.out, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "  INSTANCE\tHOST\tSINCE\tREQUESTS\tERRORS\tIN-FLIGHT\tBACKLOG\tP90 WAIT")
+		fmt.Fprintln(w)
+		fmt.Fprintf(w, "  functions: %s\n", strings.Join(svc.Functions, ", "))
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		version := func(v string) string {
+			if mixed {
+				return v + "\t"
+			}
+			return ""
+		}
+		fmt.Fprintln(tw, "  INSTANCE\t"+version("VERSION")+"HOST\tSINCE\tREQUESTS\tERRORS\tIN-FLIGHT\tBACKLOG\tP90 WAIT")
 		for _, in := range svc.Instances {
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\n", in.ID, in.Host, since(in.Since, now),
+			fmt.Fprintf(tw, "  %s\t%s%s\t%s\t%d\t%d\t%d\t%d\t%s\n", in.ID, version(in.Version), in.Host, since(in.Since, now),
 				in.Requests, in.Errors, in.InFlight, in.Backlog, seconds(in.QueueWaitP90))
 		}
 		if err := tw.Flush(); err != nil {

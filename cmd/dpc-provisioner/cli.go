@@ -27,13 +27,14 @@ const configHelp = `The config file (YAML) names the services to keep sized:
   period: 2s
   services:
     - name: work
-      command: [dpc-service, work]   # for agents without their own command for it
       min: 1
       max: 8
       policy: target-tracking        # reactive | predictive | combined | target-tracking | fixed
       target_tracking: {target: 50ms, percentile: 90, tolerance: 0.1, down_window: 30s}
     - name: tst
-      manifest: tst.yml              # command and scaling from the manifest
+      manifest: tst.yml              # scaling from the manifest
+
+Spawn requests name the service only: each agent runs its own command for it, the command of the manifest installed in its --manifests directory, or dpc-service <service>.
 
 See docs/ELASTICITY.md for every field and policy.`
 

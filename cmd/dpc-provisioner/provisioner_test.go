@@ -38,6 +38,7 @@ func TestProvisioner_BadConfig(t *testing.T) {
 		{"unknown key", "period: 1s\nservices:\n  - name: work\n    polcy: fixed\n", "line 4: field polcy not found"},
 		{"no services", "period: 1s\n", "no services to supervise"},
 		{"policy without its target", "services:\n  - name: work\n", "target_tracking.target missing"},
+		{"a command for the agents", "services:\n  - name: work\n    command: [dpc-service, work]\n    policy: fixed\n", ":3: services[0].command: agents no longer take a command"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

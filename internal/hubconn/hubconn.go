@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -25,18 +26,44 @@ type HubFlags struct {
 	TLSKey   string `name:"tls-key" help:"PEM key of --tls-cert." env:"DPC_TLS_KEY" type:"existingfile"`
 }
 
-// Environ is the flags as the environment variables they fall back on, the
-// ones set: a process started with it reaches the same hub the same way
-// (dpc-agent gives it to the instances it starts).
-func (f HubFlags) Environ() map[string]string {
+// PublicEnviron is what of the flags a process the command starts may
+// share, as the environment variables they fall back on, the ones set:
+// the hub URL(s) without any user or password written into them
+// (NATS_URL), and the CA to trust the hub with (DPC_TLS_CA). Never the
+// user, password, client certificate or key: they are the command's own
+// identity on the hub, and a process it starts (dpc-agent's instances)
+// gets its own.
+func (f HubFlags) PublicEnviron() map[string]string {
 	env := map[string]string{}
-	for k, v := range map[string]string{"NATS_URL": f.NATS, "DPC_USER": f.User, "DPC_PASSWORD": f.Password,
-		"DPC_TLS_CA": f.TLSCA, "DPC_TLS_CERT": f.TLSCert, "DPC_TLS_KEY": f.TLSKey} {
-		if v != "" {
-			env[k] = v
-		}
+	if f.NATS != "" {
+		env["NATS_URL"] = PublicURL(f.NATS)
+	}
+	if f.TLSCA != "" {
+		env["DPC_TLS_CA"] = f.TLSCA
 	}
 	return env
+}
+
+// PublicURL is a comma-separated list of hub URLs without the user names
+// and passwords written into them: "nats://u:p@hub:4222" becomes
+// "nats://hub:4222".
+func PublicURL(urls string) string {
+	parts := strings.Split(urls, ",")
+	for i, p := range parts {
+		scheme, rest := "", p
+		if j := strings.Index(p, "://"); j >= 0 {
+			scheme, rest = p[:j+3], p[j+3:]
+		}
+		host, tail := rest, ""
+		if k := strings.IndexAny(rest, "/?#"); k >= 0 {
+			host, tail = rest[:k], rest[k:]
+		}
+		if at := strings.LastIndexByte(host, '@'); at >= 0 {
+			host = host[at+1:]
+		}
+		parts[i] = scheme + host + tail
+	}
+	return strings.Join(parts, ",")
 }
 
 // Connect connects a client called name to the hub: it returns at once

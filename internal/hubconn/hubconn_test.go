@@ -5,16 +5,31 @@ import (
 	"testing"
 )
 
-// An agent's instances reach the hub the way the agent does: every flag it
-// was given, under the variable dpc-service reads it from.
-func TestHubFlags_Environ(t *testing.T) {
-	f := HubFlags{NATS: "tls://hub:4222", User: "svc", Password: "pw", TLSCA: "/ca.pem", TLSCert: "/c.pem", TLSKey: "/k.pem"}
-	want := map[string]string{"NATS_URL": "tls://hub:4222", "DPC_USER": "svc", "DPC_PASSWORD": "pw",
-		"DPC_TLS_CA": "/ca.pem", "DPC_TLS_CERT": "/c.pem", "DPC_TLS_KEY": "/k.pem"}
-	if got := f.Environ(); !maps.Equal(got, want) {
-		t.Fatalf("Environ() = %v, want %v", got, want)
+// What a command may pass on to the processes it starts: the hub's address
+// and the CA to trust it with, never its own user, password or client
+// certificate.
+func TestHubFlags_PublicEnviron(t *testing.T) {
+	f := HubFlags{NATS: "tls://agent:secret@hub:4222", User: "svc", Password: "pw", TLSCA: "/ca.pem", TLSCert: "/c.pem", TLSKey: "/k.pem"}
+	want := map[string]string{"NATS_URL": "tls://hub:4222", "DPC_TLS_CA": "/ca.pem"}
+	if got := f.PublicEnviron(); !maps.Equal(got, want) {
+		t.Fatalf("PublicEnviron() = %v, want %v", got, want)
 	}
-	if got := (HubFlags{NATS: "nats://hub:4222"}).Environ(); len(got) != 1 {
+	if got := (HubFlags{NATS: "nats://hub:4222"}).PublicEnviron(); len(got) != 1 {
 		t.Fatalf("unset flags must not be passed on as empty variables: %v", got)
+	}
+}
+
+func TestPublicURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"nats://hub:4222":                          "nats://hub:4222",
+		"nats://u:p@hub:4222":                      "nats://hub:4222",
+		"nats://tok@hub:4222,tls://u:p@b:4223/x?y": "nats://hub:4222,tls://b:4223/x?y",
+		"u:p@hub:4222":                             "hub:4222",
+		"nats://u:p@w@hub":                         "nats://hub",
+		"":                                         "",
+	} {
+		if got := PublicURL(in); got != want {
+			t.Errorf("PublicURL(%q) = %q, want %q", in, got, want)
+		}
 	}
 }
