@@ -20,6 +20,7 @@ import (
 
 	"github.com/dpc-project/dpc/internal/hubconn"
 	"github.com/dpc-project/dpc/omq"
+	"github.com/dpc-project/dpc/trust"
 )
 
 // replyMargin is how long before the caller's deadline a stop that is
@@ -406,6 +407,9 @@ func (a *Agent) environ(id, service string, env, creds map[string]string) []stri
 	if natsURL != "" {
 		out = append(out, EnvNATS+"="+hubconn.PublicURL(natsURL))
 	}
+	// Without a profile of its own the process must not find the one of
+	// the user it runs as (the agent's, or the owner's): DPC_HOME=none.
+	out = append(out, trust.EnvHome+"="+trust.NoProfile)
 	for _, m := range []map[string]string{a.cfg.Env, env, creds} {
 		for _, k := range slices.Sorted(maps.Keys(m)) {
 			out = append(out, k+"="+m[k])

@@ -37,7 +37,7 @@ const (
 // from them). A process never inherits them from the agent, and the
 // agent-wide Config.Env may not set them: a spawned instance gets its own
 // way into the hub from Config.Credentials, or none.
-var SecretEnv = []string{"DPC_USER", "DPC_PASSWORD", "DPC_TLS_CERT", "DPC_TLS_KEY"}
+var SecretEnv = []string{"DPC_CREDS", "DPC_HOME", "DPC_USER", "DPC_PASSWORD", "DPC_TLS_CERT", "DPC_TLS_KEY"}
 
 // SpawnRequest asks an agent to start one instance of a service. It names
 // the service and nothing about how to run it: the command line comes

@@ -182,7 +182,8 @@ func readEnv(t *testing.T, path string) map[string]string {
 // may share — the hub's address and CA — it gets.
 func TestAgent_ChildGetsNoAgentCredentials(t *testing.T) {
 	for k, v := range map[string]string{"DPC_USER": "agent", "DPC_PASSWORD": "agent-secret", "DPC_TLS_CERT": "/agent/cert.pem",
-		"DPC_TLS_KEY": "/agent/key.pem", "DPC_TLS_CA": "/hub/ca.pem", "NATS_URL": "nats://agent:agent-secret@elsewhere:4222"} {
+		"DPC_TLS_KEY": "/agent/key.pem", "DPC_TLS_CA": "/hub/ca.pem", "NATS_URL": "nats://agent:agent-secret@elsewhere:4222",
+		"DPC_CREDS": "/agent/agent.creds", "DPC_HOME": "/agent/profile"} {
 		t.Setenv(k, v)
 	}
 	envFile := filepath.Join(t.TempDir(), "env")
@@ -197,9 +198,13 @@ func TestAgent_ChildGetsNoAgentCredentials(t *testing.T) {
 	}
 	env := readEnv(t, envFile)
 	for _, k := range agent.SecretEnv {
-		if v, ok := env[k]; ok {
+		if v, ok := env[k]; ok && !(k == "DPC_HOME" && v == "none") {
 			t.Errorf("the child got %s=%s", k, v)
 		}
+	}
+	// Nor may it find the profile of the user it runs as.
+	if env["DPC_HOME"] != "none" {
+		t.Errorf("the child's DPC_HOME is %q, want none", env["DPC_HOME"])
 	}
 	for k, v := range env {
 		if strings.Contains(v, "agent-secret") {

@@ -25,8 +25,13 @@ const (
 	caFile      = "hub-ca.pem"
 )
 
-// EnvHome overrides where profiles live.
+// EnvHome overrides where profiles live; NoProfile there means none.
 const EnvHome = "DPC_HOME"
+
+// NoProfile as DPC_HOME means this process has no profile: it reaches a
+// hub only with what its flags and environment say (dpc-agent starts its
+// instances so, lest they take the identity of the user they run as).
+const NoProfile = "none"
 
 // Profile describes the identity a profile directory holds.
 type Profile struct {
@@ -47,7 +52,9 @@ type Profile struct {
 // ProfileDir is $DPC_HOME, else the user's configuration directory's
 // dpc/ ($XDG_CONFIG_HOME/dpc or ~/.config/dpc on Linux).
 func ProfileDir() (string, error) {
-	if d := os.Getenv(EnvHome); d != "" {
+	if d := os.Getenv(EnvHome); d == NoProfile {
+		return "", fmt.Errorf("%w (%s=%s)", ErrNoProfile, EnvHome, NoProfile)
+	} else if d != "" {
 		return d, nil
 	}
 	base, err := os.UserConfigDir()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"maps"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/dpc-project/dpc/internal/hubconn"
 	"github.com/dpc-project/dpc/internal/logging"
 	"github.com/dpc-project/dpc/omq"
+	"github.com/dpc-project/dpc/trust"
 )
 
 // CLI is dpc-agent's arguments. Flags win over the config file.
@@ -94,13 +96,32 @@ func (c *CLI) Run(ctx context.Context) error {
 	if err != nil {
 		return command.Usage(err)
 	}
+	log = log.With("agent", cfg.ID)
+	prof, err := hubconn.Retry(ctx, log, "agent identity", func(ctx context.Context) (*trust.Profile, error) { return c.identity(ctx, cfg.ID, log) })
+	if err != nil {
+		return err
+	}
+	hub := c.HubFlags
+	if prof != nil {
+		hub.Creds, hub.TLSCA = prof.CredsFile(), prof.CAFile()
+		log.Info("agent identity", "name", prof.Name, "profile", prof.Dir())
+	}
+	issuer, err := hubconn.Retry(ctx, log, "agent signing key", func(ctx context.Context) (*trust.InstanceIssuer, error) { return c.issuer(ctx, prof, cfg.ID) })
+	if err != nil {
+		return err
+	}
+	if issuer != nil {
+		defer os.RemoveAll(issuer.Dir)
+		cfg.Credentials = issuer
+	} else {
+		log.Warn("no agent identity in a DPC profile: the instances this agent starts get no hub credentials")
+	}
 	a, err := agent.New(cfg)
 	if err != nil {
 		return command.Usage(err)
 	}
-	log = log.With("agent", cfg.ID)
 
-	nc, err := c.Connect("dpc-agent "+cfg.ID, log)
+	nc, err := hub.Connect("dpc-agent "+cfg.ID, log)
 	if err != nil {
 		return err
 	}

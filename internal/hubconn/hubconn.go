@@ -12,36 +12,46 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dpc-project/dpc/trust"
 	"github.com/nats-io/nats.go"
 )
 
-// HubFlags are the hub's address and credentials, embedded in a command's
-// kong arguments (`embed:""`).
+// HubFlags are the hub's address and this command's identity on it,
+// embedded in a command's kong arguments (`embed:""`). What is not given
+// comes from this machine's DPC profile (see Resolve).
 type HubFlags struct {
-	NATS     string `name:"nats" help:"Hub URL(s), comma-separated." env:"NATS_URL" default:"nats://127.0.0.1:4222"`
-	User     string `help:"User name for the hub." env:"DPC_USER"`
-	Password string `help:"Password for the hub." env:"DPC_PASSWORD"`
-	TLSCA    string `name:"tls-ca" help:"PEM CA to trust the hub's certificate with." env:"DPC_TLS_CA" type:"existingfile"`
-	TLSCert  string `name:"tls-cert" help:"PEM client certificate." env:"DPC_TLS_CERT" type:"existingfile"`
-	TLSKey   string `name:"tls-key" help:"PEM key of --tls-cert." env:"DPC_TLS_KEY" type:"existingfile"`
+	NATS  string `name:"nats" help:"Hub URL(s), comma-separated (default: this machine's DPC profile, else nats://127.0.0.1:4222)." env:"NATS_URL" placeholder:"URL"`
+	Creds string `name:"creds" help:"NATS credentials file of this identity (default: the DPC profile's, in $DPC_HOME or ~/.config/dpc)." env:"DPC_CREDS" type:"existingfile" placeholder:"FILE"`
+	TLSCA string `name:"tls-ca" help:"PEM CA of the hub (default: the DPC profile's)." env:"DPC_TLS_CA" type:"existingfile" placeholder:"FILE"`
 }
 
-// PublicEnviron is what of the flags a process the command starts may
-// share, as the environment variables they fall back on, the ones set:
-// the hub URL(s) without any user or password written into them
-// (NATS_URL), and the CA to trust the hub with (DPC_TLS_CA). Never the
-// user, password, client certificate or key: they are the command's own
-// identity on the hub, and a process it starts (dpc-agent's instances)
-// gets its own.
+// PublicEnviron is what a process the command starts may share, as the
+// environment variables the flags fall back on: the hub URL(s) without any
+// user or password written into them (NATS_URL), and the CA to trust the
+// hub with (DPC_TLS_CA), both resolved through the profile. Never the
+// credentials: they are the command's own identity on the hub, and a
+// process it starts (dpc-agent's instances) gets its own.
 func (f HubFlags) PublicEnviron() map[string]string {
 	env := map[string]string{}
-	if f.NATS != "" {
-		env["NATS_URL"] = PublicURL(f.NATS)
+	c, err := f.connection()
+	if err != nil {
+		c = trust.Connection{CAFile: f.TLSCA}
+		if f.NATS != "" {
+			c.URLs = []string{f.NATS}
+		}
 	}
-	if f.TLSCA != "" {
-		env["DPC_TLS_CA"] = f.TLSCA
+	if len(c.URLs) > 0 {
+		env["NATS_URL"] = PublicURL(c.URL())
+	}
+	if c.CAFile != "" {
+		env["DPC_TLS_CA"] = c.CAFile
 	}
 	return env
+}
+
+// connection is the flags completed from the profile.
+func (f HubFlags) connection() (trust.Connection, error) {
+	return resolveConnection(f.NATS, f.Creds, f.TLSCA)
 }
 
 // PublicURL is a comma-separated list of hub URLs without the user names
@@ -71,14 +81,18 @@ func PublicURL(urls string) string {
 // forever, and logs losing and regaining the hub (failed attempts at
 // debug level only, or a hub that is down floods the log).
 func (f HubFlags) Connect(name string, log *slog.Logger) (*nats.Conn, error) {
-	nc, err := nats.Connect(f.NATS, f.options(name, log)...)
+	url, auth, err := Resolve(f.NATS, f.Creds, f.TLSCA)
 	if err != nil {
-		return nil, fmt.Errorf("connect %s: %w", f.NATS, err)
+		return nil, err
+	}
+	nc, err := nats.Connect(url, append(options(name, log), auth...)...)
+	if err != nil {
+		return nil, fmt.Errorf("connect %s: %w", url, err)
 	}
 	return nc, nil
 }
 
-func (f HubFlags) options(name string, log *slog.Logger) []nats.Option {
+func options(name string, log *slog.Logger) []nats.Option {
 	opts := []nats.Option{
 		nats.Name(name),
 		nats.MaxReconnects(-1),
@@ -93,15 +107,11 @@ func (f HubFlags) options(name string, log *slog.Logger) []nats.Option {
 		nats.ReconnectErrHandler(func(_ *nats.Conn, err error) {
 			log.Debug("hub unreachable; retrying", "err", err)
 		}),
-	}
-	if f.User != "" {
-		opts = append(opts, nats.UserInfo(f.User, f.Password))
-	}
-	if f.TLSCA != "" {
-		opts = append(opts, nats.RootCAs(f.TLSCA))
-	}
-	if f.TLSCert != "" {
-		opts = append(opts, nats.ClientCert(f.TLSCert, f.TLSKey))
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			// Permission violations arrive this way: what this identity's
+			// role may not do.
+			log.Warn("hub refused", "err", err)
+		}),
 	}
 	return opts
 }

@@ -9,7 +9,8 @@ import (
 // and the CA to trust it with, never its own user, password or client
 // certificate.
 func TestHubFlags_PublicEnviron(t *testing.T) {
-	f := HubFlags{NATS: "tls://agent:secret@hub:4222", User: "svc", Password: "pw", TLSCA: "/ca.pem", TLSCert: "/c.pem", TLSKey: "/k.pem"}
+	t.Setenv("DPC_HOME", t.TempDir()) // no profile
+	f := HubFlags{NATS: "tls://agent:secret@hub:4222", Creds: "/id.creds", TLSCA: "/ca.pem"}
 	want := map[string]string{"NATS_URL": "tls://hub:4222", "DPC_TLS_CA": "/ca.pem"}
 	if got := f.PublicEnviron(); !maps.Equal(got, want) {
 		t.Fatalf("PublicEnviron() = %v, want %v", got, want)

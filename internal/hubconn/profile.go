@@ -20,6 +20,18 @@ const DefaultURL = "nats://127.0.0.1:4222"
 // that carry the credentials, the hub's CA and the identity's inbox
 // prefix.
 func Resolve(urls, creds, ca string) (string, []nats.Option, error) {
+	c, err := resolveConnection(urls, creds, ca)
+	if err != nil {
+		return "", nil, err
+	}
+	opts, err := c.Options()
+	if err != nil {
+		return "", nil, fmt.Errorf("hub credentials: %w", err)
+	}
+	return c.URL(), opts, nil
+}
+
+func resolveConnection(urls, creds, ca string) (trust.Connection, error) {
 	c := trust.Connection{CredsFile: creds, CAFile: ca}
 	for _, u := range strings.Split(urls, ",") {
 		if u = strings.TrimSpace(u); u != "" {
@@ -29,15 +41,11 @@ func Resolve(urls, creds, ca string) (string, []nats.Option, error) {
 	dir, err := trust.ProfileDir()
 	if err == nil {
 		if c, err = c.Resolve(dir); err != nil {
-			return "", nil, err
+			return c, err
 		}
 	}
 	if len(c.URLs) == 0 {
 		c.URLs = []string{DefaultURL}
 	}
-	opts, err := c.Options()
-	if err != nil {
-		return "", nil, fmt.Errorf("hub credentials: %w", err)
-	}
-	return c.URL(), opts, nil
+	return c, nil
 }

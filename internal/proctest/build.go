@@ -37,7 +37,8 @@ func Build(dir string, pkgs ...string) (map[string]string, error) {
 // RunWithBinaries is a TestMain body for tests of DPC's binaries: it
 // builds pkgs into a temporary directory, hands their paths (by package)
 // to use, runs the tests, removes the directory, and returns the exit
-// code for os.Exit — 1 if the build failed.
+// code for os.Exit — 1 if the build failed. The tests and the processes
+// they start see an empty DPC_HOME (see Isolate).
 func RunWithBinaries(m *testing.M, use func(bins map[string]string), pkgs ...string) int {
 	dir, err := os.MkdirTemp("", "dpc-test-bin")
 	if err != nil {
@@ -45,6 +46,10 @@ func RunWithBinaries(m *testing.M, use func(bins map[string]string), pkgs ...str
 		return 1
 	}
 	defer os.RemoveAll(dir)
+	if err := Isolate(dir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
 	bins, err := Build(dir, pkgs...)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -52,4 +57,15 @@ func RunWithBinaries(m *testing.M, use func(bins map[string]string), pkgs ...str
 	}
 	use(bins)
 	return m.Run()
+}
+
+// Isolate points DPC_HOME at an empty directory under dir: DPC's commands
+// find no identity there unless a test puts one, so a profile of the
+// machine's user (~/.config/dpc) never leaks into a test.
+func Isolate(dir string) error {
+	home := filepath.Join(dir, "dpc-home")
+	if err := os.MkdirAll(home, 0o700); err != nil {
+		return fmt.Errorf("proctest: %w", err)
+	}
+	return os.Setenv("DPC_HOME", home)
 }
