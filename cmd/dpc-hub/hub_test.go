@@ -8,11 +8,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/dpc-project/dpc/internal/proctest"
 	"github.com/dpc-project/dpc/omq"
+	"github.com/dpc-project/dpc/trust"
 	"github.com/nats-io/nats.go"
 )
 
@@ -24,11 +26,14 @@ func TestMain(m *testing.M) {
 }
 
 // The hub starts on its defaults (ports made random for the test), serves
-// its built-in function and /metrics, and stops cleanly on SIGTERM.
+// its built-in function to its owner and /metrics on loopback, survives
+// SIGHUP (it reloads its certificate), and stops cleanly on SIGTERM.
 func TestHub_ServesAndStopsOnSignal(t *testing.T) {
 	data := t.TempDir()
-	hub := proctest.Start(t, "dpc-hub", exec.Command(bin, "--host", "127.0.0.1", "--port=-1", "--http-port=-1",
-		"--metrics", "127.0.0.1:0", "--data", data, "--log-format", "json"))
+	home := t.TempDir()
+	cmd := exec.Command(bin, "--port=-1", "--http-port=-1", "--data", data, "--log-format", "json", "--metrics", "127.0.0.1:0")
+	cmd.Env = append(os.Environ(), "DPC_HOME="+home)
+	hub := proctest.Start(t, "dpc-hub", cmd)
 	readyCtx, cancelReady := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancelReady()
 	rec, err := proctest.WaitForLog(readyCtx, hub.Output(), "dpc-hub ready")
@@ -37,13 +42,32 @@ func TestHub_ServesAndStopsOnSignal(t *testing.T) {
 	}
 	natsURL, _ := rec["nats"].(string)
 	metricsURL, _ := rec["metrics"].(string)
-	if natsURL == "" || metricsURL == "" {
+	monitorURL, _ := rec["monitoring"].(string)
+	if natsURL == "" || metricsURL == "" || monitorURL == "" {
 		t.Fatalf("ready line lacks addresses: %v", rec)
 	}
+	// Monitoring shows every connection: loopback unless asked otherwise.
+	if !strings.HasPrefix(monitorURL, "http://127.0.0.1:") {
+		t.Fatalf("monitoring listens on %s, want loopback", monitorURL)
+	}
 
-	nc, err := nats.Connect(natsURL)
+	// Nothing unauthenticated gets in, not even over plain TCP.
+	if nc, err := nats.Connect(natsURL, nats.NoReconnect()); err == nil {
+		nc.Close()
+		t.Fatal("a client without credentials or TLS connected")
+	}
+	// The owner's profile the hub installed works as it is.
+	c, err := trust.Connection{}.Resolve(home)
 	if err != nil {
 		t.Fatal(err)
+	}
+	opts, err := c.Options()
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect(c.URL(), opts...)
+	if err != nil {
+		t.Fatalf("owner connect with the installed profile: %v", err)
 	}
 	defer nc.Close()
 	node, err := omq.New(nc)
@@ -66,6 +90,17 @@ func TestHub_ServesAndStopsOnSignal(t *testing.T) {
 	resp.Body.Close()
 	if want := `omq_handled_total{function="nopKserv",service="hub"} 3`; !strings.Contains(string(body), want) {
 		t.Fatalf("/metrics lacks %q", want)
+	}
+
+	// SIGHUP reloads; the hub keeps serving.
+	if err := hub.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := proctest.WaitForLog(readyCtx, hub.Output(), "reloaded the TLS certificate"); err != nil {
+		t.Fatalf("no reload after SIGHUP: %v", err)
+	}
+	if err := node.Lookup("hub").Call(ctx, "nopKserv", nil, nil); err != nil {
+		t.Fatalf("hub.nopKserv after SIGHUP: %v", err)
 	}
 
 	// Once the hub has exited its log is complete.
@@ -116,7 +151,9 @@ func TestHub_ConfigFile(t *testing.T) {
 	if err := os.WriteFile(good, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	hub := proctest.Start(t, "dpc-hub", exec.Command(bin, "--config", good))
+	cmd := exec.Command(bin, "--config", good)
+	cmd.Env = append(os.Environ(), "DPC_HOME="+t.TempDir())
+	hub := proctest.Start(t, "dpc-hub", cmd)
 	readyCtx, cancelReady := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancelReady()
 	if _, err := proctest.WaitForLog(readyCtx, hub.Output(), "dpc-hub ready"); err != nil {

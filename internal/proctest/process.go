@@ -66,3 +66,6 @@ func (p *Process) Stop(timeout time.Duration) error {
 		return nil
 	}
 }
+
+// Signal sends sig to the process.
+func (p *Process) Signal(sig syscall.Signal) error { return p.cmd.Process.Signal(sig) }
