@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"time"
@@ -50,8 +51,9 @@ type CLI struct {
 
 	logging.LogFlags `embed:""`
 
-	mu  sync.Mutex
-	hub *hub.Hub
+	mu     sync.Mutex
+	hub    *hub.Hub
+	logger *slog.Logger
 }
 
 // hubConfig turns the flags into the hub's configuration.
@@ -101,7 +103,7 @@ func (c *CLI) Run(ctx context.Context) error {
 		return err
 	}
 	c.mu.Lock()
-	c.hub = h
+	c.hub, c.logger = h, log
 	c.mu.Unlock()
 	log.Info("dpc-hub ready",
 		"nats", h.ClientURL(),
@@ -119,7 +121,8 @@ func (c *CLI) Run(ctx context.Context) error {
 	return nil
 }
 
-// Reload is SIGHUP: the TLS certificate is read again; nothing stops.
+// Reload is SIGHUP: the TLS certificate is read again, and the log level
+// from the config file; nothing stops.
 func (c *CLI) Reload() error {
 	c.mu.Lock()
 	h := c.hub
@@ -127,7 +130,14 @@ func (c *CLI) Reload() error {
 	if h == nil {
 		return nil
 	}
-	return h.Reload()
+	if err := c.reloadLogLevel(); err != nil {
+		return err
+	}
+	if err := h.Reload(); err != nil {
+		return err
+	}
+	c.logger.Info("reloaded", "log_level", c.LogLevel)
+	return nil
 }
 
 // shutdownGrace bounds how long calls in flight may take to finish on stop.

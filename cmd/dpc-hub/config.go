@@ -79,3 +79,40 @@ func (c *configResolver) Resolve(_ *kong.Context, _ *kong.Path, flag *kong.Flag)
 	}
 	return v, nil
 }
+
+// reloadLogLevel reads log-level from the config files as at start-up
+// (the defaults, then --config; a later one wins) and applies it: what
+// SIGHUP changes besides the certificate. The flag and DPC_HUB_LOG_LEVEL
+// are read once; a running process's environment does not change.
+func (c *CLI) reloadLogLevel() error {
+	files := append([]string(nil), configPaths...)
+	if c.Config != "" {
+		files = append(files, string(c.Config))
+	}
+	level := ""
+	for _, f := range files {
+		b, err := os.ReadFile(kong.ExpandPath(f))
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		var v struct {
+			A string `yaml:"log-level"`
+			B string `yaml:"log_level"`
+		}
+		if err := yaml.Unmarshal(b, &v); err != nil {
+			return fmt.Errorf("%s: %w", f, err)
+		}
+		if v.A != "" {
+			level = v.A
+		} else if v.B != "" {
+			level = v.B
+		}
+	}
+	if level == "" || level == c.LogLevel {
+		return nil
+	}
+	return c.SetLevel(level)
+}

@@ -163,4 +163,15 @@ func TestHub_ConfigFile(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "data", "jetstream")); err != nil {
 		t.Fatalf("data directory from the config file not used: %v", err)
 	}
+	// SIGHUP takes a new log level from the file.
+	if err := os.WriteFile(good, []byte(cfg+"log-level: debug\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := hub.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	rec, err := proctest.WaitForLog(readyCtx, hub.Output(), "reloaded")
+	if err != nil || rec["log_level"] != "debug" {
+		t.Fatalf("after SIGHUP: %v %v", rec, err)
+	}
 }

@@ -3,6 +3,7 @@
 package logging
 
 import (
+	"fmt"
 	"log/slog"
 	"os"
 )
@@ -11,15 +12,34 @@ import (
 type LogFlags struct {
 	LogLevel  string `name:"log-level" help:"debug, info, warn or error." default:"info" enum:"debug,info,warn,error"`
 	LogFormat string `name:"log-format" help:"text or json." default:"text" enum:"text,json"`
+
+	level *slog.LevelVar
 }
 
 // Logger writes to stderr at the flags' level, as text or JSON lines.
-func (f LogFlags) Logger() *slog.Logger {
-	var lvl slog.Level
-	_ = lvl.UnmarshalText([]byte(f.LogLevel)) // kong's enum has checked it
-	opts := &slog.HandlerOptions{Level: lvl}
+// SetLevel changes the level of every logger it made.
+func (f *LogFlags) Logger() *slog.Logger {
+	if f.level == nil {
+		f.level = new(slog.LevelVar)
+		_ = f.SetLevel(f.LogLevel) // kong's enum has checked it
+	}
+	opts := &slog.HandlerOptions{Level: f.level}
 	if f.LogFormat == "json" {
 		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
 	}
 	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+}
+
+// SetLevel changes the level while the command runs (a reload).
+func (f *LogFlags) SetLevel(level string) error {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(level)); err != nil {
+		return fmt.Errorf("log level %q: want debug, info, warn or error", level)
+	}
+	if f.level == nil {
+		f.level = new(slog.LevelVar)
+	}
+	f.level.Set(lvl)
+	f.LogLevel = level
+	return nil
 }
