@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,6 +20,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"golang.org/x/crypto/bcrypt"
 )
 
 // logBuffer collects the hub's log for assertions.
@@ -333,5 +335,52 @@ func TestHub_AgentInstances(t *testing.T) {
 	case <-closed:
 	case <-time.After(time.Second):
 		t.Fatal("an instance of a revoked agent is still connected after 1s")
+	}
+}
+
+// /metrics can be exposed beyond loopback the standard way: an
+// exporter-toolkit web config with basic auth (and TLS).
+func TestHub_MetricsWebConfig(t *testing.T) {
+	hash, err := bcrypt.GenerateFromPassword([]byte("s3cret"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	web := filepath.Join(t.TempDir(), "web.yml")
+	if err := os.WriteFile(web, []byte("basic_auth_users:\n  prom: "+string(hash)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultConfig()
+	cfg.Host, cfg.Port, cfg.MonitorPort = "127.0.0.1", broker.RandomPort, 0
+	cfg.Metrics, cfg.MetricsWebConfig = "127.0.0.1:0", web
+	cfg.DataDir, cfg.ProfileDir = t.TempDir(), t.TempDir()
+	h, err := Start(ctxT(t), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close(context.Background())
+	url := h.MetricsURL()
+	if !strings.HasPrefix(url, "http://127.0.0.1:") {
+		t.Fatalf("metrics URL %s", url)
+	}
+	get := func(user, pass string) int {
+		req, _ := http.NewRequest("GET", url, nil)
+		if user != "" {
+			req.SetBasicAuth(user, pass)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := get("", ""); code != http.StatusUnauthorized {
+		t.Fatalf("/metrics without credentials: %d, want 401", code)
+	}
+	if code := get("prom", "wrong"); code != http.StatusUnauthorized {
+		t.Fatalf("/metrics with a wrong password: %d, want 401", code)
+	}
+	if code := get("prom", "s3cret"); code != http.StatusOK {
+		t.Fatalf("/metrics with the password: %d, want 200", code)
 	}
 }

@@ -7,11 +7,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/exporter-toolkit/web"
+	"gopkg.in/yaml.v3"
 )
 
 // metrics are the hub's own series (omq's come from omq.NewMetrics).
@@ -69,7 +71,12 @@ func startMetrics(addr, webConfig string, reg *prometheus.Registry, log *slog.Lo
 	m := &metricsServer{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}}
 	scheme := "http"
 	if webConfig != "" {
-		scheme = "https" // exporter-toolkit: a web config without TLS is rare; the ready line says what the file asks
+		var wc struct {
+			TLS map[string]any `yaml:"tls_server_config"`
+		}
+		if b, err := os.ReadFile(webConfig); err == nil && yaml.Unmarshal(b, &wc) == nil && len(wc.TLS) > 0 {
+			scheme = "https"
+		}
 	}
 	m.url = scheme + "://" + ln.Addr().String() + "/metrics"
 	flags := &web.FlagConfig{WebConfigFile: &webConfig}
