@@ -27,16 +27,18 @@ import (
 
 // Hub is a running hub.
 type Hub struct {
-	cfg  Config
-	log  *slog.Logger
-	srv  *broker.Server
-	nc   *nats.Conn
-	node *omq.Node
-	js   jetstream.JetStream
-	reg  *registry
-	auth *trust.Authority
-	tls  trust.HubTLS
-	caFP [32]byte
+	cfg Config
+	log *slog.Logger
+	srv *broker.Server
+	nc  *nats.Conn
+	// sysNC is the hub's connection in the system account (server events).
+	sysNC *nats.Conn
+	node  *omq.Node
+	js    jetstream.JetStream
+	reg   *registry
+	auth  *trust.Authority
+	tls   trust.HubTLS
+	caFP  [32]byte
 
 	registry *prometheus.Registry
 	metrics  *metrics
@@ -121,6 +123,9 @@ func Start(ctx context.Context, cfg Config) (_ *Hub, err error) {
 		return nil, err
 	}
 	if h.nc, err = h.srv.Connect(); err != nil {
+		return nil, err
+	}
+	if err := h.watchLogins(); err != nil {
 		return nil, err
 	}
 	omqMetrics, err := omq.NewMetrics(h.registry)
@@ -299,6 +304,9 @@ func (h *Hub) Close(ctx context.Context) {
 		}
 		if h.nc != nil {
 			h.nc.Close()
+		}
+		if h.sysNC != nil {
+			h.sysNC.Close()
 		}
 		if h.srv != nil {
 			h.srv.Shutdown()

@@ -220,7 +220,7 @@ func TestHub_PairCallRevoke(t *testing.T) {
 		t.Fatal("a revoked device reconnected")
 	}
 	brokertest.Eventually(t, 5*time.Second, func() bool {
-		return strings.Contains(h.log.String(), `msg="security: login refused"`) && testutil.ToFloat64(h.metrics.authFailures) >= 1
+		return strings.Contains(h.log.String(), `msg="security: login refused" identity="phone (revoked)"`) && testutil.ToFloat64(h.metrics.authFailures) >= 1
 	}, "the refused login logged and counted")
 }
 

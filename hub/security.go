@@ -3,10 +3,13 @@ package hub
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"time"
 
 	"github.com/dpc-project/dpc/broker"
+	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 )
 
 // securityEvent hears a client the server refused. The server calls it
@@ -17,11 +20,10 @@ func (h *Hub) securityEvent(ev broker.SecurityEvent) {
 }
 
 // reportSecurityEvent logs one line naming the identity and subject, and
-// counts the event.
+// counts the event. Refused logins come from the server's system events
+// instead (watchLogins), which carry the credentials the client showed.
 func (h *Hub) reportSecurityEvent(ev broker.SecurityEvent) {
 	if ev.Kind == "authentication" {
-		h.metrics.authFailures.Inc()
-		h.log.Warn("security: login refused", "addr", ev.Addr, "key", ev.User, "identity", h.identityName(ev.User))
 		return
 	}
 	key, name := ev.User, ""
@@ -62,9 +64,36 @@ func (h *Hub) identityByKey(key string) *Identity {
 	return &id
 }
 
-func (h *Hub) identityName(key string) string {
-	if id := h.identityByKey(key); id != nil {
-		return id.Name
+// watchLogins logs and counts every refused login, from the server's
+// system events: who (by the key in the JWT the client showed, if any),
+// from where, as which client program, and why.
+func (h *Hub) watchLogins() error {
+	userJWT, seed, err := h.auth.SystemUser()
+	if err != nil {
+		return err
 	}
-	return ""
+	nc, err := nats.Connect("", nats.InProcessServer(h.srv.NATS()), nats.Name("hub-system"), nats.UserJWTAndSeed(userJWT, string(seed)))
+	if err != nil {
+		return fmt.Errorf("system account: %w", err)
+	}
+	h.sysNC = nc
+	_, err = nc.Subscribe("$SYS.SERVER.*.CLIENT.AUTH.ERR", func(m *nats.Msg) {
+		var ev server.DisconnectEventMsg
+		if json.Unmarshal(m.Data, &ev) != nil {
+			return
+		}
+		key, name := ev.Client.User, ""
+		if uc, err := jwt.DecodeUserClaims(ev.Client.Jwt); err == nil {
+			key = uc.Subject
+		}
+		if id := h.identityByKey(key); id != nil {
+			name = id.Name
+			if id.Revoked != nil {
+				name += " (revoked)"
+			}
+		}
+		h.metrics.authFailures.Inc()
+		h.log.Warn("security: login refused", "identity", name, "key", key, "addr", ev.Client.Host, "client", ev.Client.Name, "reason", ev.Reason)
+	})
+	return err
 }

@@ -399,3 +399,19 @@ func (a *Authority) BrokerTrust(st AccountState, pairingOpen bool) (*broker.Trus
 		ConnectJWT: hubJWT, ConnectSeed: seed,
 	}, nil
 }
+
+// SystemUser is a fresh user of the system account, for the hub's own
+// in-process connection there (server events: refused logins).
+func (a *Authority) SystemUser() (userJWT string, seed []byte, err error) {
+	kp, err := nkeys.CreateUser()
+	if err != nil {
+		return "", nil, err
+	}
+	uc := jwt.NewUserClaims(pub(kp))
+	uc.Name = "hub-system"
+	if userJWT, err = uc.Encode(a.system); err != nil {
+		return "", nil, err
+	}
+	seed, _ = kp.Seed()
+	return userJWT, seed, nil
+}

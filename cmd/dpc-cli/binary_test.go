@@ -34,14 +34,14 @@ func TestBinary_SignalsAndExitCodes(t *testing.T) {
 	waiting := make(chan struct{}, 1)
 	startExtra(t, sys.url, waiting)
 
-	out, err := exec.Command(cliBinary, "--nats", sys.url, "call", "tst.add", "1").CombinedOutput()
+	out, err := exec.Command(cliBinary, append(append([]string{"--nats", sys.url}, auth(sys.url)...), "call", "tst.add", "1")...).CombinedOutput()
 	if code := exitOf(t, err); code != exitUsage || !strings.HasPrefix(string(out), "dpc-cli: add: missing b") {
 		t.Fatalf("call with a missing argument: exit %d, %s", code, out)
 	}
 
 	// SIGINT stops a command.
 	var stderr proctest.Buffer
-	cmd := exec.Command(cliBinary, "--nats", sys.url, "--timeout", "1m", "call", "wait")
+	cmd := exec.Command(cliBinary, append(append([]string{"--nats", sys.url}, auth(sys.url)...), "--timeout", "1m", "call", "wait")...)
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -57,7 +57,7 @@ func TestBinary_SignalsAndExitCodes(t *testing.T) {
 	// In the interactive mode SIGINT cancels the call; EOF then ends the
 	// session with 0.
 	var stdout proctest.Buffer
-	cmd = exec.Command(cliBinary, "--nats", sys.url, "--timeout", "1m", "--app", "test")
+	cmd = exec.Command(cliBinary, append(append([]string{"--nats", sys.url}, auth(sys.url)...), "--timeout", "1m", "--app", "test")...)
 	cmd.Stdout, cmd.Stderr = &stdout, &stdout
 	stdin, err := cmd.StdinPipe()
 	if err != nil {

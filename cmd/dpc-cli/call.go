@@ -35,7 +35,7 @@ func (c *CallCmd) Run(ctx context.Context, g *Globals, s streams) error {
 	}
 	res, err := cl.call(ctx, fi, args)
 	if err != nil {
-		return callFailure(fi.Name, err, cl.timeoutFor(fi.Function))
+		return cl.failure(fi.Name, err, cl.timeoutFor(fi.Function))
 	}
 	if g.JSON {
 		return writeJSON(s.out, callResult{Function: fi.Name, Result: jsonResult(res)})
@@ -84,7 +84,7 @@ func (c *MultiCallCmd) Run(ctx context.Context, g *Globals, s streams) error {
 	}
 	replies, callErr := cl.multiCall(ctx, fi, args)
 	if callErr != nil && !errors.Is(callErr, omq.ErrTimeout) {
-		return callFailure(fi.Name, callErr, cl.timeoutFor(fi.Function))
+		return cl.failure(fi.Name, callErr, cl.timeoutFor(fi.Function))
 	}
 	out := multiResult{Function: fi.Name, Replies: []instanceReply{}, Incomplete: callErr != nil}
 	failed := 0
@@ -119,7 +119,7 @@ func (c *MultiCallCmd) Run(ctx context.Context, g *Globals, s streams) error {
 		}
 	}
 	if callErr != nil {
-		return callFailure(fi.Name, callErr, cl.timeoutFor(fi.Function))
+		return cl.failure(fi.Name, callErr, cl.timeoutFor(fi.Function))
 	}
 	if failed > 0 {
 		return &cliError{code: exitError, msg: fmt.Sprintf("%s failed on %d of %d instances", fi.Name, failed, len(replies))}

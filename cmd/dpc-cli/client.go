@@ -23,6 +23,10 @@ type client struct {
 	nc      *nats.Conn
 	node    *omq.Node
 	closing atomic.Bool // Close was called: a disconnection now is ours
+	// denied is the last permission violation the hub reported: a call
+	// this identity's role may not make is dropped by the server, which
+	// then looks like silence.
+	denied  atomic.Pointer[string]
 	url     string
 	timeout time.Duration // --timeout: catalog queries and functions without their own
 }
@@ -44,6 +48,12 @@ func (g *Globals) connect(opts connectOptions) (*client, error) {
 	nopts := []nats.Option{
 		nats.Name("dpc-cli"),
 		nats.Timeout(min(g.Timeout, 5*time.Second)),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			if errors.Is(err, nats.ErrPermissionViolation) {
+				msg := err.Error()
+				c.denied.Store(&msg)
+			}
+		}),
 	}
 	if opts.persistent {
 		var mu sync.Mutex
@@ -110,7 +120,7 @@ func (c *client) query(ctx context.Context, fn string, args, reply any) error {
 	case errors.Is(err, omq.ErrTimeout):
 		return &cliError{code: exitTimeout, msg: fmt.Sprintf("the hub's catalog at %s did not answer within %s", c.url, c.timeout), err: err}
 	}
-	return callFailure("catalog."+fn, err, c.timeout)
+	return c.failure("catalog."+fn, err, c.timeout)
 }
 
 func (c *client) apps(ctx context.Context) ([]string, error) {
@@ -195,4 +205,12 @@ func (c *client) call(ctx context.Context, fi catalog.FunctionInfo, args json.Ra
 // multiCall calls the function on every instance of its service.
 func (c *client) multiCall(ctx context.Context, fi catalog.FunctionInfo, args json.RawMessage) ([]omq.Reply, error) {
 	return c.node.Lookup(fi.Service).MultiCall(ctx, fi.Function.Name, args, omq.Timeout(c.timeoutFor(fi.Function)))
+}
+
+// failure is callFailure, unless the hub refused the call outright.
+func (c *client) failure(name string, err error, timeout time.Duration) error {
+	if msg := c.denied.Load(); msg != nil && (errors.Is(err, omq.ErrTimeout) || errors.Is(err, omq.ErrNoResponders)) {
+		return &cliError{code: exitDenied, msg: fmt.Sprintf("%s: the hub refused it: this identity's role may not call it (%s)", name, *msg), err: err}
+	}
+	return callFailure(name, err, timeout)
 }

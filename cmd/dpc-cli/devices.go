@@ -27,7 +27,7 @@ type DevicesCmd struct {
 type DevicesAddCmd struct {
 	Name  string `arg:"" help:"Name of the new identity (letters, digits, - and _)."`
 	Role  string `help:"owner, device, agent, provisioner or service:NAME." default:"device"`
-	Creds string `help:"Pair here at once and write a standard NATS credentials file for the new identity (for nats --creds …) instead of printing a code." type:"path" placeholder:"FILE"`
+	Creds string `name:"write-creds" help:"Pair here at once and write a standard NATS credentials file for the new identity (for nats --creds …) instead of printing a code." type:"path" placeholder:"FILE"`
 	NoQR  bool   `name:"no-qr" help:"Do not draw the code as a QR code."`
 }
 
@@ -47,12 +47,11 @@ func (c *DevicesAddCmd) Run(ctx context.Context, g *Globals, s streams) error {
 	if g.JSON {
 		return writeJSON(s.out, rep)
 	}
-	hubURL := strings.Join(rep.URLs, ",")
 	fmt.Fprintf(s.out, "Pairing code for %q (%s), valid until %s (%s):\n\n    %s\n\n",
 		rep.Name, rep.Role, rep.Expires.Local().Format("15:04:05"), time.Until(rep.Expires).Round(time.Second), rep.Code)
 	fmt.Fprintf(s.out, "On the new machine run:\n\n    dpc-cli pair %s --hub %s\n\n", rep.Code, firstURL(rep.URLs))
 	if len(rep.URLs) > 1 {
-		fmt.Fprintf(s.out, "(the hub also listens at %s)\n\n", hubURL)
+		fmt.Fprintf(s.out, "(the hub also listens at %s)\n\n", strings.Join(rep.URLs[1:], ", "))
 	}
 	if !c.NoQR {
 		qrterminal.GenerateHalfBlock("dpc://pair?code="+rep.Code+"&hub="+firstURL(rep.URLs), qrterminal.M, s.out)
@@ -176,16 +175,14 @@ func (c *client) manage(ctx context.Context, fn string, args, reply any) error {
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, omq.ErrTimeout) || errors.Is(err, omq.ErrNoResponders):
-		// The server drops a publish the identity may not make: the call
-		// then looks like silence.
-		return &cliError{code: exitDenied, msg: fmt.Sprintf("devices.%s: no answer — only an owner's credentials may manage identities (this machine's are %s)", fn, c.identity()), err: err}
+	case c.denied.Load() != nil:
+		return &cliError{code: exitDenied, msg: fmt.Sprintf("devices.%s: the hub refused it: only an owner may manage identities (this machine is %s)", fn, c.identity()), err: err}
 	case errors.As(err, &oe) && oe.Code == 409:
 		return &cliError{code: exitConflict, msg: oe.Description, err: err}
 	case errors.As(err, &oe) && oe.Code < 500:
 		return &cliError{code: exitUsage, msg: oe.Description, err: err}
 	}
-	return callFailure("devices."+fn, err, c.timeout)
+	return c.failure("devices."+fn, err, c.timeout)
 }
 
 // identity says which identity this client connected as.

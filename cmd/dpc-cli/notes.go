@@ -85,7 +85,7 @@ func (n *notes) call(ctx context.Context, fn string, reply any, args ...any) err
 			// The function is in the catalog, so the 404 is the note's.
 			return &cliError{code: exitError, msg: re.Description, err: err}
 		}
-		return callFailure(fi.Name, err, n.cl.timeoutFor(fi.Function))
+		return n.cl.failure(fi.Name, err, n.cl.timeoutFor(fi.Function))
 	}
 	if reply == nil || len(res) == 0 {
 		return nil

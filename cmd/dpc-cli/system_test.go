@@ -20,6 +20,7 @@ import (
 	"github.com/dpc-project/dpc/omq"
 	"github.com/dpc-project/dpc/servicehost"
 	"github.com/dpc-project/dpc/services"
+	"github.com/dpc-project/dpc/trust"
 	"github.com/nats-io/nats.go"
 )
 
@@ -45,13 +46,47 @@ type hub struct {
 	proc *proctest.Process
 }
 
+// profiles maps a hub's URL to the directory where it installed its
+// owner's credentials: every test's dpc-cli and services act as that
+// owner (the tests run in parallel, so not through one DPC_HOME).
+var profiles sync.Map
+
+// auth is the flags that make dpc-cli the owner of the hub at url.
+func auth(url string) []string {
+	d, ok := profiles.Load(url)
+	if !ok {
+		return nil
+	}
+	return []string{"--creds", filepath.Join(d.(string), "identity.creds"), "--tls-ca", filepath.Join(d.(string), "hub-ca.pem")}
+}
+
+// connectOwner connects to the hub at url as its owner.
+func connectOwner(t *testing.T, url string, opts ...nats.Option) *nats.Conn {
+	t.Helper()
+	d, _ := profiles.Load(url)
+	dir, _ := d.(string)
+	c := trust.Connection{URLs: []string{url}, CredsFile: filepath.Join(dir, "identity.creds"), CAFile: filepath.Join(dir, "hub-ca.pem")}
+	auth, err := c.Options()
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect(url, append(auth, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return nc
+}
+
 // startHub runs dpc-hub on port (-1: a random one) with its data in
 // data, and stops it at cleanup.
 func startHub(t *testing.T, port int, data string) *hub {
 	t.Helper()
 	h := &hub{data: data}
-	h.proc = proctest.Start(t, "dpc-hub", exec.Command(hubBinary, "--host", "127.0.0.1", fmt.Sprintf("--port=%d", port), "--http-port=0",
-		"--metrics=", "--data", data, "--log-format", "json", "--sweep-interval", "100ms", "--expiry", "1s"))
+	cmd := exec.Command(hubBinary, "--host", "127.0.0.1", fmt.Sprintf("--port=%d", port), "--http-port=0",
+		"--metrics=", "--data", data, "--log-format", "json", "--sweep-interval", "100ms", "--expiry", "1s")
+	profile := filepath.Join(data, "owner-profile")
+	cmd.Env = append(os.Environ(), "DPC_HOME="+profile)
+	h.proc = proctest.Start(t, "dpc-hub", cmd)
 	t.Cleanup(h.stop)
 	ctx, cancel := context.WithTimeout(context.Background(), waitLong)
 	defer cancel()
@@ -59,7 +94,8 @@ func startHub(t *testing.T, port int, data string) *hub {
 	if err != nil {
 		t.Fatalf("dpc-hub did not report ready: %v", err)
 	}
-	h.url, _ = rec["nats"].(string)
+	h.url = strings.Replace(rec["nats"].(string), "0.0.0.0", "127.0.0.1", 1)
+	profiles.Store(h.url, profile)
 	return h
 }
 
@@ -84,10 +120,7 @@ type service struct {
 // The connection reconnects forever, as dpc-service's does.
 func startService(t *testing.T, url string, svc servicehost.Service) *service {
 	t.Helper()
-	nc, err := nats.Connect(url, nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
+	nc := connectOwner(t, url, nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
 	node, err := omq.New(nc)
 	if err != nil {
 		t.Fatal(err)
@@ -126,10 +159,7 @@ func startBuiltin(t *testing.T, url, name string) *service {
 // listed, or no longer listed.
 func waitCatalog(t *testing.T, url, fn string, present bool) {
 	t.Helper()
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
+	nc := connectOwner(t, url)
 	defer nc.Close()
 	node, err := omq.New(nc)
 	if err != nil {
@@ -293,7 +323,7 @@ func cli(t *testing.T, url string, args ...string) result {
 	var out, errb proctest.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), waitLong)
 	defer cancel()
-	code := run(ctx, append([]string{"--nats", url}, args...), streams{in: strings.NewReader(""), out: &out, err: &errb})
+	code := run(ctx, append(append([]string{"--nats", url}, auth(url)...), args...), streams{in: strings.NewReader(""), out: &out, err: &errb})
 	return result{code: code, stdout: out.String(), stderr: errb.String()}
 }
 
@@ -317,7 +347,7 @@ func startShell(t *testing.T, url string, args ...string) *session {
 	s := &session{Session: proctest.NewSession(t, w, out, waitLong), t: t, in: w, out: out, interrupts: make(chan struct{}), code: make(chan int, 1)}
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
-		s.code <- run(ctx, append([]string{"--nats", url}, args...),
+		s.code <- run(ctx, append(append([]string{"--nats", url}, auth(url)...), args...),
 			streams{in: r, out: s.out, err: s.out, interrupts: s.interrupts})
 	}()
 	t.Cleanup(func() {
