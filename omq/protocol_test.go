@@ -792,6 +792,7 @@ func TestProtocol_DocNamesTheCode(t *testing.T) {
 		fmt.Sprintf("| %d | `omq.ErrBadArguments`", omq.CodeBadArguments),
 		fmt.Sprintf("| %d | `omq.ErrUnknownFunction`", omq.CodeUnknownFunction),
 		fmt.Sprintf("| %d | `omq.ErrHandlerFailure`", omq.CodeHandlerFailure),
+		fmt.Sprintf("| %d | `omq.ErrTooLarge`", omq.CodeTooLarge),
 		fmt.Sprintf("ack wait | %s", omq.DefaultAckWait),
 		fmt.Sprintf("default %d", omq.DefaultConcurrency),
 		fmt.Sprintf("`omq.DefaultRetries` = %d", omq.DefaultRetries),
