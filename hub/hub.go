@@ -171,6 +171,9 @@ func Start(ctx context.Context, cfg Config) (_ *Hub, err error) {
 	if err := h.bindManagement(ctx); err != nil {
 		return nil, err
 	}
+	if err := h.bindBodies(ctx); err != nil {
+		return nil, err
+	}
 	cat, err := catalog.New(h.node, catalog.Config{Interval: cfg.SweepInterval, Expiry: cfg.Expiry, Logger: log})
 	if err != nil {
 		return nil, err
@@ -223,7 +226,7 @@ func (h *Hub) ensureTLS() error {
 // lane's stream and the large-body store, within their limits.
 func (h *Hub) ensureAssets(ctx context.Context) error {
 	_, err := h.js.CreateObjectStore(ctx, jetstream.ObjectStoreConfig{
-		Bucket:      "DPC_BODIES",
+		Bucket:      bodiesBucket,
 		Description: "omq bodies larger than a NATS message",
 		TTL:         7 * 24 * time.Hour,
 		MaxBytes:    h.cfg.MaxBodies,

@@ -162,7 +162,11 @@ func (n *Node) takeBody(ctx context.Context, of bodyOf, hdr nats.Header, name st
 	}
 	if del {
 		defer func() {
-			if err := os.Delete(context.WithoutCancel(ctx), name); err != nil && !errors.Is(err, jetstream.ErrObjectNotFound) {
+			del := os.Delete
+			if n.cfg.bodyDeleter != nil {
+				del = n.cfg.bodyDeleter
+			}
+			if err := del(context.WithoutCancel(ctx), name); err != nil && !errors.Is(err, jetstream.ErrObjectNotFound) {
 				n.log.Debug("omq: deleting a body object", "object", name, "err", err)
 			}
 		}()

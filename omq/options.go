@@ -1,6 +1,7 @@
 package omq
 
 import (
+	"context"
 	"log/slog"
 	"time"
 )
@@ -40,6 +41,9 @@ type nodeConfig struct {
 	timeout   time.Duration
 	bodyLimit int
 	maxBody   int
+	// bodyDeleter, if set, deletes a body object this node has read, in
+	// place of the object store's own delete.
+	bodyDeleter func(ctx context.Context, name string) error
 }
 
 // WithLogger sends the node's logs to l (default: discarded).
@@ -75,6 +79,15 @@ func WithBodyLimit(n int) Option { return func(c *nodeConfig) { c.bodyLimit = n 
 // object's size, before its content is read — an instance answers such a
 // request with a 413, and a caller fails the call.
 func WithMaxBody(n int) Option { return func(c *nodeConfig) { c.maxBody = n } }
+
+// WithBodyDeleter replaces how the node deletes a body object it was the
+// only reader of (section 10 of docs/PROTOCOL.md). A server may let a
+// client read an object by its name but not delete from the store (a
+// delete purges chunks, which cannot be limited to one object's); f then
+// asks someone who may, e.g. the hub, to delete that one object.
+func WithBodyDeleter(f func(ctx context.Context, name string) error) Option {
+	return func(c *nodeConfig) { c.bodyDeleter = f }
+}
 
 // BindOption configures one bound instance.
 type BindOption func(*bindConfig)

@@ -76,6 +76,10 @@ func TestTrust_RoleMatrix(t *testing.T) {
 		{"pub", "$JS.API.DIRECT.GET.OBJ_DPC_BODIES", []trust.Role{owner}},
 		{"pub", "$JS.API.STREAM.MSG.GET.OBJ_DPC_BODIES", []trust.Role{owner}},
 		{"pub", "$JS.API.STREAM.PURGE.OBJ_DPC_BODIES", []trust.Role{owner}},
+		{"pub", "$JS.FC.OBJ_DPC_BODIES.x.y", callers},
+		{"pub", "dpc.svc.bodies.delete", callers},
+		{"sub", "dpc.svc.bodies.*", []trust.Role{owner}},
+		{"pub", "$JS.API.INFO", []trust.Role{owner, prov}},
 		// JetStream: the hub's own buckets.
 		{"pub", "$JS.API.DIRECT.GET.KV_DPC_NOTES.$KV.DPC_NOTES.x", []trust.Role{owner}},
 		{"pub", "$KV.DPC_NOTES.x", []trust.Role{owner}},

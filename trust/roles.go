@@ -38,8 +38,9 @@ const (
 const roleHub Role = "hub"
 
 // Reserved services are served by the hub itself (hub, catalog, devices,
-// pairing) or by agents (agent); no service identity may serve them.
-var reservedServices = []string{"hub", "catalog", "devices", "pairing", "agent"}
+// pairing, bodies) or by agents (agent); no service identity may serve
+// them.
+var reservedServices = []string{"hub", "catalog", "devices", "pairing", "bodies", "agent"}
 
 // Reserved says whether service is one no service:NAME identity may serve.
 func Reserved(service string) bool {
@@ -121,6 +122,7 @@ func callerPub() []string {
 		"$JS.API.CONSUMER.CREATE.OBJ_" + bodiesBucket + ".*.$O." + bodiesBucket + ".C.*",
 		"$JS.API.CONSUMER.MSG.NEXT.OBJ_" + bodiesBucket + ".*",
 		"$JS.API.CONSUMER.DELETE.OBJ_" + bodiesBucket + ".*",
+		"$JS.FC.OBJ_" + bodiesBucket + ".>",
 	}
 }
 
@@ -203,6 +205,7 @@ func permissions(r Role) (jwt.Permissions, error) {
 			"dpc.svc.agent.>", "dpc.all.agent.>", "dpc.one.agent.>",
 			"dpc.svc.catalog.>",
 			"$SRV.>",
+			"$JS.API.INFO",
 			"$JS.API.STREAM.INFO."+asyncStream,
 			"$JS.API.STREAM.CREATE.KV_"+historyBucket,
 			"$JS.API.STREAM.INFO.KV_"+historyBucket,

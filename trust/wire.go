@@ -15,6 +15,9 @@ const (
 	FnRevoke       = "revoke"
 	FnPair         = "pair"
 	FnAgentKey     = "agentKey"
+	// BodiesService deletes large-body objects for their readers.
+	BodiesService = "bodies"
+	FnDelete      = "delete"
 )
 
 // AddRequest asks for a pairing code for a new identity.

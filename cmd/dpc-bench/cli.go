@@ -8,6 +8,8 @@ import (
 	"os"
 	"runtime/pprof"
 	"time"
+
+	"github.com/dpc-project/dpc/internal/hubconn"
 )
 
 // CLI is dpc-bench's command line: the omq-vs-raw comparison, which runs
@@ -29,7 +31,9 @@ type command interface {
 
 // CompareCmd is the omq-vs-raw comparison's flags.
 type CompareCmd struct {
-	URL      string        `help:"NATS server to run against instead of an embedded one." env:"NATS_URL" placeholder:"nats://HOST:4222"`
+	URL      string        `help:"NATS server or DPC hub to run against instead of an embedded one, reached as every DPC command reaches a hub: --creds and --tls-ca, else this machine's DPC profile ($DPC_HOME or ~/.config/dpc; DPC_HOME=none for a server without TLS or authentication)." env:"NATS_URL" placeholder:"nats://HOST:4222"`
+	Creds    string        `name:"creds" help:"With --url: NATS credentials file to connect with (default: the DPC profile's). The embedded server takes none." env:"DPC_CREDS" type:"existingfile" placeholder:"FILE"`
+	TLSCA    string        `name:"tls-ca" help:"With --url: PEM CA of the hub (default: the DPC profile's). The embedded server has no TLS." env:"DPC_TLS_CA" type:"existingfile" placeholder:"FILE"`
 	Clients  []int         `help:"Numbers of concurrent clients to measure, each client on its own connection." default:"1,8"`
 	Duration time.Duration `help:"Length of each measured run." default:"5s"`
 	Requests int           `help:"Requests per client per run, instead of --duration (0: use --duration)." default:"0"`
@@ -90,6 +94,15 @@ func (c *CompareCmd) Run(ctx context.Context, stdout, stderr io.Writer) error {
 		cfg.URL = srv.ClientURL()
 		cfg.progress("embedded NATS server at %s", cfg.URL)
 	} else {
+		// A given server is reached as DPC's commands reach a hub: its
+		// CA, the identity's credentials and inbox prefix. The embedded
+		// one has neither TLS nor authentication, and a profile on this
+		// machine must not change how it is reached.
+		url, opts, err := hubconn.Resolve(cfg.URL, c.Creds, c.TLSCA)
+		if err != nil {
+			return err
+		}
+		cfg.URL, cfg.Options = url, opts
 		cfg.progress("NATS server at %s", cfg.URL)
 	}
 

@@ -12,7 +12,10 @@
 // with SIGTERM at the end. thesis redoes the DPC thesis's experiment (runs
 // of 1000 sequential nop calls, to the hub and to an extra service) and
 // reports the processes' CPU use; soak reports their CPU use while idle
-// and their memory over many calls. See docs/BENCHMARKS.md.
+// and their memory over many calls. The hub installs its owner's profile
+// in a DPC_HOME of the run's own, which every process and the bench's own
+// clients connect with (TLS to the hub's CA, the owner's credentials): the
+// user's profile is neither read nor written. See docs/BENCHMARKS.md.
 //
 // The replay command is an elasticity experiment: it replays a rate curve
 // (a diurnal day compressed in time, with a flash crowd, or a trace of
@@ -22,7 +25,8 @@
 //
 //	go run ./cmd/dpc-bench                 # compare: embedded server, 1 and 8 clients
 //	go run ./cmd/dpc-bench --clients 1,4,16 --duration 10s --json
-//	NATS_URL=nats://hub:4222 dpc-bench     # compare against a running server
+//	NATS_URL=tls://hub:4222 dpc-bench      # compare against a running hub, with this machine's DPC profile
+//	dpc-bench --url tls://hub:4222 --creds me.creds --tls-ca hub-ca.pem
 //	go run ./cmd/dpc-bench thesis          # 5 runs of 1000 calls each of nopKserv and nopExtra
 //	go run ./cmd/dpc-bench soak            # 30 s idle, then 100,000 calls
 //	go run ./cmd/dpc-bench replay          # 3 days of 2 minutes; results in replay-out/

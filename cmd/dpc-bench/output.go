@@ -38,7 +38,14 @@ func writeText(w io.Writer, r *Report) error {
 	if r.Server.Embedded {
 		where = "embedded (in this process)"
 	}
-	fmt.Fprintf(&b, "server   nats-server %s, %s, at %s; every client and responder on its own TCP connection\n", r.Server.Version, where, r.Server.URL)
+	conn := "TCP connection"
+	if r.Server.TLS {
+		conn = "TLS connection"
+	}
+	if r.Server.Auth {
+		conn += ", authenticated"
+	}
+	fmt.Fprintf(&b, "server   nats-server %s, %s, at %s; every client and responder on its own %s\n", r.Server.Version, where, r.Server.URL, conn)
 	fmt.Fprintf(&b, "method   %s\n", describeMethod(r.Config))
 	fmt.Fprintln(&b)
 

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/dpc-project/dpc/omq"
-	"github.com/nats-io/nats.go"
 	"gopkg.in/yaml.v3"
 )
 
@@ -372,9 +371,9 @@ func (c *ReplayCmd) Run(ctx context.Context, stdout, stderr io.Writer) (err erro
 func (c *ReplayCmd) replay(ctx context.Context, sys *system, curve Curve, arrivals Arrivals, progress func(string, ...any)) (*recorder, int, error) {
 	services := []string{elasticService, fixedService}
 	rec := newRecorder(services, c.Timeout)
-	nc, err := nats.Connect(sys.info.URL, nats.Name("dpc-bench replay"))
+	nc, err := sys.connect("dpc-bench replay")
 	if err != nil {
-		return rec, 0, fmt.Errorf("connect %s: %w", sys.info.URL, err)
+		return rec, 0, err
 	}
 	defer nc.Close()
 	node, err := omq.New(nc, omq.WithTimeout(c.Timeout))
@@ -485,10 +484,9 @@ func (c *ReplayCmd) startSystem(ctx context.Context, out string, progress func(s
 	}()
 	ctx, cancel := context.WithTimeout(ctx, c.StartTimeout)
 	defer cancel()
-	if s.dir, err = os.MkdirTemp("", "dpc-bench-replay-"); err != nil {
+	if err := s.makeDir("dpc-bench-replay-"); err != nil {
 		return nil, err
 	}
-	s.info.Started = true
 
 	bin := c.BinDir
 	pkgs := []string{hubPackage, servicePackage}
@@ -597,9 +595,9 @@ func waitReadyLine(ctx context.Context, p *proc, ready <-chan []byte) error {
 // waitServices polls until work answers with at least --min instances and
 // work-fixed with --fixed, or a process exits, or ctx ends.
 func (c *ReplayCmd) waitServices(ctx context.Context, s *system) error {
-	nc, err := nats.Connect(s.info.URL, nats.Name("dpc-bench replay probe"))
+	nc, err := s.connect("dpc-bench replay probe")
 	if err != nil {
-		return fmt.Errorf("connect %s: %w", s.info.URL, err)
+		return err
 	}
 	defer nc.Close()
 	s.info.ServerVersion = nc.ConnectedServerVersion()

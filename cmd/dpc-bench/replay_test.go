@@ -217,6 +217,7 @@ func runReplay(t *testing.T, ctx context.Context, stderr interface{ Write([]byte
 	c := replayCmd(t, append([]string{"--bin-dir", binDir(t), "--out", out, "--json", "--progress-every", "1s"}, args...)...)
 	var stdout bytes.Buffer
 	err := c.Run(ctx, &stdout, stderr)
+	checkUserHomeUntouched(t)
 	var rep ReplayReport
 	data, rerr := os.ReadFile(filepath.Join(out, "summary.json"))
 	if rerr != nil {

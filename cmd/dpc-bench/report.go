@@ -19,6 +19,10 @@ type Server struct {
 	Version string `json:"version"`
 	// Embedded is true when the server ran inside the bench process.
 	Embedded bool `json:"embedded"`
+	// TLS is true when every connection is TLS (a hub's), Auth when the
+	// server authenticates its clients (a hub: a user JWT each).
+	TLS  bool `json:"tls,omitempty"`
+	Auth bool `json:"auth,omitempty"`
 }
 
 // ReportConfig is the part of Config that shapes the figures.

@@ -17,6 +17,10 @@ import (
 type Config struct {
 	// URL is the server every responder and client connects to over TCP.
 	URL string
+	// Options are every connection's options: for a hub, its CA, the
+	// credentials and the identity's inbox prefix (hubconn.Resolve); nil
+	// for a server without TLS or authentication.
+	Options []nats.Option
 	// Sides to run, in this order on the first repeat; the comparison needs
 	// both raw and omq.
 	Sides []string
@@ -96,13 +100,13 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, err
 	}
 	rep := &Report{Machine: readMachine(), Config: reportConfig(cfg)}
-	version, err := serverVersion(cfg.URL)
+	var err error
+	rep.Server, err = probeServer(cfg.URL, cfg.Options)
 	if err != nil {
 		return nil, err
 	}
-	rep.Server = Server{URL: cfg.URL, Version: version}
 
-	p := sideParams{runID: nuid.Next(), payload: cfg.Payload, timeout: cfg.Timeout}
+	p := sideParams{runID: nuid.Next(), payload: cfg.Payload, timeout: cfg.Timeout, conn: cfg.Options}
 	sides := make([]side, len(cfg.Sides))
 	for i, name := range cfg.Sides {
 		if sides[i], err = newSide(name, p); err != nil {
@@ -226,13 +230,15 @@ func progressFigures(s Summary) string {
 	return fmt.Sprintf("%9.0f ops/s  p50 %s  p90 %s  p99 %s", s.OpsPerSec, micros(s.P50), micros(s.P90), micros(s.P99))
 }
 
-// serverVersion connects once to check the URL and learn the server's
-// version.
-func serverVersion(url string) (string, error) {
-	nc, err := nats.Connect(url, nats.Name("dpc-bench probe"))
+// probeServer connects once to check the URL and learn the server's
+// version, whether the connection is TLS and whether the server
+// authenticates its clients.
+func probeServer(url string, opts []nats.Option) (Server, error) {
+	nc, err := nats.Connect(url, append([]nats.Option{nats.Name("dpc-bench probe")}, opts...)...)
 	if err != nil {
-		return "", fmt.Errorf("connect %s: %w", url, err)
+		return Server{}, fmt.Errorf("connect %s: %w", url, err)
 	}
 	defer nc.Close()
-	return nc.ConnectedServerVersion(), nil
+	_, tlsErr := nc.TLSConnectionState()
+	return Server{URL: url, Version: nc.ConnectedServerVersion(), TLS: tlsErr == nil, Auth: nc.AuthRequired()}, nil
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/nats-io/nats.go"
 )
 
 // A side is one way of doing a request-reply call that the bench compares:
@@ -38,6 +40,15 @@ type sideParams struct {
 	runID   string
 	payload int
 	timeout time.Duration
+	// conn are the options of every connection: a hub's credentials, CA
+	// and inbox prefix (see hubconn.Resolve); none for the embedded
+	// server.
+	conn []nats.Option
+}
+
+// connect opens one of the side's connections, called name, to url.
+func (p sideParams) connect(url, name string) (*nats.Conn, error) {
+	return nats.Connect(url, append([]nats.Option{nats.Name(name)}, p.conn...)...)
 }
 
 func newSide(name string, p sideParams) (side, error) {

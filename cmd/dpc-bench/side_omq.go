@@ -31,7 +31,7 @@ func (omqSide) Name() string { return sideOMQ }
 func (s omqSide) prefix() string { return "dpcbench_" + s.p.runID }
 
 func (s omqSide) Serve(ctx context.Context, url string) (func(), error) {
-	nc, err := nats.Connect(url, nats.Name("dpc-bench omq service"))
+	nc, err := s.p.connect(url, "dpc-bench omq service")
 	if err != nil {
 		return nil, fmt.Errorf("omq service: connect %s: %w", url, err)
 	}
@@ -56,7 +56,7 @@ func (s omqSide) Serve(ctx context.Context, url string) (func(), error) {
 }
 
 func (s omqSide) Dial(url string) (client, error) {
-	nc, err := nats.Connect(url, nats.Name("dpc-bench omq client"))
+	nc, err := s.p.connect(url, "dpc-bench omq client")
 	if err != nil {
 		return nil, fmt.Errorf("omq client: connect %s: %w", url, err)
 	}

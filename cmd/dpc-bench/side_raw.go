@@ -17,7 +17,7 @@ func (rawSide) Name() string { return sideRaw }
 func (s rawSide) subject() string { return "dpcbench." + s.p.runID + ".raw" }
 
 func (s rawSide) Serve(ctx context.Context, url string) (func(), error) {
-	nc, err := nats.Connect(url, nats.Name("dpc-bench raw responder"))
+	nc, err := s.p.connect(url, "dpc-bench raw responder")
 	if err != nil {
 		return nil, fmt.Errorf("raw responder: connect %s: %w", url, err)
 	}
@@ -36,7 +36,7 @@ func (s rawSide) Serve(ctx context.Context, url string) (func(), error) {
 }
 
 func (s rawSide) Dial(url string) (client, error) {
-	nc, err := nats.Connect(url, nats.Name("dpc-bench raw client"))
+	nc, err := s.p.connect(url, "dpc-bench raw client")
 	if err != nil {
 		return nil, fmt.Errorf("raw client: connect %s: %w", url, err)
 	}

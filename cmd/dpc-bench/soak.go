@@ -235,7 +235,7 @@ func (c *SoakCmd) measure(ctx context.Context, sys *system, rep *SoakReport, pro
 		if err := c.load(ctx, sys, rep, progress); err != nil {
 			return err
 		}
-		rep.InstanceCalls = instanceCalls(ctx, sys.info.URL)
+		rep.InstanceCalls = instanceCalls(ctx, sys)
 	}
 
 	if c.IdleAfter > 0 && len(sys.procs) > 0 {
@@ -299,9 +299,9 @@ func (c *SoakCmd) load(ctx context.Context, sys *system, rep *SoakReport, progre
 		}
 	}()
 	for i := range clients {
-		nc, err := nats.Connect(sys.info.URL, nats.Name(fmt.Sprintf("dpc-bench soak client %d", i+1)))
+		nc, err := sys.connect(fmt.Sprintf("dpc-bench soak client %d", i+1))
 		if err != nil {
-			return fmt.Errorf("connect %s: %w", sys.info.URL, err)
+			return err
 		}
 		node, err := omq.New(nc, omq.WithTimeout(c.Timeout))
 		if err != nil {
@@ -514,8 +514,8 @@ func slope(xs, ys []float64) float64 {
 // instanceCalls asks every tst instance ($SRV.STATS) how many add calls it
 // handled: the queue group should have shared them out. Best effort: nil
 // when the stats do not come.
-func instanceCalls(ctx context.Context, url string) []InstanceCalls {
-	nc, err := nats.Connect(url, nats.Name("dpc-bench stats"))
+func instanceCalls(ctx context.Context, sys *system) []InstanceCalls {
+	nc, err := sys.connect("dpc-bench stats")
 	if err != nil {
 		return nil
 	}

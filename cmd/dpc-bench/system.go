@@ -16,7 +16,9 @@ import (
 	"time"
 
 	"github.com/dpc-project/dpc/catalog"
+	"github.com/dpc-project/dpc/internal/hubconn"
 	"github.com/dpc-project/dpc/omq"
+	"github.com/dpc-project/dpc/trust"
 	"github.com/nats-io/nats.go"
 )
 
@@ -26,6 +28,8 @@ type SystemFlags struct {
 	NATS       string         `name:"nats" help:"Measure the system already running at this URL instead of starting one. NATS_URL is not read: a variable left set must not change what is measured." placeholder:"nats://HOST:4222"`
 	PIDs       map[string]int `name:"pid" help:"With --nats: a process on this machine to measure, NAME=PID, repeatable; the one named hub is the hub (--pid hub=1234 --pid tst=5678)." placeholder:"NAME=PID"`
 	MetricsURL string         `name:"metrics" help:"With --nats: the hub's Prometheus endpoint, for its Go heap." placeholder:"http://HOST:9090/metrics"`
+	Creds      string         `name:"creds" help:"With --nats: NATS credentials file to connect with (default: this machine's DPC profile's, in $DPC_HOME or ~/.config/dpc). A system the bench starts has a profile of its own." env:"DPC_CREDS" type:"existingfile" placeholder:"FILE"`
+	TLSCA      string         `name:"tls-ca" help:"With --nats: PEM CA of the hub (default: the DPC profile's)." env:"DPC_TLS_CA" type:"existingfile" placeholder:"FILE"`
 
 	HubBin       string        `name:"hub-bin" help:"dpc-hub binary to start (default: go build one into a temporary directory; needs the module's source)." type:"existingfile" placeholder:"FILE"`
 	ServiceBin   string        `name:"service-bin" help:"dpc-service binary to start (default: go build one)." type:"existingfile" placeholder:"FILE"`
@@ -102,9 +106,18 @@ func (p *proc) exited() bool {
 // system is the hub and service processes the thesis and soak commands
 // measure.
 type system struct {
-	info     SystemInfo
-	procs    []*proc // the hub first when known, then the services
-	dir      string  // temporary directory of a started system
+	info  SystemInfo
+	procs []*proc // the hub first when known, then the services
+	dir   string  // temporary directory of a started system
+	// home is a started system's DPC_HOME (in dir), where the hub
+	// installs its owner's profile: every process of the system, and the
+	// bench's own clients, act as that owner, and the user's profile is
+	// neither read nor touched.
+	home string
+	// conn are the options of the bench's connections to the hub: its
+	// CA, the credentials and the identity's inbox prefix
+	// (hubconn.Resolve).
+	conn     []nats.Option
 	progress func(string, ...any)
 	// logDir, when set, gets each started process's whole output in
 	// <name>.log, beside the tail kept for errors.
@@ -126,7 +139,12 @@ func startSystem(ctx context.Context, f SystemFlags, instances int, progress fun
 	defer cancel()
 
 	if f.NATS != "" {
-		s.info = SystemInfo{URL: f.NATS, MetricsURL: f.MetricsURL}
+		url, opts, err := hubconn.Resolve(f.NATS, f.Creds, f.TLSCA)
+		if err != nil {
+			return nil, err
+		}
+		s.info = SystemInfo{URL: url, MetricsURL: f.MetricsURL}
+		s.conn = opts
 		names := make([]string, 0, len(f.PIDs))
 		for name := range f.PIDs {
 			names = append(names, name)
@@ -166,12 +184,9 @@ func startSystem(ctx context.Context, f SystemFlags, instances int, progress fun
 // start builds the binaries it was not given, and starts the hub, then the
 // services.
 func (s *system) start(ctx context.Context, f SystemFlags, instances int) error {
-	dir, err := os.MkdirTemp("", "dpc-bench-")
-	if err != nil {
+	if err := s.makeDir("dpc-bench-"); err != nil {
 		return err
 	}
-	s.dir = dir
-	s.info.Started = true
 	hubBin, svcBin, err := s.binaries(ctx, f)
 	if err != nil {
 		return err
@@ -189,9 +204,32 @@ func (s *system) start(ctx context.Context, f SystemFlags, instances int) error 
 	return nil
 }
 
+// makeDir makes the temporary directory of a system the bench starts,
+// with the system's empty DPC_HOME in it.
+func (s *system) makeDir(pattern string) error {
+	dir, err := os.MkdirTemp("", pattern)
+	if err != nil {
+		return err
+	}
+	s.dir = dir
+	s.info.Started = true
+	s.home = filepath.Join(dir, "dpc-home")
+	return os.Mkdir(s.home, 0o700)
+}
+
+// connect opens a connection of the bench, called name, to the hub.
+func (s *system) connect(name string) (*nats.Conn, error) {
+	nc, err := nats.Connect(s.info.URL, append([]nats.Option{nats.Name(name)}, s.conn...)...)
+	if err != nil {
+		return nil, fmt.Errorf("connect %s: %w", s.info.URL, err)
+	}
+	return nc, nil
+}
+
 // startHub starts dpc-hub on random loopback ports with its data in the
 // system's directory, waits until it says it is ready, and records its
-// URLs in s.info.
+// URLs in s.info. The hub installs its owner's profile in the system's
+// DPC_HOME, which the bench then connects with.
 func (s *system) startHub(ctx context.Context, hubBin string) error {
 	hub, ready, err := s.startProcReady(hubProc, hubBin, nil, "dpc-hub ready",
 		"--name", "dpc-bench-hub", "--host", "127.0.0.1", "--port=-1", "--http-port=0",
@@ -211,7 +249,17 @@ func (s *system) startHub(ctx context.Context, hubBin string) error {
 		return fmt.Errorf("dpc-hub not ready: %w%s", context.Cause(ctx), hub.log.String())
 	}
 	s.info.URL, s.info.MetricsURL = rec.NATS, rec.Metrics
-	s.progress("dpc-hub (pid %d) ready at %s, metrics at %s", hub.pid, rec.NATS, rec.Metrics)
+	prof, err := trust.LoadProfile(s.home)
+	if err != nil {
+		return fmt.Errorf("dpc-hub's owner profile: %w%s", err, hub.log.String())
+	}
+	// All three given: the bench's own DPC_HOME is not read.
+	url, opts, err := hubconn.Resolve(s.info.URL, prof.CredsFile(), prof.CAFile())
+	if err != nil {
+		return fmt.Errorf("dpc-hub's owner profile: %w", err)
+	}
+	s.info.URL, s.conn = url, opts
+	s.progress("dpc-hub (pid %d) ready at %s, metrics at %s; its owner's profile in %s", hub.pid, rec.NATS, rec.Metrics, s.home)
 	return nil
 }
 
@@ -284,7 +332,7 @@ func (s *system) startProcReady(name, bin string, env []string, ready string, ar
 		}
 	})
 	p.cmd = exec.Command(bin, args...)
-	p.cmd.Env = append(childEnv(s.dir), env...)
+	p.cmd.Env = append(childEnv(s.dir, s.home), env...)
 	var out io.Writer = p.log
 	var logFile *os.File
 	if s.logDir != "" {
@@ -316,12 +364,14 @@ func (s *system) startProcReady(name, bin string, env []string, ready string, ar
 }
 
 // childEnv is the bench's environment without what would change the
-// processes' configuration behind their flags' backs: the DPC_*
-// fall-backs of the hub's flags, NATS_URL and the hub credentials of
-// dpc-service, and a hub config file in the user's home (HOME and
-// XDG_CONFIG_HOME point into the bench's temporary directory instead).
-func childEnv(home string) []string {
-	env := []string{"HOME=" + home, "XDG_CONFIG_HOME=" + filepath.Join(home, ".config")}
+// processes' configuration behind their flags' backs: the DPC_HUB_*
+// fall-backs of the hub's flags, NATS_URL, DPC_CREDS and DPC_TLS_CA of
+// the other commands, the user's DPC profile (DPC_HOME is the system's
+// own, dpcHome) and a hub config file in the user's home (HOME and
+// XDG_CONFIG_HOME point into the bench's temporary directory, dir,
+// instead).
+func childEnv(dir, dpcHome string) []string {
+	env := []string{"HOME=" + dir, "XDG_CONFIG_HOME=" + filepath.Join(dir, ".config"), trust.EnvHome + "=" + dpcHome}
 	for _, kv := range os.Environ() {
 		if strings.HasPrefix(kv, "DPC_") || strings.HasPrefix(kv, "NATS_URL=") ||
 			strings.HasPrefix(kv, "HOME=") || strings.HasPrefix(kv, "XDG_CONFIG_HOME=") {
@@ -335,9 +385,9 @@ func childEnv(home string) []string {
 // waitReady polls until tst.nopExtra answers and the hub's catalog lists
 // at least instances instances of tst, or a process exits, or ctx ends.
 func (s *system) waitReady(ctx context.Context, instances int) error {
-	nc, err := nats.Connect(s.info.URL, nats.Name("dpc-bench probe"))
+	nc, err := s.connect("dpc-bench probe")
 	if err != nil {
-		return fmt.Errorf("connect %s: %w", s.info.URL, err)
+		return err
 	}
 	defer nc.Close()
 	s.info.ServerVersion = nc.ConnectedServerVersion()

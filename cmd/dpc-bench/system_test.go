@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -14,6 +15,8 @@ import (
 	"time"
 
 	"github.com/alecthomas/kong"
+	"github.com/dpc-project/dpc/internal/proctest"
+	"github.com/dpc-project/dpc/trust"
 )
 
 // The thesis, soak and replay tests run real processes: dpc-hub,
@@ -25,12 +28,39 @@ var (
 	buildErr  error
 )
 
+// userHome stands for the user's DPC profile directory: DPC_HOME of the
+// tests, empty, which no system the bench starts may read or write.
+var userHome string
+
 func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "dpc-bench-test-home-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	if err := proctest.Isolate(dir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	userHome = os.Getenv(trust.EnvHome)
 	code := m.Run()
 	if buildDir != "" {
 		os.RemoveAll(buildDir)
 	}
+	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// checkUserHomeUntouched fails if a run wrote into the user's DPC_HOME.
+func checkUserHomeUntouched(t *testing.T) {
+	t.Helper()
+	entries, err := os.ReadDir(userHome)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		t.Errorf("the bench wrote %s into the user's DPC_HOME", e.Name())
+	}
 }
 
 // binDir builds the binaries on first use and returns their directory.
@@ -87,6 +117,7 @@ func TestThesisCmd_SaneReport(t *testing.T) {
 		t.Fatalf("JSON report does not decode: %v\n%s", err, out.String())
 	}
 	checkGone(t, rep.System.Processes)
+	checkUserHomeUntouched(t)
 	if !rep.System.Started || rep.System.URL == "" || rep.System.ServerVersion == "" {
 		t.Errorf("system not filled in: %+v", rep.System)
 	}
@@ -220,8 +251,12 @@ func TestThesisCmd_RunningSystem(t *testing.T) {
 			t.Error(err)
 		}
 	}()
+	prof, err := trust.LoadProfile(sys.home)
+	if err != nil {
+		t.Fatal(err)
+	}
 	cmd := ThesisCmd{Runs: 1, Calls: 10, SystemFlags: SystemFlags{
-		NATS: sys.info.URL, PIDs: map[string]int{"hub": sys.hub().pid},
+		NATS: sys.info.URL, Creds: prof.CredsFile(), TLSCA: prof.CAFile(), PIDs: map[string]int{"hub": sys.hub().pid},
 		StartTimeout: time.Minute, Timeout: 5 * time.Second, JSON: true, Quiet: true,
 	}}
 	var out bytes.Buffer
@@ -242,6 +277,84 @@ func TestThesisCmd_RunningSystem(t *testing.T) {
 		if p.exited() {
 			t.Errorf("%s stopped by a run against it", p.name)
 		}
+	}
+}
+
+// A running hub trusts no one by default: without its credentials and CA
+// the bench cannot measure it.
+func TestThesisCmd_RunningSystemNeedsCredentials(t *testing.T) {
+	flags := systemFlags(t)
+	sys, err := startSystem(t.Context(), flags, 1, func(string, ...any) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := sys.stop(); err != nil {
+			t.Error(err)
+		}
+	}()
+	cmd := ThesisCmd{Runs: 1, Calls: 10, SystemFlags: SystemFlags{
+		NATS: sys.info.URL, StartTimeout: 5 * time.Second, Timeout: time.Second, JSON: true, Quiet: true,
+	}}
+	var out bytes.Buffer
+	if err := cmd.Run(t.Context(), &out, &out); err == nil {
+		t.Fatalf("measured a hub without its credentials:\n%s", out.String())
+	}
+}
+
+// compare --url against a real hub connects with the hub's CA and the
+// owner's credentials (--creds, --tls-ca), over TLS.
+func TestCompareCmd_Hub(t *testing.T) {
+	flags := systemFlags(t)
+	sys := &system{progress: func(string, ...any) {}}
+	defer func() {
+		if err := sys.stop(); err != nil {
+			t.Error(err)
+		}
+	}()
+	if err := sys.makeDir("dpc-bench-test-"); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	if err := sys.startHub(ctx, flags.HubBin); err != nil {
+		t.Fatal(err)
+	}
+	checkUserHomeUntouched(t)
+	prof, err := trust.LoadProfile(sys.home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := CompareCmd{
+		URL: sys.info.URL, Creds: prof.CredsFile(), TLSCA: prof.CAFile(),
+		Clients: []int{1}, Requests: 50, Repeats: 1, Sides: []string{sideRaw, sideOMQ},
+		Timeout: 5 * time.Second, JSON: true, Quiet: true,
+		MinThroughput: DefaultTargets.MinThroughput, MaxP50: DefaultTargets.MaxP50,
+	}
+	var out, errOut bytes.Buffer
+	if err := cmd.Run(t.Context(), &out, &errOut); err != nil {
+		t.Fatalf("%v\n%s", err, errOut.String())
+	}
+	var rep Report
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatalf("JSON report does not decode: %v\n%s", err, out.String())
+	}
+	if rep.Server.Embedded || !rep.Server.TLS || !rep.Server.Auth {
+		t.Errorf("want an external server over TLS with authentication, got %+v", rep.Server)
+	}
+	if len(rep.Cases) != 2 {
+		t.Fatalf("want 2 cases, got %d", len(rep.Cases))
+	}
+	for _, c := range rep.Cases {
+		if c.Median.Ops != 50 {
+			t.Errorf("%s: %d calls, want 50", c.Side, c.Median.Ops)
+		}
+	}
+
+	// Without the credentials (and no profile) the hub lets no one in.
+	cmd.Creds, cmd.TLSCA = "", ""
+	if err := cmd.Run(t.Context(), &out, &errOut); err == nil {
+		t.Error("compare ran against the hub without credentials")
 	}
 }
 
@@ -316,14 +429,20 @@ func TestCLI_Commands(t *testing.T) {
 			return nil
 		}},
 		{[]string{"compare", "--sides", "raw"}, "compare", nil},
+		{[]string{"compare", "--url", "tls://h:4222", "--creds", "system_test.go", "--tls-ca", "bench_test.go"}, "compare", func(c *CLI) error {
+			if c.Compare.URL != "tls://h:4222" || filepath.Base(c.Compare.Creds) != "system_test.go" || filepath.Base(c.Compare.TLSCA) != "bench_test.go" {
+				return fmt.Errorf("compare hub flags %+v", c.Compare)
+			}
+			return nil
+		}},
 		{[]string{"thesis"}, "thesis", func(c *CLI) error {
 			if c.Thesis.Runs != 5 || c.Thesis.Calls != 1000 {
 				return fmt.Errorf("thesis defaults %d runs of %d", c.Thesis.Runs, c.Thesis.Calls)
 			}
 			return nil
 		}},
-		{[]string{"soak", "--nats", "nats://h:4222", "--pid", "hub=12", "--pid", "tst=34"}, "soak", func(c *CLI) error {
-			if c.Soak.PIDs["hub"] != 12 || c.Soak.PIDs["tst"] != 34 || c.Soak.Idle != 30*time.Second || c.Soak.Calls != 100000 {
+		{[]string{"soak", "--nats", "nats://h:4222", "--pid", "hub=12", "--pid", "tst=34", "--creds", "system_test.go"}, "soak", func(c *CLI) error {
+			if c.Soak.PIDs["hub"] != 12 || c.Soak.PIDs["tst"] != 34 || c.Soak.Idle != 30*time.Second || c.Soak.Calls != 100000 || filepath.Base(c.Soak.Creds) != "system_test.go" {
 				return fmt.Errorf("soak flags %+v", c.Soak)
 			}
 			return nil

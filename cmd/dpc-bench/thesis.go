@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/dpc-project/dpc/omq"
-	"github.com/nats-io/nats.go"
 )
 
 // ThesisCmd redoes the experiment of the DPC thesis's chapter 4: K-app
@@ -194,9 +193,9 @@ func (c *ThesisCmd) measure(ctx context.Context, sys *system, progress func(stri
 		Machine: readMachine(), System: sys.info, ThesisCPU: thesisCPU,
 		Config: ThesisConfig{Runs: c.Runs, Calls: c.Calls, Warmup: c.Warmup, Timeout: c.Timeout},
 	}
-	nc, err := nats.Connect(sys.info.URL, nats.Name("dpc-bench thesis client"))
+	nc, err := sys.connect("dpc-bench thesis client")
 	if err != nil {
-		return rep, fmt.Errorf("connect %s: %w", sys.info.URL, err)
+		return rep, err
 	}
 	defer nc.Close()
 	node, err := omq.New(nc, omq.WithTimeout(c.Timeout))

@@ -95,7 +95,7 @@ func (g *Globals) connect(opts connectOptions) (*client, error) {
 		}
 		return nil, unavailableErrorf(err, "cannot reach the hub at %s: %v", url, err)
 	}
-	node, err := omq.New(nc, omq.WithTimeout(g.Timeout))
+	node, err := hubconn.NewNode(nc, omq.WithTimeout(g.Timeout))
 	if err != nil {
 		nc.Close()
 		return nil, err

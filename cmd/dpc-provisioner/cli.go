@@ -79,7 +79,7 @@ func (c *CLI) Run(ctx context.Context) error {
 		return err
 	}
 	defer nc.Close()
-	node, err := omq.New(nc, omq.WithLogger(log))
+	node, err := hubconn.NewNode(nc, omq.WithLogger(log))
 	if err != nil {
 		return err
 	}
