@@ -28,6 +28,7 @@ type client struct {
 	// then looks like silence.
 	denied  atomic.Pointer[string]
 	url     string
+	creds   bool          // connected with credentials (not as a guest, not to a plain server)
 	timeout time.Duration // --timeout: catalog queries and functions without their own
 }
 
@@ -86,11 +87,14 @@ func (g *Globals) connect(opts connectOptions) (*client, error) {
 	if err != nil {
 		return nil, usageErrorf("%v", err)
 	}
-	c.url = url
+	c.url, c.creds = url, hasCreds(auth)
 	nopts = append(nopts, auth...)
 	nc, err := nats.Connect(url, nopts...)
 	if err != nil {
-		if errors.Is(err, nats.ErrAuthorization) {
+		if hubconn.Refused(err) {
+			if !hasCreds(auth) {
+				return nil, &cliError{code: exitDenied, msg: fmt.Sprintf("the hub at %s admits no client without credentials, and this machine has no DPC identity: pair it (dpc-cli pair CODE --hub URL, with a code from the owner's dpc-cli devices add), or give --creds", url), err: err}
+			}
 			return nil, &cliError{code: exitDenied, msg: fmt.Sprintf("the hub at %s refused this device's credentials (revoked, or from another hub?): %v", url, err), err: err}
 		}
 		return nil, unavailableErrorf(err, "cannot reach the hub at %s: %v", url, err)
@@ -115,6 +119,8 @@ func (c *client) query(ctx context.Context, fn string, args, reply any) error {
 	switch {
 	case err == nil:
 		return nil
+	case c.denied.Load() != nil:
+		return c.failure("catalog."+fn, err, c.timeout)
 	case errors.Is(err, omq.ErrNoResponders):
 		return unavailableErrorf(err, "the hub at %s does not answer: nothing serves its catalog (is dpc-hub running there?)", c.url)
 	case errors.Is(err, omq.ErrTimeout):
@@ -210,7 +216,21 @@ func (c *client) multiCall(ctx context.Context, fi catalog.FunctionInfo, args js
 // failure is callFailure, unless the hub refused the call outright.
 func (c *client) failure(name string, err error, timeout time.Duration) error {
 	if msg := c.denied.Load(); msg != nil && (errors.Is(err, omq.ErrTimeout) || errors.Is(err, omq.ErrNoResponders)) {
+		if !c.creds {
+			// Let in without credentials: only to pair.
+			return &cliError{code: exitDenied, msg: fmt.Sprintf("%s: the hub at %s admits this machine only to pair: it has no DPC identity (dpc-cli pair CODE --hub URL, with a code from the owner's dpc-cli devices add), or give --creds", name, c.url), err: err}
+		}
 		return &cliError{code: exitDenied, msg: fmt.Sprintf("%s: the hub refused it: this identity's role may not call it (%s)", name, *msg), err: err}
 	}
 	return callFailure(name, err, timeout)
+}
+
+// hasCreds says whether the connection options carry credentials: the
+// resolved options add a custom inbox prefix only with them.
+func hasCreds(opts []nats.Option) bool {
+	var o nats.Options
+	for _, f := range opts {
+		_ = f(&o)
+	}
+	return o.UserJWT != nil
 }

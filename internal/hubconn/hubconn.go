@@ -105,6 +105,13 @@ func options(name string, log *slog.Logger) []nats.Option {
 		}),
 		nats.ReconnectHandler(func(*nats.Conn) { log.Info("hub back") }),
 		nats.ReconnectErrHandler(func(_ *nats.Conn, err error) {
+			if Refused(err) {
+				// Not a hub that is down: one that will not have us. Say
+				// so each time; retrying is still right (a pairing or a
+				// new credentials file may fix it).
+				log.Warn("the hub refuses this identity; retrying", "err", err)
+				return
+			}
 			log.Debug("hub unreachable; retrying", "err", err)
 		}),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
@@ -135,4 +142,12 @@ func Retry[T any](ctx context.Context, log *slog.Logger, what string, f func(con
 		case <-t.C:
 		}
 	}
+}
+
+// Refused says whether err is the hub refusing the client's credentials
+// (unknown, revoked, or none while pairing is closed) rather than the hub
+// being unreachable.
+func Refused(err error) bool {
+	return errors.Is(err, nats.ErrAuthorization) || errors.Is(err, nats.ErrAuthExpired) ||
+		errors.Is(err, nats.ErrAuthRevoked) || errors.Is(err, nats.ErrMaxAccountConnectionsExceeded)
 }
