@@ -6,7 +6,7 @@ GO       ?= go
 PKGS     := ./...
 TESTFLAGS ?= -race -count=1 -timeout 15m
 
-.PHONY: run test vet fmt-check bench build clean
+.PHONY: run test vet fmt-check bench build clean clean-data
 
 ## run: start the hub on its embedded defaults (NATS on 4222, monitoring on 8222, data in ./data)
 run:
@@ -29,5 +29,10 @@ bench:
 build:
 	$(GO) build -o bin/ ./cmd/...
 
+## clean: remove built binaries (the hub's data stays: its notes and identity)
 clean:
-	rm -rf bin data
+	rm -rf bin
+
+## clean-data: delete the hub's data: every note, the durable lane, and its identity (every paired device must pair again)
+clean-data:
+	rm -rf data
