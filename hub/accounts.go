@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/dpc-project/dpc/trust"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // The server's accounts follow the registry: revoked identities go into
@@ -78,23 +79,35 @@ func (h *Hub) apply(ctx context.Context) error {
 }
 
 // watchRegistry applies every change to the registry, and drops expired
-// codes, until ctx ends.
+// codes, until ctx ends. Every codeSweep it also applies the registry
+// whatever the watch says, so a watch lost with JetStream (and made again)
+// delays a change by that much at most.
 func (h *Hub) watchRegistry(ctx context.Context) {
-	w, err := h.reg.kv.WatchAll(ctx)
-	if err != nil {
-		h.log.Error("watching the identity registry", "err", err)
-		return
-	}
-	defer w.Stop()
 	t := time.NewTicker(codeSweep)
 	defer t.Stop()
+	var updates <-chan jetstream.KeyValueEntry
+	var w jetstream.KeyWatcher
+	defer func() {
+		if w != nil {
+			_ = w.Stop()
+		}
+	}()
 	for {
+		if w == nil {
+			var err error
+			if w, err = h.reg.kv.WatchAll(ctx); err != nil {
+				h.log.Warn("watching the identity registry; applying it every few seconds instead", "err", err)
+				w, updates = nil, nil
+			} else {
+				updates = w.Updates()
+			}
+		}
 		select {
 		case <-ctx.Done():
 			return
-		case _, ok := <-w.Updates():
+		case _, ok := <-updates:
 			if !ok {
-				return
+				w, updates = nil, nil
 			}
 		case <-t.C:
 			h.reg.dropExpiredCodes(ctx, time.Now())

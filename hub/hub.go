@@ -42,6 +42,11 @@ type Hub struct {
 
 	registry *prometheus.Registry
 	metrics  *metrics
+	// secEvents carries refusals from the server to their reporter.
+	secEvents chan broker.SecurityEvent
+	// srvMu guards srv and reg for the reporter, which runs before Start
+	// has set them.
+	srvMu sync.Mutex
 
 	// applyMu serialises bringing the server's accounts in line with the
 	// registry.
@@ -103,6 +108,11 @@ func Start(ctx context.Context, cfg Config) (_ *Hub, err error) {
 		return nil, err
 	}
 	h.reg_metrics()
+	h.secEvents = make(chan broker.SecurityEvent, securityEvents)
+	bg, stop := context.WithCancel(context.Background())
+	h.stopBackground = stop
+	h.background.Add(1)
+	go func() { defer h.background.Done(); h.reportSecurityEvents(bg) }()
 	bcfg := broker.DefaultConfig()
 	bcfg.Name = cfg.Name
 	bcfg.Host, bcfg.Port = cfg.Host, cfg.Port
@@ -119,9 +129,13 @@ func Start(ctx context.Context, cfg Config) (_ *Hub, err error) {
 	if cfg.TLSCert != "" {
 		bcfg.TLS = &broker.TLSConfig{CertFile: cfg.TLSCert, KeyFile: cfg.TLSKey}
 	}
-	if h.srv, err = broker.Start(ctx, bcfg); err != nil {
+	srv, err := broker.Start(ctx, bcfg)
+	if err != nil {
 		return nil, err
 	}
+	h.srvMu.Lock()
+	h.srv = srv
+	h.srvMu.Unlock()
 	if h.nc, err = h.srv.Connect(); err != nil {
 		return nil, err
 	}
@@ -141,17 +155,19 @@ func Start(ctx context.Context, cfg Config) (_ *Hub, err error) {
 	if err := h.ensureAssets(ctx); err != nil {
 		return nil, err
 	}
-	if h.reg, err = openRegistry(ctx, h.js, 1); err != nil {
+	reg, err := openRegistry(ctx, h.js, 1)
+	if err != nil {
 		return nil, err
 	}
+	h.srvMu.Lock()
+	h.reg = reg
+	h.srvMu.Unlock()
 	if err := h.apply(ctx); err != nil {
 		return nil, err
 	}
 	if err := h.ensureOwner(ctx); err != nil {
 		return nil, err
 	}
-	bg, stop := context.WithCancel(context.Background())
-	h.stopBackground = stop
 	h.background.Add(1)
 	go func() { defer h.background.Done(); h.watchRegistry(bg) }()
 
@@ -187,6 +203,13 @@ func Start(ctx context.Context, cfg Config) (_ *Hub, err error) {
 		}
 	}
 	return h, nil
+}
+
+// server is the embedded broker once it has started, else nil.
+func (h *Hub) server() *broker.Server {
+	h.srvMu.Lock()
+	defer h.srvMu.Unlock()
+	return h.srv
 }
 
 // reg_metrics makes the hub's Prometheus registry and its own series.

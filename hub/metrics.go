@@ -18,10 +18,11 @@ import (
 
 // metrics are the hub's own series (omq's come from omq.NewMetrics).
 type metrics struct {
-	identities   prometheus.Gauge
-	pairings     *prometheus.CounterVec
-	authFailures prometheus.Counter
-	denials      *prometheus.CounterVec
+	identities     prometheus.Gauge
+	pairings       *prometheus.CounterVec
+	authFailures   prometheus.Counter
+	denials        *prometheus.CounterVec
+	denialsDropped prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -39,8 +40,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		denials: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "dpc_hub_permission_denials_total", Help: "Publishes and subscriptions the server refused, by role and operation.",
 		}, []string{"role", "op"}),
+		denialsDropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "dpc_hub_permission_denials_unreported_total", Help: "Refusals not logged because too many came at once (counted in no other series).",
+		}),
 	}
-	reg.MustRegister(m.identities, m.pairings, m.authFailures, m.denials)
+	reg.MustRegister(m.identities, m.pairings, m.authFailures, m.denials, m.denialsDropped)
 	for _, e := range []string{"code", "paired", "refused", "throttled", "revoked"} {
 		m.pairings.WithLabelValues(e)
 	}

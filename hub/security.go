@@ -12,11 +12,32 @@ import (
 	"github.com/nats-io/nats.go"
 )
 
+// securityEvents bounds the refusals waiting to be reported: a client
+// that provokes them by the thousand gets the rest dropped (and counted),
+// not a goroutine each.
+const securityEvents = 256
+
 // securityEvent hears a client the server refused. The server calls it
 // from its own goroutines, possibly under its locks, so the work (finding
-// who the client is) happens on another goroutine.
+// who the client is) happens on the reporting goroutine.
 func (h *Hub) securityEvent(ev broker.SecurityEvent) {
-	go h.reportSecurityEvent(ev)
+	select {
+	case h.secEvents <- ev:
+	default:
+		h.metrics.denialsDropped.Inc()
+	}
+}
+
+// reportSecurityEvents reports refusals until ctx ends.
+func (h *Hub) reportSecurityEvents(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev := <-h.secEvents:
+			h.reportSecurityEvent(ev)
+		}
+	}
 }
 
 // reportSecurityEvent logs one line naming the identity and subject, and
@@ -27,8 +48,8 @@ func (h *Hub) reportSecurityEvent(ev broker.SecurityEvent) {
 		return
 	}
 	key, name := ev.User, ""
-	if h.srv != nil && ev.CID != 0 {
-		if cz, err := h.srv.NATS().Connz(&server.ConnzOptions{CID: ev.CID, Username: true}); err == nil && len(cz.Conns) == 1 {
+	if srv := h.server(); srv != nil && ev.CID != 0 {
+		if cz, err := srv.NATS().Connz(&server.ConnzOptions{CID: ev.CID, Username: true}); err == nil && len(cz.Conns) == 1 {
 			key, name = cz.Conns[0].AuthorizedUser, cz.Conns[0].NameTag
 		}
 	}
@@ -48,12 +69,15 @@ func (h *Hub) reportSecurityEvent(ev broker.SecurityEvent) {
 // identityByKey looks an identity up in the registry (nil if unknown:
 // e.g. an instance an agent started, whose key only the agent knows).
 func (h *Hub) identityByKey(key string) *Identity {
-	if key == "" || h.reg == nil {
+	h.srvMu.Lock()
+	reg := h.reg
+	h.srvMu.Unlock()
+	if key == "" || reg == nil {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	e, err := h.reg.kv.Get(ctx, idKey(key))
+	e, err := reg.kv.Get(ctx, idKey(key))
 	if err != nil {
 		return nil
 	}
