@@ -9,12 +9,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/dpc-project/dpc/broker"
 	"github.com/dpc-project/dpc/broker/brokertest"
+	"github.com/dpc-project/dpc/internal/proctest"
 	"github.com/dpc-project/dpc/omq"
 	"github.com/dpc-project/dpc/trust"
 	"github.com/nats-io/nats.go"
@@ -23,28 +23,10 @@ import (
 	"golang.org/x/crypto/bcrypt"
 )
 
-// logBuffer collects the hub's log for assertions.
-type logBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 type testHub struct {
 	*Hub
 	profile string
-	log     *logBuffer
+	log     *proctest.Buffer
 }
 
 // startHub runs a hub on loopback with random ports; its owner's
@@ -55,7 +37,7 @@ func startHub(t *testing.T) *testHub {
 	cfg.Host, cfg.Port, cfg.MonitorPort, cfg.Metrics = "127.0.0.1", broker.RandomPort, 0, ""
 	cfg.DataDir = t.TempDir()
 	cfg.ProfileDir = filepath.Join(t.TempDir(), "owner")
-	lb := &logBuffer{}
+	lb := &proctest.Buffer{}
 	cfg.Logger = slog.New(slog.NewTextHandler(lb, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
