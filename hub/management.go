@@ -59,13 +59,9 @@ func (d devices) Add(ctx context.Context, req trust.AddRequest) (trust.AddReply,
 	if err != nil {
 		return trust.AddReply{}, err
 	}
-	live := 0
 	for _, id := range ids {
-		if id.Revoked == nil {
-			live++
-			if id.Name == req.Name {
-				return trust.AddReply{}, omq.Errorf(409, "an identity called %q exists (%s); revoke it first or choose another name", req.Name, id.Role)
-			}
+		if id.Revoked == nil && id.Name == req.Name {
+			return trust.AddReply{}, omq.Errorf(409, "an identity called %q exists (%s); revoke it first or choose another name", req.Name, id.Role)
 		}
 	}
 	if len(ids) >= maxIdentities {
