@@ -15,7 +15,6 @@ import (
 	"github.com/dpc-project/dpc/agent"
 	"github.com/dpc-project/dpc/internal/proctest"
 	"github.com/dpc-project/dpc/omq"
-	"github.com/nats-io/nats.go"
 )
 
 // The elasticity loop with real processes: a hub, one dpc-agent, and
@@ -61,12 +60,7 @@ services:
 		"--metrics", "127.0.0.1:0", "--log-format", "json"))
 	waitLog(t, prov, "dpc-provisioner ready")
 
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	node, err := omq.New(nc)
+	node, err := omq.New(connectOwner(t, url))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,9 @@
 // Package e2e tests DPC as a person uses it: the hub, services and dpc-cli
-// as separate processes built from this repository, talking over TCP on
-// loopback, with processes killed and restarted as in real life.
+// as separate processes built from this repository, talking over TLS on
+// loopback, with processes killed and restarted as in real life. The
+// package has a DPC_HOME of its own: each hub installs its owner's profile
+// there and the other processes act as that owner, except in the security
+// tests, where each "machine" has a home of its own.
 package e2e
 
 import (
@@ -18,7 +21,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dpc-project/dpc/internal/hubconn"
 	"github.com/dpc-project/dpc/internal/proctest"
+	"github.com/nats-io/nats.go"
 )
 
 // bins are the binaries under test, built once by TestMain.
@@ -28,6 +33,13 @@ func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "dpc-e2e-bin")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	// The package's own DPC_HOME: each hub installs its owner's profile
+	// there, and the processes the tests start act as that owner.
+	if err := proctest.Isolate(dir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.RemoveAll(dir)
 		os.Exit(1)
 	}
 	built, err := proctest.Build(dir, "./cmd/dpc-hub", "./cmd/dpc-service", "./cmd/dpc-cli", "./cmd/dpc-agent", "./cmd/dpc-provisioner")
@@ -58,17 +70,30 @@ func freePort(t *testing.T) int {
 }
 
 // startHub runs dpc-hub on port with its data in dir, and waits for it to
-// say it is ready.
+// say it is ready. It returns the client URL the hub reports
+// (tls://127.0.0.1:port). The hub installs its owner's profile in the
+// package's DPC_HOME, which the other processes then use.
 func startHub(t *testing.T, port int, dir string) (*proctest.Process, string) {
 	t.Helper()
-	p := proctest.Start(t, "dpc-hub", exec.Command(bins.hub, "--host", "127.0.0.1", fmt.Sprintf("--port=%d", port),
+	return waitHub(t, exec.Command(bins.hub, "--host", "127.0.0.1", fmt.Sprintf("--port=%d", port),
 		"--http-port=0", "--metrics=", "--data", dir, "--log-format", "json",
 		"--sweep-interval", "200ms", "--expiry", "1s"))
-	url := fmt.Sprintf("nats://127.0.0.1:%d", port)
+}
+
+// waitHub starts a dpc-hub command and waits for its ready line; it
+// returns the client URL that line reports.
+func waitHub(t *testing.T, cmd *exec.Cmd) (*proctest.Process, string) {
+	t.Helper()
+	p := proctest.Start(t, "dpc-hub", cmd)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	if _, err := proctest.WaitForLog(ctx, p.Output(), "dpc-hub ready"); err != nil {
-		t.Fatal(err)
+	rec, err := proctest.WaitForLog(ctx, p.Output(), "dpc-hub ready")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, p.Output())
+	}
+	url, _ := rec["nats"].(string)
+	if !strings.HasPrefix(url, "tls://") {
+		t.Fatalf("the hub's ready line reports client URL %q, want tls://…", url)
 	}
 	return p, url
 }
@@ -84,13 +109,20 @@ type result struct {
 	code           int
 }
 
-// cli runs one dpc-cli command to completion.
+// cli runs one dpc-cli command to completion, as the owner whose profile
+// the hub installed in the package's DPC_HOME.
 func cli(t *testing.T, url string, args ...string) result {
+	t.Helper()
+	return runCLI(t, append(os.Environ(), "XDG_STATE_HOME="+stateDir(t)), append([]string{"--nats", url}, args...)...)
+}
+
+// runCLI runs dpc-cli with args in the environment env.
+func runCLI(t *testing.T, env []string, args ...string) result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bins.cli, append([]string{"--nats", url}, args...)...)
-	cmd.Env = append(os.Environ(), "XDG_STATE_HOME="+stateDir(t))
+	cmd := exec.CommandContext(ctx, bins.cli, args...)
+	cmd.Env = env
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
@@ -120,6 +152,10 @@ func stateDir(t *testing.T) string {
 		t.Fatal(err)
 	}
 	stateDirs.Store(name, d)
+	if t.Name() == name {
+		// A new device each run of the test (go test -count=N).
+		t.Cleanup(func() { stateDirs.Delete(name); os.RemoveAll(d) })
+	}
 	return d
 }
 
@@ -144,6 +180,23 @@ func funcs(t *testing.T, url string) map[string]int {
 	return out
 }
 
+// connectOwner connects the test itself to the hub at url as the owner,
+// through the profile the hub installed in the package's DPC_HOME, the
+// way every DPC command does.
+func connectOwner(t *testing.T, url string) *nats.Conn {
+	t.Helper()
+	u, opts, err := hubconn.Resolve(url, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect(u, append(opts, nats.Name("e2e test"))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
+}
+
 // eventually polls cond every 100ms.
 func eventually(t *testing.T, timeout time.Duration, cond func() bool, what string) {
 	t.Helper()
@@ -160,14 +213,22 @@ func eventually(t *testing.T, timeout time.Duration, cond func() bool, what stri
 // stdin.
 func startSession(t *testing.T, url string, args ...string) *proctest.Session {
 	t.Helper()
-	cmd := exec.Command(bins.cli, append([]string{"--nats", url}, args...)...)
-	cmd.Env = append(os.Environ(), "XDG_STATE_HOME="+stateDir(t))
+	sh, _ := sessionIn(t, append(os.Environ(), "XDG_STATE_HOME="+stateDir(t)), 30*time.Second, append([]string{"--nats", url}, args...)...)
+	return sh
+}
+
+// sessionIn runs dpc-cli interactively in the environment env; each
+// Expect waits at most timeout. It returns the process too.
+func sessionIn(t *testing.T, env []string, timeout time.Duration, args ...string) (*proctest.Session, *proctest.Process) {
+	t.Helper()
+	cmd := exec.Command(bins.cli, args...)
+	cmd.Env = env
 	in, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
 	p := proctest.Start(t, "dpc-cli (interactive)", cmd)
-	return proctest.NewSession(t, in, p.Output(), 30*time.Second)
+	return proctest.NewSession(t, in, p.Output(), timeout), p
 }
 
 // choice finds the number a menu gives an entry, in menu text like

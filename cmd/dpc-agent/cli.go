@@ -80,9 +80,13 @@ func (c *CLI) agentConfig(log *slog.Logger) (agent.Config, error) {
 	cfg.NATSURL = c.NATS
 	env := map[string]string{}
 	for k, v := range c.PublicEnviron() {
-		if k != agent.EnvNATS { // the agent sets NATS_URL itself
-			env[k] = v
+		if k == agent.EnvNATS { // the agent sets NATS_URL itself
+			if cfg.NATSURL == "" { // the hub came from the profile
+				cfg.NATSURL = v
+			}
+			continue
 		}
+		env[k] = v
 	}
 	maps.Copy(env, cfg.Env) // the file's env wins
 	cfg.Env = env
@@ -140,7 +144,7 @@ func (c *CLI) Run(ctx context.Context) error {
 		log.Info("approved manifest", "service", name, "file", mc.File, "command", mc.Command)
 	}
 	st := a.List()
-	log.Info("dpc-agent ready", "id", cfg.ID, "host", cfg.Host, "hub", hubconn.PublicURL(c.NATS),
+	log.Info("dpc-agent ready", "id", cfg.ID, "host", cfg.Host, "hub", hub.URL(),
 		"services", strings.Join(st.Services, ","), "manifests", strings.Join(st.Manifests, ","),
 		"fallback", st.Fallback, "allow", strings.Join(cfg.Allow, ","))
 

@@ -120,7 +120,7 @@ func (c *CLI) Run(ctx context.Context) error {
 	for _, s := range services {
 		names = append(names, fmt.Sprintf("%s(%s %d..%d)", s.Name, s.Policy.Name(), s.Limits.Min, s.Limits.Max))
 	}
-	log.Info("dpc-provisioner ready", "nats", c.NATS, "period", cfg.Period, "services", names, "metrics", metricsURL, "dry_run", c.DryRun)
+	log.Info("dpc-provisioner ready", "nats", c.URL(), "period", cfg.Period, "services", names, "metrics", metricsURL, "dry_run", c.DryRun)
 	err = sup.Run(ctx)
 	log.Info("dpc-provisioner stopped")
 	return err

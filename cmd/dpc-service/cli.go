@@ -57,7 +57,7 @@ func (c *CLI) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	log.Info("starting", "service", name, "hub", c.NATS, "functions", servicehost.FunctionNames(svc.Manifest))
+	log.Info("starting", "service", name, "hub", c.URL(), "functions", servicehost.FunctionNames(svc.Manifest))
 	cfg := servicehost.Config{Concurrency: c.Concurrency, Host: c.Host, InstanceID: c.InstanceID, Logger: log}
 	inst, err := hubconn.Retry(ctx, log, "bind", func(ctx context.Context) (*omq.Instance, error) {
 		return servicehost.Bind(ctx, node, svc, cfg)

@@ -151,3 +151,13 @@ func Refused(err error) bool {
 	return errors.Is(err, nats.ErrAuthorization) || errors.Is(err, nats.ErrAuthExpired) ||
 		errors.Is(err, nats.ErrAuthRevoked) || errors.Is(err, nats.ErrMaxAccountConnectionsExceeded)
 }
+
+// URL is the hub URL(s) the flags resolve to (through the profile), without
+// user or password: what to show in logs.
+func (f HubFlags) URL() string {
+	c, err := f.connection()
+	if err != nil {
+		return PublicURL(f.NATS)
+	}
+	return PublicURL(c.URL())
+}
