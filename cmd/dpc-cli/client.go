@@ -23,13 +23,17 @@ type client struct {
 	nc      *nats.Conn
 	node    *omq.Node
 	closing atomic.Bool // Close was called: a disconnection now is ours
-	// denied is the last permission violation the hub reported: a call
-	// this identity's role may not make is dropped by the server, which
-	// then looks like silence.
-	denied  atomic.Pointer[string]
-	url     string
-	creds   bool          // connected with credentials (not as a guest, not to a plain server)
-	timeout time.Duration // --timeout: catalog queries and functions without their own
+	// denied is the permission violation the hub reported during the
+	// current call: a call this identity's role may not make is dropped by
+	// the server, which would otherwise look like silence until the
+	// timeout. guards cancel the calls in progress when one arrives.
+	denied    atomic.Pointer[string]
+	guardMu   sync.Mutex
+	guards    map[int]context.CancelFunc
+	nextGuard int
+	url       string
+	creds     bool          // connected with credentials (not as a guest, not to a plain server)
+	timeout   time.Duration // --timeout: catalog queries and functions without their own
 }
 
 // connectOptions says how to connect.
@@ -53,6 +57,11 @@ func (g *Globals) connect(opts connectOptions) (*client, error) {
 			if errors.Is(err, nats.ErrPermissionViolation) {
 				msg := err.Error()
 				c.denied.Store(&msg)
+				c.guardMu.Lock()
+				for _, cancel := range c.guards {
+					cancel()
+				}
+				c.guardMu.Unlock()
 			}
 		}),
 	}
@@ -115,6 +124,8 @@ func (c *client) Close() {
 
 // query calls one of the catalog's functions.
 func (c *client) query(ctx context.Context, fn string, args, reply any) error {
+	ctx, done := c.guard(ctx)
+	defer done()
 	err := c.node.Lookup(catalog.ServiceName).Call(ctx, fn, args, reply, omq.Timeout(c.timeout), omq.Idempotent())
 	switch {
 	case err == nil:
@@ -204,18 +215,43 @@ func (c *client) callOptions(f manifests.Function) []omq.CallOption {
 // nothing). Errors are omq's.
 func (c *client) call(ctx context.Context, fi catalog.FunctionInfo, args json.RawMessage) (json.RawMessage, error) {
 	var res json.RawMessage
+	ctx, done := c.guard(ctx)
+	defer done()
 	err := c.node.Lookup(fi.Service).Call(ctx, fi.Function.Name, args, &res, c.callOptions(fi.Function)...)
 	return res, err
 }
 
 // multiCall calls the function on every instance of its service.
 func (c *client) multiCall(ctx context.Context, fi catalog.FunctionInfo, args json.RawMessage) ([]omq.Reply, error) {
+	ctx, done := c.guard(ctx)
+	defer done()
 	return c.node.Lookup(fi.Service).MultiCall(ctx, fi.Function.Name, args, omq.Timeout(c.timeoutFor(fi.Function)))
+}
+
+// guard is ctx for one call, ended at once if the hub refuses the call
+// (rather than at its timeout); done releases it.
+func (c *client) guard(ctx context.Context) (context.Context, func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	c.denied.Store(nil)
+	c.guardMu.Lock()
+	if c.guards == nil {
+		c.guards = map[int]context.CancelFunc{}
+	}
+	id := c.nextGuard
+	c.nextGuard++
+	c.guards[id] = cancel
+	c.guardMu.Unlock()
+	return ctx, func() {
+		c.guardMu.Lock()
+		delete(c.guards, id)
+		c.guardMu.Unlock()
+		cancel()
+	}
 }
 
 // failure is callFailure, unless the hub refused the call outright.
 func (c *client) failure(name string, err error, timeout time.Duration) error {
-	if msg := c.denied.Load(); msg != nil && (errors.Is(err, omq.ErrTimeout) || errors.Is(err, omq.ErrNoResponders)) {
+	if msg := c.denied.Load(); msg != nil && (errors.Is(err, omq.ErrTimeout) || errors.Is(err, omq.ErrNoResponders) || errors.Is(err, context.Canceled)) {
 		if !c.creds {
 			// Let in without credentials: only to pair.
 			return &cliError{code: exitDenied, msg: fmt.Sprintf("%s: the hub at %s admits this machine only to pair: it has no DPC identity (dpc-cli pair CODE --hub URL, with a code from the owner's dpc-cli devices add), or give --creds", name, c.url), err: err}

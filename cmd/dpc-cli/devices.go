@@ -170,6 +170,8 @@ func (c *DevicesRevokeCmd) Run(ctx context.Context, g *Globals, s streams) error
 // manage calls one of the hub's identity functions; only an owner's
 // credentials may.
 func (c *client) manage(ctx context.Context, fn string, args, reply any) error {
+	ctx, done := c.guard(ctx)
+	defer done()
 	err := c.node.Lookup(trust.DevicesService).Call(ctx, fn, args, reply, omq.Timeout(c.timeout))
 	var oe *omq.Error
 	switch {
