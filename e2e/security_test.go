@@ -271,25 +271,25 @@ func TestSecurity_PairAndRevoke(t *testing.T) {
 			t.Fatalf("devices revoke laptop: %+v", r)
 		}
 		sh.Expect("lost the hub")
-		// It tries to come back and the hub refuses it.
-		eventually(t, 15*time.Second, func() bool { return loginsRefused(hub, key) > 0 },
-			"the hub to refuse the revoked laptop's reconnection")
-		// Its connection is closed for good: the menu cannot list the
-		// functions, now or on a refresh.
-		sh.Send(test)
-		sh.Expect("Could not refresh the functions")
-		menu = sh.Expect("Select functionality: ")
-		sh.Send(choice(t, menu, "refresh"))
-		sh.Expect("the connection to the hub is closed")
-		sh.Expect("Select functionality: ")
+		// The hub tells it why it closed the connection (or refuses it
+		// coming back), and the session ends saying so, with the exit
+		// code for denied.
+		sh.Expect("no longer accepts this device's credentials")
+		var ee *exec.ExitError
+		if err := shp.Wait(15 * time.Second); !errors.As(err, &ee) || ee.ExitCode() != 6 {
+			t.Fatalf("the revoked session ended with %v, want exit 6", err)
+		}
 		if out := shp.Output().String(); strings.Contains(out, "connected to the hub again") {
 			t.Fatalf("the revoked session reconnected:\n%s", out)
 		}
+		_ = test
 
 		r := laptop.cli(t, "call", "add", "2", "3")
 		if r.code != 6 {
 			t.Fatalf("call from the revoked laptop: exit %d (%q), want 6 denied", r.code, r.stderr)
 		}
+		eventually(t, 15*time.Second, func() bool { return loginsRefused(hub, key) > 0 },
+			"the hub to log the revoked laptop's refused login with its key")
 		r = owner.cli(t, "--json", "devices", "list")
 		var ids []struct {
 			Name    string     `json:"name"`

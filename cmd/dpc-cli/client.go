@@ -27,13 +27,17 @@ type client struct {
 	// current call: a call this identity's role may not make is dropped by
 	// the server, which would otherwise look like silence until the
 	// timeout. guards cancel the calls in progress when one arrives.
-	denied    atomic.Pointer[string]
-	guardMu   sync.Mutex
-	guards    map[int]context.CancelFunc
-	nextGuard int
-	url       string
-	creds     bool          // connected with credentials (not as a guest, not to a plain server)
-	timeout   time.Duration // --timeout: catalog queries and functions without their own
+	denied atomic.Pointer[string]
+	// refused closes when the hub no longer takes this device's
+	// credentials (revoked while connected): the interactive mode ends.
+	refused     chan struct{}
+	refusedOnce sync.Once
+	guardMu     sync.Mutex
+	guards      map[int]context.CancelFunc
+	nextGuard   int
+	url         string
+	creds       bool          // connected with credentials (not as a guest, not to a plain server)
+	timeout     time.Duration // --timeout: catalog queries and functions without their own
 }
 
 // connectOptions says how to connect.
@@ -49,11 +53,15 @@ type connectOptions struct {
 // connect opens the connection. The first connection fails fast, also in
 // the interactive mode: there is nothing to do without the hub.
 func (g *Globals) connect(opts connectOptions) (*client, error) {
-	c := &client{url: g.NATS, timeout: g.Timeout}
+	c := &client{url: g.NATS, timeout: g.Timeout, refused: make(chan struct{})}
 	nopts := []nats.Option{
 		nats.Name("dpc-cli"),
 		nats.Timeout(min(g.Timeout, 5*time.Second)),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			if hubconn.Refused(err) {
+				// A reconnection the hub refused: revoked while connected.
+				c.refusedOnce.Do(func() { close(c.refused) })
+			}
 			if errors.Is(err, nats.ErrPermissionViolation) {
 				msg := err.Error()
 				c.denied.Store(&msg)

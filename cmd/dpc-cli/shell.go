@@ -108,6 +108,9 @@ func (sh *shell) input(ctx context.Context, prompt string) (string, error) {
 		return line, nil
 	case <-sh.interrupts:
 		return "", errInterrupted
+	case <-sh.cl.refused:
+		fmt.Fprintln(sh.out)
+		return "", &cliError{code: exitDenied, msg: fmt.Sprintf("the hub at %s no longer accepts this device's credentials (revoked?)", sh.cl.url)}
 	case <-ctx.Done():
 		return "", ctx.Err()
 	}

@@ -105,16 +105,17 @@ func options(name string, log *slog.Logger) []nats.Option {
 		}),
 		nats.ReconnectHandler(func(*nats.Conn) { log.Info("hub back") }),
 		nats.ReconnectErrHandler(func(_ *nats.Conn, err error) {
+			log.Debug("hub unreachable; retrying", "err", err)
+		}),
+		// A hub that refuses the credentials is not one that is down, but
+		// retrying is still right: the credentials file is read again at
+		// every attempt, so a new one (or a pairing) fixes it.
+		nats.IgnoreAuthErrorAbort(),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
 			if Refused(err) {
-				// Not a hub that is down: one that will not have us. Say
-				// so each time; retrying is still right (a pairing or a
-				// new credentials file may fix it).
 				log.Warn("the hub refuses this identity; retrying", "err", err)
 				return
 			}
-			log.Debug("hub unreachable; retrying", "err", err)
-		}),
-		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
 			// Permission violations arrive this way: what this identity's
 			// role may not do.
 			log.Warn("hub refused", "err", err)

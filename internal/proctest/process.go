@@ -69,3 +69,16 @@ func (p *Process) Stop(timeout time.Duration) error {
 
 // Signal sends sig to the process.
 func (p *Process) Signal(sig syscall.Signal) error { return p.cmd.Process.Signal(sig) }
+
+// Wait waits up to timeout for the process to exit by itself and returns
+// its exit error, failing the test if it is still running then.
+func (p *Process) Wait(timeout time.Duration) error {
+	p.t.Helper()
+	select {
+	case <-p.exited:
+		return p.err
+	case <-time.After(timeout):
+		p.t.Fatalf("%s still running after %s", p.name, timeout)
+		return nil
+	}
+}
