@@ -38,6 +38,9 @@ type Hub struct {
 	reg   *registry
 	auth  *trust.Authority
 	tls   trust.HubTLS
+	// caPEM is the CA devices pin and trust: the hub's own, or the one
+	// ending the chain of --tls-cert.
+	caPEM []byte
 	caFP  [32]byte
 
 	registry *prometheus.Registry
@@ -237,11 +240,18 @@ func (h *Hub) ensureTLS() error {
 	if err != nil {
 		return err
 	}
+	if h.cfg.TLSCert != "" {
+		// A certificate of the owner's: devices pin and trust its CA,
+		// which the file must hold after the certificate.
+		if caPEM, err = trust.ChainCAPEM(h.cfg.TLSCert); err != nil {
+			return fmt.Errorf("--tls-cert %s: %w", h.cfg.TLSCert, err)
+		}
+	}
 	ca, err := trust.ParseCAPEM(caPEM)
 	if err != nil {
 		return err
 	}
-	h.caFP = trust.Fingerprint(ca.Raw)
+	h.caPEM, h.caFP = caPEM, trust.Fingerprint(ca.Raw)
 	return nil
 }
 
@@ -288,7 +298,7 @@ func (h *Hub) MetricsURL() string {
 // ClusterURL is the route URL other hubs join, or "".
 func (h *Hub) ClusterURL() string { return h.srv.ClusterURL() }
 
-// CAFile is the hub's CA certificate, which devices pin.
+// CAFile is the hub's own CA certificate.
 func (h *Hub) CAFile() string { return h.tls.CAFile }
 
 // Server is the embedded broker.

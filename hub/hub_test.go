@@ -366,3 +366,36 @@ func TestHub_MetricsWebConfig(t *testing.T) {
 		t.Fatalf("/metrics with the password: %d, want 200", code)
 	}
 }
+
+// With a certificate of the owner's (--tls-cert), devices pin and trust
+// the CA that ends its chain: the owner connects, and a device pairs.
+func TestHub_OwnCertificate(t *testing.T) {
+	own := trust.HubTLSIn(t.TempDir())
+	if _, err := own.Ensure([]string{"localhost", "127.0.0.1"}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultConfig()
+	cfg.Host, cfg.Port, cfg.MonitorPort, cfg.Metrics = "127.0.0.1", broker.RandomPort, 0, ""
+	cfg.DataDir, cfg.ProfileDir = t.TempDir(), filepath.Join(t.TempDir(), "owner")
+	cfg.TLSCert, cfg.TLSKey = own.CertFile, own.KeyFile
+	hb, err := Start(ctxT(t), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hb.Close(context.Background())
+	h := &testHub{Hub: hb, profile: cfg.ProfileDir, log: &proctest.Buffer{}}
+	want, _ := own.CAPEM()
+	if got, _ := os.ReadFile(filepath.Join(h.profile, "hub-ca.pem")); string(got) != string(want) {
+		t.Fatal("the owner's profile does not trust the CA of --tls-cert")
+	}
+	nc, err := connect(t, h.profile)
+	if err != nil {
+		t.Fatalf("owner connect: %v", err)
+	}
+	if err := node(t, nc).Lookup("hub").Call(ctxT(t), "nopKserv", nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := trust.Pair(ctxT(t), h.LocalURL(), h.add(t, "phone", "device"), t.TempDir()); err != nil {
+		t.Fatalf("pair with a hub on its owner's certificate: %v", err)
+	}
+}

@@ -36,10 +36,7 @@ func (h *Hub) ensureOwner(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	caPEM, err := h.tls.CAPEM()
-	if err != nil {
-		return err
-	}
+	caPEM := h.caPEM
 	want := trust.Profile{URLs: []string{h.LocalURL()}, Name: uc.Name, Role: trust.RoleOwner, PublicKey: uc.Subject}
 	if p, err := trust.LoadProfile(dir); err == nil {
 		if p.Hub == fmt.Sprintf("%x", h.caFP[:]) && p.PublicKey == uc.Subject && len(p.URLs) == 1 && p.URLs[0] == want.URLs[0] {

@@ -204,10 +204,7 @@ func (p pairing) Pair(ctx context.Context, req trust.PairRequest) (trust.PairRep
 	if err := h.reg.put(ctx, Identity{Name: pc.Name, Role: pc.Role, PublicKey: req.PublicKey, Created: time.Now().UTC()}); err != nil {
 		return trust.PairReply{}, err
 	}
-	caPEM, err := h.tls.CAPEM()
-	if err != nil {
-		return trust.PairReply{}, err
-	}
+	caPEM := h.caPEM
 	h.log.Info("identity paired", "identity", pc.Name, "role", pc.Role, "key", req.PublicKey)
 	h.metrics.pairings.WithLabelValues("paired").Inc()
 	return trust.PairReply{Name: pc.Name, Role: pc.Role, JWT: userJWT, Account: h.auth.AccountKey(), CAPEM: string(caPEM), URLs: h.AdvertisedURLs()}, nil

@@ -278,3 +278,35 @@ func verifyChain(certs []*x509.Certificate, roots *x509.CertPool) error {
 	}
 	return nil
 }
+
+// ChainCAPEM is the CA certificate that ends the chain in a PEM file (a
+// server certificate followed by its issuers), as PEM: what devices of a
+// hub with a certificate of its owner's pin and trust.
+func ChainCAPEM(certFile string) ([]byte, error) {
+	b, err := os.ReadFile(certFile)
+	if err != nil {
+		return nil, err
+	}
+	var ca []byte
+	for {
+		var blk *pem.Block
+		blk, b = pem.Decode(b)
+		if blk == nil {
+			break
+		}
+		if blk.Type != "CERTIFICATE" {
+			continue
+		}
+		c, err := x509.ParseCertificate(blk.Bytes)
+		if err != nil {
+			return nil, err
+		}
+		if c.IsCA {
+			ca = pem.EncodeToMemory(blk)
+		}
+	}
+	if ca == nil {
+		return nil, errors.New("no CA certificate after the server's: append the CA that signed it (devices pin that CA)")
+	}
+	return ca, nil
+}

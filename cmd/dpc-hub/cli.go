@@ -30,7 +30,7 @@ type CLI struct {
 	Metrics          string `help:"Address of the Prometheus /metrics endpoint; empty turns it off. Loopback unless --metrics-web-config protects it." default:"127.0.0.1:9090"`
 	MetricsWebConfig string `name:"metrics-web-config" help:"Prometheus exporter-toolkit web config (TLS, basic auth) for /metrics: how to let a Prometheus on another host scrape." type:"existingfile" placeholder:"FILE"`
 
-	TLSCert  string   `name:"tls-cert" help:"PEM certificate to use instead of the one the hub makes for itself (with --tls-key)." type:"existingfile" placeholder:"FILE"`
+	TLSCert  string   `name:"tls-cert" help:"PEM certificate to use instead of the one the hub makes for itself (with --tls-key), followed by its chain up to the CA that devices then pin." type:"existingfile" placeholder:"FILE"`
 	TLSKey   string   `name:"tls-key" help:"PEM key of --tls-cert." type:"existingfile" placeholder:"FILE"`
 	TLSHosts []string `name:"tls-host" help:"Extra names or addresses the hub's own certificate covers (it always covers localhost, the host name and this machine's addresses)." placeholder:"NAME"`
 
