@@ -102,6 +102,9 @@ func Start(ctx context.Context, cfg Config) (_ *Hub, err error) {
 	if err := h.ensureTLS(); err != nil {
 		return nil, err
 	}
+	if err := h.migrateGlobalAccount(); err != nil {
+		return nil, err
+	}
 	state, err := h.cachedState()
 	if err != nil {
 		return nil, err

@@ -15,9 +15,11 @@ import (
 	"github.com/dpc-project/dpc/broker"
 	"github.com/dpc-project/dpc/broker/brokertest"
 	"github.com/dpc-project/dpc/internal/proctest"
+	"github.com/dpc-project/dpc/notes"
 	"github.com/dpc-project/dpc/omq"
 	"github.com/dpc-project/dpc/trust"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nkeys"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"golang.org/x/crypto/bcrypt"
@@ -397,5 +399,40 @@ func TestHub_OwnCertificate(t *testing.T) {
 	}
 	if _, err := trust.Pair(ctxT(t), h.LocalURL(), h.add(t, "phone", "device"), t.TempDir()); err != nil {
 		t.Fatalf("pair with a hub on its owner's certificate: %v", err)
+	}
+}
+
+// A hub from before identities kept its notes in the server's global
+// account; the first start with identities keeps them.
+func TestHub_UpgradeKeepsNotes(t *testing.T) {
+	data := t.TempDir()
+	old := brokertest.Start(t, func(c *broker.Config) { c.StoreDir = data })
+	nc := brokertest.Connect(t, old)
+	js, _ := jetstream.New(nc)
+	store, err := notes.Open(ctxT(t), js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Save(ctxT(t), "plan.txt", []byte("keep me"), 0); err != nil {
+		t.Fatal(err)
+	}
+	nc.Close()
+	old.Shutdown()
+
+	cfg := DefaultConfig()
+	cfg.Host, cfg.Port, cfg.MonitorPort, cfg.Metrics = "127.0.0.1", broker.RandomPort, 0, ""
+	cfg.DataDir, cfg.ProfileDir = data, filepath.Join(t.TempDir(), "owner")
+	hb, err := Start(ctxT(t), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hb.Close(context.Background())
+	owner, err := connect(t, cfg.ProfileDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var text string
+	if err := node(t, owner).Lookup("hub").Call(ctxT(t), "get", omq.Args("plan.txt", 0), &text); err != nil || text != "keep me" {
+		t.Fatalf("the note from before identities: %q, %v", text, err)
 	}
 }
