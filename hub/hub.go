@@ -25,6 +25,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
+// ErrDataDirInUse: another process holds the data directory.
+var ErrDataDirInUse = errors.New("hub: data directory in use")
+
 // Hub is a running hub.
 type Hub struct {
 	cfg Config
@@ -61,6 +64,7 @@ type Hub struct {
 	background     sync.WaitGroup
 	catDone        chan error
 	http           *metricsServer
+	unlock         func()
 	closeOnce      sync.Once
 }
 
@@ -91,6 +95,9 @@ func Start(ctx context.Context, cfg Config) (_ *Hub, err error) {
 			h.Close(context.Background())
 		}
 	}()
+	if h.unlock, err = lockDataDir(cfg.DataDir); err != nil {
+		return nil, err
+	}
 	var created bool
 	h.auth, created, err = trust.LoadOrCreateAuthority(cfg.authorityFile())
 	if err != nil {
@@ -349,6 +356,9 @@ func (h *Hub) Close(ctx context.Context) {
 		}
 		if h.srv != nil {
 			h.srv.Shutdown()
+		}
+		if h.unlock != nil {
+			h.unlock()
 		}
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
@@ -434,5 +435,25 @@ func TestHub_UpgradeKeepsNotes(t *testing.T) {
 	var text string
 	if err := node(t, owner).Lookup("hub").Call(ctxT(t), "get", omq.Args("plan.txt", 0), &text); err != nil || text != "keep me" {
 		t.Fatalf("the note from before identities: %q, %v", text, err)
+	}
+}
+
+// A second hub on the same data directory refuses to start, naming the
+// process that holds it; the first keeps serving.
+func TestHub_DataDirLocked(t *testing.T) {
+	h := startHub(t)
+	cfg := DefaultConfig()
+	cfg.Host, cfg.Port, cfg.MonitorPort, cfg.Metrics = "127.0.0.1", broker.RandomPort, 0, ""
+	cfg.DataDir, cfg.ProfileDir = h.cfg.DataDir, t.TempDir()
+	_, err := Start(ctxT(t), cfg)
+	if !errors.Is(err, ErrDataDirInUse) || !strings.Contains(err.Error(), fmt.Sprintf("process %d", os.Getpid())) {
+		t.Fatalf("second hub on one data directory: %v", err)
+	}
+	nc, err := connect(t, h.profile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := node(t, nc).Lookup("hub").Call(ctxT(t), "nopKserv", nil, nil); err != nil {
+		t.Fatalf("the first hub after the refused second: %v", err)
 	}
 }
