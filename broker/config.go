@@ -76,6 +76,12 @@ type Config struct {
 	// server.
 	OnSecurityEvent func(SecurityEvent)
 
+	// LameDuck, if positive, is how long Shutdown spends in lame-duck mode
+	// first: the server stops taking clients and tells those it has to
+	// move to other servers of the cluster, closing them gradually over
+	// this time. Only with Cluster.
+	LameDuck time.Duration
+
 	// ReadyTimeout bounds how long Start waits for the server to accept
 	// connections; 0 means DefaultReadyTimeout.
 	ReadyTimeout time.Duration
@@ -149,6 +155,10 @@ type ClusterConfig struct {
 	// Routes are URLs of other servers' cluster ports, e.g.
 	// "nats-route://10.0.0.2:6222".
 	Routes []string
+	// TLS, when set, secures and authenticates routes: each server
+	// presents CertFile and accepts a route only with a certificate signed
+	// by CAFile (VerifyClients is implied).
+	TLS *TLSConfig
 }
 
 // DefaultConfig is a hub on the NATS default port on all interfaces, with
@@ -253,6 +263,9 @@ func (c Config) Validate() error {
 			bad("Cluster.Name", "%q contains white space", cl.Name)
 		}
 		checkPort("Cluster.Port", cl.Port)
+		if t := cl.TLS; t != nil && (t.CertFile == "" || t.KeyFile == "" || t.CAFile == "") {
+			bad("Cluster.TLS", "needs CertFile, KeyFile and CAFile")
+		}
 		for i, r := range cl.Routes {
 			u, err := url.Parse(r)
 			if err != nil || u.Hostname() == "" || u.Port() == "" {

@@ -14,11 +14,14 @@ package broker
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
+	"os"
 	"sync"
 	"time"
 
@@ -239,6 +242,17 @@ func (s *Server) options() (*server.Options, error) {
 			}
 			o.Routes = append(o.Routes, u)
 		}
+		if t := cl.TLS; t != nil {
+			tc, err := routeTLS(t)
+			if err != nil {
+				return nil, fmt.Errorf("broker: cluster TLS: %w", err)
+			}
+			o.Cluster.TLSConfig, o.Cluster.TLSTimeout = tc, 2
+		}
+		if c.LameDuck > 0 {
+			o.LameDuckDuration = c.LameDuck
+			o.LameDuckGracePeriod = min(c.LameDuck/2, time.Second)
+		}
 	}
 	return o, nil
 }
@@ -359,4 +373,43 @@ func (s *Server) Shutdown() {
 		s.ns.Shutdown()
 		s.ns.WaitForShutdown()
 	})
+}
+
+// LameDuckShutdown is Shutdown after lame-duck mode (Config.LameDuck, in
+// a cluster): clients are told to move to the other servers and closed
+// gradually before the server stops. Without both it is Shutdown.
+func (s *Server) LameDuckShutdown() {
+	if s.cfg.LameDuck <= 0 || s.cfg.Cluster == nil {
+		s.Shutdown()
+		return
+	}
+	s.shutdownOnce.Do(func() {
+		s.ns.LameDuckShutdown()
+		s.ns.WaitForShutdown()
+	})
+}
+
+// routeTLS is mutual TLS between the servers of a cluster: each presents
+// its certificate and checks the other's against the CA, both ways (a
+// route is dialled by one server and accepted by the other).
+func routeTLS(t *TLSConfig) (*tls.Config, error) {
+	cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+	if err != nil {
+		return nil, err
+	}
+	pem, err := os.ReadFile(t.CAFile)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("%s: no certificate", t.CAFile)
+	}
+	return &tls.Config{
+		MinVersion:   tls.VersionTLS12,
+		Certificates: []tls.Certificate{cert},
+		RootCAs:      pool,
+		ClientCAs:    pool,
+		ClientAuth:   tls.RequireAndVerifyClientCert,
+	}, nil
 }

@@ -17,16 +17,22 @@ import (
 // Run serves the catalog's queries and sweeps until ctx ends. It returns
 // after unbinding the queries.
 func (c *Catalog) Run(ctx context.Context) error {
+	// Rebuild before answering: with several hubs the catalog's queries go
+	// to any of them, and one that has just started must not answer from
+	// an empty catalog that a service is "not available".
+	c.Sweep(ctx)
 	inst, err := c.node.Bind(ctx, ServiceName, c.queries(),
 		omq.Description("DPC catalog: live services, their manifests and instances"),
 		omq.NoDurable())
 	if err != nil {
 		return err
 	}
-	if p, ok := inst.Info().Metadata[omq.MetadataPrefix]; ok {
+	if p, ok := inst.Info().Metadata[omq.MetadataPrefix]; ok && p != *c.prefix.Load() {
+		// Another prefix than assumed: what the first sweep found was not
+		// ours.
 		c.prefix.Store(&p)
+		c.Sweep(ctx)
 	}
-	c.Sweep(ctx) // rebuild at once after a (re)start
 	t := time.NewTicker(c.cfg.Interval)
 	defer t.Stop()
 	for {

@@ -51,8 +51,17 @@ type Config struct {
 	MaxNote int64
 	// PairingTTL is how long a pairing code is valid.
 	PairingTTL time.Duration
-	// Cluster joins this hub to others.
+	// Cluster joins this hub to others. Every hub of a cluster holds the
+	// same identity (authority.json and the CA: see docs/RELIABILITY.md),
+	// and the routes between them are TLS, each hub proving itself with a
+	// certificate from that CA.
 	Cluster *broker.ClusterConfig
+	// Replicas is how many copies of each JetStream asset the hubs keep;
+	// 0: 1 alone, min(3, hubs) in a cluster.
+	Replicas int
+	// LameDuck is how long a hub of a cluster spends moving its clients to
+	// the others when it stops.
+	LameDuck time.Duration
 	// Catalog sweep interval and instance expiry.
 	SweepInterval, Expiry time.Duration
 	Logger                *slog.Logger
@@ -77,6 +86,7 @@ func DefaultConfig() Config {
 		MaxBodies:     1 << 30,
 		MaxNote:       notes.DefaultMaxNoteSize,
 		PairingTTL:    10 * time.Minute,
+		LameDuck:      5 * time.Second,
 		SweepInterval: cat.Interval,
 		Expiry:        cat.Expiry,
 		ReadyTimeout:  30 * time.Second,
@@ -101,6 +111,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxNote <= 0 {
 		bad("note size limit must be positive")
+	}
+	if c.Replicas < 0 || c.Replicas > 5 {
+		bad("replicas %d: want 1 to 5, or 0 for automatic", c.Replicas)
 	}
 	if c.PairingTTL < time.Minute || c.PairingTTL > 24*time.Hour {
 		bad("pairing code validity %s must be between 1m and 24h", c.PairingTTL)

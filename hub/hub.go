@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
-	"time"
 
 	"github.com/dpc-project/dpc/broker"
 	"github.com/dpc-project/dpc/catalog"
@@ -136,7 +135,17 @@ func Start(ctx context.Context, cfg Config) (_ *Hub, err error) {
 	bcfg.Logger = log
 	bcfg.OnSecurityEvent = h.securityEvent
 	bcfg.ReadyTimeout = cfg.ReadyTimeout
-	bcfg.Cluster = cfg.Cluster
+	if cfg.Cluster != nil {
+		cl := *cfg.Cluster
+		cl.TLS = &broker.TLSConfig{CertFile: h.tls.CertFile, KeyFile: h.tls.KeyFile, CAFile: h.tls.CAFile, VerifyClients: true}
+		bcfg.Cluster = &cl
+		bcfg.LameDuck = cfg.LameDuck
+		if cfg.Name == DefaultConfig().Name {
+			// JetStream in a cluster needs a name per server.
+			host, _ := os.Hostname()
+			bcfg.Name = fmt.Sprintf("dpc-hub-%s-%d", host, cl.Port)
+		}
+	}
 	bcfg.Trust = tr
 	bcfg.TLS = &broker.TLSConfig{CertFile: h.tls.CertFile, KeyFile: h.tls.KeyFile}
 	if cfg.TLSCert != "" {
@@ -165,11 +174,17 @@ func Start(ctx context.Context, cfg Config) (_ *Hub, err error) {
 	if h.js, err = jetstream.New(h.nc); err != nil {
 		return nil, err
 	}
+	if err := h.waitJetStream(ctx); err != nil {
+		return nil, err
+	}
 	if err := h.ensureAssets(ctx); err != nil {
 		return nil, err
 	}
-	reg, err := openRegistry(ctx, h.js, 1)
-	if err != nil {
+	var reg *registry
+	if err := retry(ctx, h, "identity registry", func(ctx context.Context) (err error) {
+		reg, err = openRegistry(ctx, h.js, h.replicas())
+		return err
+	}); err != nil {
 		return nil, err
 	}
 	h.srvMu.Lock()
@@ -184,9 +199,15 @@ func Start(ctx context.Context, cfg Config) (_ *Hub, err error) {
 	h.background.Add(1)
 	go func() { defer h.background.Done(); h.watchRegistry(bg) }()
 
-	store, err := notes.Open(ctx, h.js, notes.MaxNoteSize(int(cfg.MaxNote)))
-	if err != nil {
-		return nil, fmt.Errorf("notes store: %w", err)
+	var store *notes.Store
+	if err := retry(ctx, h, "notes store", func(ctx context.Context) (err error) {
+		store, err = notes.Open(ctx, h.js, notes.MaxNoteSize(int(cfg.MaxNote)), notes.Replicas(h.replicas()))
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	if err := h.ensureReplicas(ctx); err != nil {
+		return nil, err
 	}
 	hubManifest, err := manifests.Builtin("hub")
 	if err != nil {
@@ -265,22 +286,6 @@ func (h *Hub) ensureTLS() error {
 	return nil
 }
 
-// ensureAssets creates what roles may use but not create: the durable
-// lane's stream and the large-body store, within their limits.
-func (h *Hub) ensureAssets(ctx context.Context) error {
-	_, err := h.js.CreateObjectStore(ctx, jetstream.ObjectStoreConfig{
-		Bucket:      bodiesBucket,
-		Description: "omq bodies larger than a NATS message",
-		TTL:         7 * 24 * time.Hour,
-		MaxBytes:    h.cfg.MaxBodies,
-		Storage:     jetstream.FileStorage,
-	})
-	if err != nil && !errors.Is(err, jetstream.ErrBucketExists) {
-		return fmt.Errorf("large-body store: %w", err)
-	}
-	return nil
-}
-
 // ClientURL is where clients connect (tls://…).
 func (h *Hub) ClientURL() string { return h.srv.ClientURL() }
 
@@ -355,7 +360,9 @@ func (h *Hub) Close(ctx context.Context) {
 			h.sysNC.Close()
 		}
 		if h.srv != nil {
-			h.srv.Shutdown()
+			// In a cluster: lame duck first, so clients move to the other
+			// hubs before this one goes.
+			h.srv.LameDuckShutdown()
 		}
 		if h.unlock != nil {
 			h.unlock()

@@ -66,6 +66,12 @@ func connect(t *testing.T, dir string, extra ...nats.Option) (*nats.Conn, error)
 	if len(c.URLs) == 0 {
 		t.Fatalf("no profile in %s", dir)
 	}
+	return connectWith(t, c, extra...)
+}
+
+// connectWith connects as c says.
+func connectWith(t *testing.T, c trust.Connection, extra ...nats.Option) (*nats.Conn, error) {
+	t.Helper()
 	opts, err := c.Options()
 	if err != nil {
 		t.Fatal(err)

@@ -29,6 +29,10 @@ func (h *Hub) ensureOwner(ctx context.Context) error {
 		}
 	}
 	userJWT, seed, err := h.ownerCreds(ctx)
+	if errors.Is(err, errOwnerElsewhere) {
+		h.log.Info("this hub joined hubs that have an owner already: the owner's credentials are on the hub that made them", "data", h.cfg.DataDir)
+		return nil
+	}
 	if err != nil {
 		return err
 	}
@@ -74,6 +78,17 @@ func (h *Hub) ownerCreds(ctx context.Context) (string, []byte, error) {
 	}
 	if !errors.Is(err, os.ErrNotExist) {
 		return "", nil, err
+	}
+	// A hub joining a cluster shares the registry: an owner there is the
+	// owner of this hub too.
+	ids, err := h.reg.identities(ctx)
+	if err != nil {
+		return "", nil, err
+	}
+	for _, id := range ids {
+		if id.Role == trust.RoleOwner && id.Revoked == nil {
+			return "", nil, errOwnerElsewhere
+		}
 	}
 	kp, err := nkeys.CreateUser()
 	if err != nil {
@@ -125,3 +140,6 @@ func (h *Hub) cachedState() (trust.AccountState, error) {
 	st.Storage, st.Memory = h.cfg.MaxStore, h.cfg.MaxMemory
 	return st, nil
 }
+
+// errOwnerElsewhere: the registry has an owner this hub did not make.
+var errOwnerElsewhere = errors.New("the owner was made by another hub")

@@ -14,6 +14,7 @@ import (
 	"math/big"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"time"
 )
@@ -62,7 +63,7 @@ func (h HubTLS) Ensure(hosts []string) (changed bool, err error) {
 	}
 	cert, _, err := loadPair(h.CertFile, h.KeyFile)
 	if err == nil && !changed && cert.CheckSignatureFrom(ca) == nil &&
-		time.Until(cert.NotAfter) > certRenewBefore && covers(cert, hosts) {
+		time.Until(cert.NotAfter) > certRenewBefore && covers(cert, hosts) && slices.Contains(cert.ExtKeyUsage, x509.ExtKeyUsageClientAuth) {
 		return false, nil
 	}
 	leaf, key, err := newServerCert(ca, caKey, hosts)
@@ -143,7 +144,9 @@ func newServerCert(ca *x509.Certificate, caKey *ecdsa.PrivateKey, hosts []string
 		NotBefore:    time.Now().Add(-time.Hour),
 		NotAfter:     time.Now().Add(certValidity),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		// Client auth too: hubs of one cluster authenticate their routes
+		// to each other with these certificates.
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 	}
 	for _, h := range hosts {
 		if ip := net.ParseIP(h); ip != nil {

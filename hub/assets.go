@@ -1,0 +1,156 @@
+package hub
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/dpc-project/dpc/omq"
+	"github.com/dpc-project/dpc/provisioner"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// The hub's JetStream assets: it creates every one that roles may use but
+// not create, each with the hub's replica count, and brings the replica
+// count of existing ones in line (one hub: 1; a cluster: up to 3), so that
+// losing a hub loses no note, durable call or identity.
+
+// streams of the assets, as JetStream names them.
+var assetStreams = []string{
+	omq.DefaultStream,                       // the durable lane
+	"OBJ_" + bodiesBucket,                   // large bodies
+	"KV_DPC_NOTES", "OBJ_DPC_NOTES_CONTENT", // notes
+	"KV_" + registryBucket,                   // identities
+	"KV_" + provisioner.DefaultHistoryBucket, // the provisioner's history
+}
+
+// replicas is how many copies of each asset the hub keeps: Config.Replicas,
+// else 1 alone and min(3, hubs) in a cluster of the hubs its routes name.
+func (h *Hub) replicas() int {
+	if h.cfg.Replicas > 0 {
+		return h.cfg.Replicas
+	}
+	if h.cfg.Cluster == nil {
+		return 1
+	}
+	return min(3, 1+len(h.cfg.Cluster.Routes))
+}
+
+// waitJetStream waits until JetStream answers: in a cluster its meta
+// group needs a leader first, and a request before that gets no reply.
+func (h *Hub) waitJetStream(ctx context.Context) error {
+	return retry(ctx, h, "JetStream", func(ctx context.Context) error {
+		actx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		_, err := h.js.AccountInfo(actx)
+		return err
+	})
+}
+
+// ensureAssets creates the assets the hub owns besides the notes and the
+// registry (which their packages create) and sets every asset's replicas.
+func (h *Hub) ensureAssets(ctx context.Context) error {
+	r := h.replicas()
+	creates := []struct {
+		what   string
+		create func(context.Context) error
+	}{
+		{"durable lane", func(ctx context.Context) error {
+			_, err := h.js.CreateStream(ctx, jetstream.StreamConfig{
+				Name: omq.DefaultStream, Description: "omq durable lane",
+				Subjects: []string{omq.DefaultPrefix + ".async.>"}, Retention: jetstream.WorkQueuePolicy,
+				Storage: jetstream.FileStorage, Replicas: r,
+			})
+			if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+				return nil
+			}
+			return err
+		}},
+		{"large-body store", func(ctx context.Context) error {
+			_, err := h.js.CreateObjectStore(ctx, jetstream.ObjectStoreConfig{
+				Bucket: bodiesBucket, Description: "omq bodies larger than a NATS message",
+				TTL: 7 * 24 * time.Hour, MaxBytes: h.cfg.MaxBodies, Storage: jetstream.FileStorage, Replicas: r,
+			})
+			if errors.Is(err, jetstream.ErrBucketExists) {
+				return nil
+			}
+			return err
+		}},
+		{"provisioner history", func(ctx context.Context) error {
+			_, err := h.js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
+				Bucket:      provisioner.DefaultHistoryBucket,
+				Description: "DPC provisioner: peak arrival rate per service, time-of-day slot and day",
+				History:     1, Storage: jetstream.FileStorage, Replicas: r,
+			})
+			if errors.Is(err, jetstream.ErrBucketExists) {
+				return nil
+			}
+			return err
+		}},
+	}
+	for _, c := range creates {
+		if err := retry(ctx, h, c.what, c.create); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ensureReplicas sets every existing asset to the hub's replica count.
+func (h *Hub) ensureReplicas(ctx context.Context) error {
+	r := h.replicas()
+	for _, name := range assetStreams {
+		err := retry(ctx, h, "replicas of "+name, func(ctx context.Context) error {
+			st, err := h.js.Stream(ctx, name)
+			if errors.Is(err, jetstream.ErrStreamNotFound) {
+				return nil // not made yet: whoever makes it sets them
+			}
+			if err != nil {
+				return err
+			}
+			cfg := st.CachedInfo().Config
+			if cfg.Replicas == r {
+				return nil
+			}
+			h.log.Info("changing a JetStream asset's replicas", "stream", name, "from", cfg.Replicas, "to", r)
+			cfg.Replicas = r
+			_, err = h.js.UpdateStream(ctx, cfg)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// retry runs f until it succeeds or ctx ends, backing off from 100 ms to
+// 2 s: JetStream in a cluster refuses (or does not answer) until its meta
+// leader is elected and enough hubs are up for the replicas asked for.
+func retry(ctx context.Context, h *Hub, what string, f func(context.Context) error) error {
+	wait := 100 * time.Millisecond
+	start := time.Now()
+	warned := false
+	for {
+		err := f(ctx)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("%s: %w (waited %s)", what, err, time.Since(start).Round(time.Millisecond))
+		}
+		if !warned && time.Since(start) > 5*time.Second {
+			h.log.Warn("waiting for JetStream (in a cluster: for enough hubs to be up for the replicas)", "for", what, "replicas", h.replicas(), "err", err)
+			warned = true
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("%s: %w (waited %s)", what, err, time.Since(start).Round(time.Millisecond))
+		case <-t.C:
+		}
+		wait = min(2*wait, 2*time.Second)
+	}
+}
