@@ -51,6 +51,9 @@ func startCluster(t *testing.T, n int) ([]*Hub, []Config, string) {
 	if err := a.Save(filepath.Join(first, "identity", "authority.json")); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.WriteFile(Config{DataDir: first}.firstHubMarker(), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	ca := trust.HubTLSIn(filepath.Join(first, "identity", "tls"))
 	if _, err := ca.Ensure([]string{"127.0.0.1"}); err != nil {
 		t.Fatal(err)

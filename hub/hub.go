@@ -75,6 +75,10 @@ func (c Config) authorityFile() string {
 func (c Config) stateFile() string  { return filepath.Join(c.identityDir(), "account-state.json") }
 func (c Config) ownerCreds() string { return filepath.Join(c.identityDir(), "owner.creds") }
 
+// firstHubMarker says this hub made the identity (the others of its
+// cluster got a copy), and so makes the owner.
+func (c Config) firstHubMarker() string { return filepath.Join(c.identityDir(), "made-here") }
+
 // Start brings a hub up: its identity (made at first start), the embedded
 // server with every client authenticated and on TLS, the registry of
 // identities, the owner's credentials for this machine, the built-in
@@ -104,6 +108,11 @@ func Start(ctx context.Context, cfg Config) (_ *Hub, err error) {
 	}
 	if created {
 		log.Info("made the hub's identity", "dir", cfg.identityDir())
+		// This hub makes the owner; hubs given a copy of the identity to
+		// join a cluster do not (see ensureOwner).
+		if err := os.WriteFile(cfg.firstHubMarker(), nil, 0o600); err != nil {
+			return nil, err
+		}
 	}
 	if err := h.ensureTLS(); err != nil {
 		return nil, err

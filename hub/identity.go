@@ -70,25 +70,28 @@ func (h *Hub) ownerCreds(ctx context.Context) (string, []byte, error) {
 	if err == nil {
 		userJWT, jerr := jwt.ParseDecoratedJWT(b)
 		kp, kerr := jwt.ParseDecoratedUserNKey(b)
-		if jerr == nil && kerr == nil {
-			seed, _ := kp.Seed()
-			return userJWT, seed, nil
+		if jerr != nil || kerr != nil {
+			return "", nil, fmt.Errorf("%s: not a credentials file", h.cfg.ownerCreds())
 		}
-		return "", nil, fmt.Errorf("%s: not a credentials file", h.cfg.ownerCreds())
+		seed, _ := kp.Seed()
+		// A registry that does not list this owner (a hub that joined a
+		// cluster after its first start alone) learns it again.
+		if uc, err := jwt.DecodeUserClaims(userJWT); err == nil && h.identityByKey(uc.Subject) == nil {
+			id := Identity{Name: uc.Name, Role: trust.RoleOwner, PublicKey: uc.Subject, Created: time.Unix(uc.IssuedAt, 0).UTC()}
+			if err := h.reg.put(ctx, id); err != nil {
+				return "", nil, err
+			}
+			h.log.Info("the owner made at this hub's first start is in the registry again", "name", uc.Name)
+		}
+		return userJWT, seed, nil
 	}
 	if !errors.Is(err, os.ErrNotExist) {
 		return "", nil, err
 	}
-	// A hub joining a cluster shares the registry: an owner there is the
-	// owner of this hub too.
-	ids, err := h.reg.identities(ctx)
-	if err != nil {
-		return "", nil, err
-	}
-	for _, id := range ids {
-		if id.Role == trust.RoleOwner && id.Revoked == nil {
-			return "", nil, errOwnerElsewhere
-		}
+	// A hub given a copy of the identity to join a cluster makes no
+	// owner: the hub that made the identity does, once.
+	if _, err := os.Stat(h.cfg.firstHubMarker()); errors.Is(err, os.ErrNotExist) {
+		return "", nil, errOwnerElsewhere
 	}
 	kp, err := nkeys.CreateUser()
 	if err != nil {

@@ -41,10 +41,12 @@ type CLI struct {
 	MaxNote    int64         `name:"max-note" help:"Largest note in bytes." default:"8388608"`
 	PairingTTL time.Duration `name:"pairing-ttl" help:"How long a pairing code is valid." default:"10m"`
 
-	ClusterName string   `name:"cluster-name" help:"Join hubs into one NATS cluster under this name."`
-	ClusterHost string   `name:"cluster-host" help:"Interface for routes from other hubs." default:"0.0.0.0"`
-	ClusterPort int      `name:"cluster-port" help:"Port for routes from other hubs." default:"6222"`
-	Routes      []string `help:"Other hubs' route URLs, e.g. nats-route://nas:6222 (comma-separated)."`
+	ClusterName string        `name:"cluster-name" help:"Join hubs into one NATS cluster under this name."`
+	ClusterHost string        `name:"cluster-host" help:"Interface for routes from other hubs." default:"0.0.0.0"`
+	ClusterPort int           `name:"cluster-port" help:"Port for routes from other hubs." default:"6222"`
+	Routes      []string      `help:"Other hubs' route URLs, e.g. nats-route://nas:6222 (comma-separated). Every hub of a cluster holds the same identity: see docs/RELIABILITY.md."`
+	Replicas    int           `help:"Copies of each JetStream asset (notes, durable calls, identities, …); 0: 1 alone, min(3, hubs) in a cluster." default:"0"`
+	LameDuck    time.Duration `name:"lame-duck" help:"In a cluster, how long a stopping hub spends moving its clients to the others." default:"5s"`
 
 	SweepInterval time.Duration `name:"sweep-interval" help:"How often the catalog pings the services." default:"${sweep_interval}"`
 	Expiry        time.Duration `help:"A service instance silent this long leaves the catalog." default:"${expiry}"`
@@ -68,6 +70,7 @@ func (c *CLI) hubConfig() (hub.Config, error) {
 	cfg.MaxPayload, cfg.MaxStore, cfg.MaxMemory, cfg.MaxBodies, cfg.MaxNote = c.MaxPayload, c.MaxStore, c.MaxMemory, c.MaxBodies, c.MaxNote
 	cfg.PairingTTL = c.PairingTTL
 	cfg.SweepInterval, cfg.Expiry = c.SweepInterval, c.Expiry
+	cfg.Replicas, cfg.LameDuck = c.Replicas, c.LameDuck
 	if c.ClusterName != "" {
 		cfg.Cluster = &broker.ClusterConfig{Name: c.ClusterName, Host: c.ClusterHost, Port: c.ClusterPort}
 		for _, r := range c.Routes {
