@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"slices"
+	"time"
 
 	"github.com/dpc-project/dpc/manifests"
 	"github.com/dpc-project/dpc/omq"
@@ -26,7 +27,9 @@ const (
 //	window: 250ms         # how long a round waits for replies
 //	agent_expiry: 6s      # silence after which an agent's instances are re-created elsewhere
 //	grace: 10s            # SIGTERM → SIGKILL when stopping an instance (0: the agent's own)
+//	start_timeout: 30s    # time a started process has to appear in $SRV under its instance id
 //	history: kv           # predictive history: kv (JetStream, survives restarts) or memory
+//	lease_expiry: 6s      # with history kv: a standby takes over after the active one has not renewed for this long
 //	services:
 //	  - name: work
 //	    manifest: work.yml    # optional: scaling from the manifest
@@ -40,12 +43,14 @@ const (
 // their hosts): a service may not have a command here, and a manifest's
 // is ignored.
 type FileConfig struct {
-	Period      manifests.Duration `yaml:"period"`
-	Window      manifests.Duration `yaml:"window"`
-	AgentExpiry manifests.Duration `yaml:"agent_expiry"`
-	Grace       manifests.Duration `yaml:"grace"`
-	History     string             `yaml:"history"`
-	Services    []ServiceSpec      `yaml:"services"`
+	Period       manifests.Duration `yaml:"period"`
+	Window       manifests.Duration `yaml:"window"`
+	AgentExpiry  manifests.Duration `yaml:"agent_expiry"`
+	Grace        manifests.Duration `yaml:"grace"`
+	StartTimeout manifests.Duration `yaml:"start_timeout"`
+	History      string             `yaml:"history"`
+	LeaseExpiry  manifests.Duration `yaml:"lease_expiry"`
+	Services     []ServiceSpec      `yaml:"services"`
 
 	file string
 }
@@ -156,7 +161,20 @@ func (fc *FileConfig) Supervisor(base Config) Config {
 	if fc.Grace > 0 {
 		base.Grace = fc.Grace.D()
 	}
+	if fc.StartTimeout > 0 {
+		base.StartTimeout = fc.StartTimeout.D()
+	}
 	return base
+}
+
+// Lease returns the lease settings of the file for a supervisor of the
+// given period: lease_expiry, else three periods; renewed every period.
+func (fc *FileConfig) Lease(period time.Duration) LeaseConfig {
+	lc := LeaseConfig{Expiry: 3 * period, Renew: period}
+	if fc.LeaseExpiry > 0 {
+		lc.Expiry = fc.LeaseExpiry.D()
+	}
+	return lc
 }
 
 // BuildServices builds the services of the file, each with its own

@@ -92,3 +92,28 @@ func TestFileConfig_PolicyErrorsNameTheService(t *testing.T) {
 		t.Fatalf("fixed = %+v, limits %+v; want N = min = 3", f, svcs[0].Limits)
 	}
 }
+
+// start_timeout reaches the supervisor; lease_expiry the lease, three
+// periods unless given.
+func TestFileConfig_StartTimeoutAndLease(t *testing.T) {
+	fc, err := ParseConfig("p.yml", []byte("period: 1s\nstart_timeout: 5s\nservices:\n  - name: work\n    policy: fixed\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg := fc.Supervisor(DefaultConfig()); cfg.StartTimeout != 5*time.Second {
+		t.Errorf("start timeout %v, want 5s", cfg.StartTimeout)
+	}
+	if lc := fc.Lease(time.Second); lc.Expiry != 3*time.Second || lc.Renew != time.Second {
+		t.Errorf("lease %+v, want an expiry of 3s renewed every 1s", lc)
+	}
+	fc, err = ParseConfig("p.yml", []byte("lease_expiry: 10s\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lc := fc.Lease(2 * time.Second); lc.Expiry != 10*time.Second || lc.Validate() != nil {
+		t.Errorf("lease %+v (%v), want an expiry of 10s", lc, lc.Validate())
+	}
+	if DefaultConfig().StartTimeout != 30*time.Second {
+		t.Errorf("default start timeout %v", DefaultConfig().StartTimeout)
+	}
+}

@@ -33,6 +33,18 @@ type KVHistory struct {
 // NewKVHistory creates bucket, or opens it if it exists. The caller owns js
 // and its connection.
 func NewKVHistory(ctx context.Context, js jetstream.JetStream, bucket string) (*KVHistory, error) {
+	kv, err := openBucket(ctx, js, bucket)
+	if err != nil {
+		return nil, err
+	}
+	return &KVHistory{kv: kv}, nil
+}
+
+// openBucket creates the supervisors' bucket, or opens it if it exists:
+// the history's peaks, and the lease (LeaseKey).
+func openBucket(ctx context.Context, js jetstream.JetStream, bucket string) (jetstream.KeyValue, error) {
+	// The description is the one of when the bucket held the history
+	// only: creating it again with the same configuration is a no-op.
 	kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:      bucket,
 		Description: "DPC provisioner: peak arrival rate per service, time-of-day slot and day",
@@ -43,9 +55,9 @@ func NewKVHistory(ctx context.Context, js jetstream.JetStream, bucket string) (*
 		kv, err = js.KeyValue(ctx, bucket)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("provisioner: history: open key-value bucket %s: %w", bucket, err)
+		return nil, fmt.Errorf("provisioner: open key-value bucket %s: %w", bucket, err)
 	}
-	return &KVHistory{kv: kv}, nil
+	return kv, nil
 }
 
 // historyKey is the bucket key of a service's slot. The service name

@@ -17,6 +17,8 @@ type Metrics struct {
 	stops     *prometheus.CounterVec
 	deaths    *prometheus.CounterVec
 	agents    *prometheus.GaugeVec
+	absent    *prometheus.CounterVec
+	active    prometheus.Gauge
 	rounds    prometheus.Histogram
 }
 
@@ -25,7 +27,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	const ns, sub = "dpc", "provisioner"
 	m := &Metrics{
 		instances: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "instances",
-			Help: "Instances of a service: desired (the enforced decision), current (running or starting, managed or not), ready (answering $SRV.STATS)."},
+			Help: "Instances of a service: desired (the enforced decision), current (running or starting, managed or not), ready (answering $SRV.STATS, not draining), " +
+				"starting (started by an agent, not yet in $SRV under its instance id), absent (started by an agent, still not in $SRV under its instance id after the start timeout)."},
 			[]string{"service", "state"}),
 		proposed: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "proposed_instances",
 			Help: "The policy's proposal before min/max and the durable-lane floor."}, []string{"service", "policy"}),
@@ -46,11 +49,25 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		deaths: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "instance_deaths_total",
 			Help: "Instances that exited without being asked to, or were lost with their agent; each is replaced."}, []string{"service", "cause"}),
 		agents: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "agents",
-			Help: "Agents known to the supervisor: live (answered within the expiry) or vanished."}, []string{"state"}),
+			Help: "Agents known to the supervisor: live (answered list within the expiry) or vanished; silent: answered $SRV.PING but not list in the last round."}, []string{"state"}),
+		absent: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "absent_instances_total",
+			Help: "Processes an agent runs that never appeared in $SRV under their instance id within the start timeout (each reported once)."}, []string{"service"}),
+		active: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "active",
+			Help: "1 while this provisioner supervises (it holds the lease, or runs without one), 0 while it stands by."}),
 		rounds: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub, Name: "round_duration_seconds",
 			Help: "Time one supervision round took (gather, decide, enforce).", Buckets: prometheus.ExponentialBuckets(0.001, 2, 14)}),
 	}
 	reg.MustRegister(m.instances, m.proposed, m.lambda, m.service, m.queueWait, m.backlog,
-		m.decisions, m.spawns, m.stops, m.deaths, m.agents, m.rounds)
+		m.decisions, m.spawns, m.stops, m.deaths, m.agents, m.absent, m.active, m.rounds)
 	return m
+}
+
+// standBy drops the figures of the services and agents: a standby
+// observes nothing, and stale values beside the active supervisor's would
+// mislead. Counters stay.
+func (m *Metrics) standBy() {
+	m.active.Set(0)
+	for _, g := range []*prometheus.GaugeVec{m.instances, m.proposed, m.lambda, m.service, m.queueWait, m.backlog, m.agents} {
+		g.Reset()
+	}
 }

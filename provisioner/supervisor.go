@@ -17,7 +17,10 @@ import (
 // Agents is how the supervisor reaches the hosts that run instances;
 // agent.Client is the implementation over omq.
 type Agents interface {
-	// List returns the state of every agent that answers within window.
+	// List returns the state of every agent found by a $SRV.PING
+	// gathered for window that answers list by ctx's deadline. Agents
+	// found that did not answer are named by an *agent.ListError, with
+	// the states of those that did.
 	List(ctx context.Context, window time.Duration) ([]agent.State, error)
 	Spawn(ctx context.Context, agentID string, req agent.SpawnRequest) (agent.Process, error)
 	Stop(ctx context.Context, agentID string, req agent.StopRequest) (agent.Process, error)
@@ -37,8 +40,10 @@ type Config struct {
 	// paper's t: long enough that a started instance shows in the next
 	// round's figures, short enough to catch a flash crowd.
 	Period time.Duration
-	// Window is how long a round waits for agents' and instances'
-	// replies.
+	// Window is how long a round gathers $SRV replies (agents' and
+	// instances'). Each agent found then has as long again (at most
+	// half of what is left of the period) to answer list: one that does
+	// not is supervised without, and costs the round only that wait.
 	Window time.Duration
 	// AgentExpiry is how long an agent may stay silent before its
 	// instances are counted as lost and re-created elsewhere.
@@ -46,16 +51,26 @@ type Config struct {
 	// Grace is what agents wait after SIGTERM before SIGKILL when the
 	// supervisor stops an instance; 0 leaves each agent's own default.
 	Grace time.Duration
+	// StartTimeout is how long a process an agent started may take to
+	// appear in $SRV under its instance id. Until then it counts as
+	// starting; one that has not appeared by then is reported once. An
+	// instance no agent lists that appeared after such a process started
+	// is taken for it, so the two are counted once.
+	StartTimeout time.Duration
+	// Lease, if set, makes the supervisor act only while it holds it:
+	// without it, the rounds of a standby do nothing but try for the
+	// lease. Nil: the supervisor acts alone.
+	Lease Lease
 	// DryRun decides and logs but starts and stops nothing.
 	DryRun  bool
 	Logger  *slog.Logger
 	Metrics *Metrics // optional
 }
 
-// DefaultConfig returns a period of 2 s, a window of 250 ms and an agent
-// expiry of three periods.
+// DefaultConfig returns a period of 2 s, a window of 250 ms, an agent
+// expiry of three periods and a start timeout of 30 s.
 func DefaultConfig() Config {
-	return Config{Period: 2 * time.Second, Window: 250 * time.Millisecond, AgentExpiry: 6 * time.Second}
+	return Config{Period: 2 * time.Second, Window: 250 * time.Millisecond, AgentExpiry: 6 * time.Second, StartTimeout: 30 * time.Second}
 }
 
 // Validate reports every problem of c at once.
@@ -72,6 +87,9 @@ func (c Config) Validate() error {
 	}
 	if c.Grace < 0 {
 		errs = append(errs, fmt.Errorf("provisioner: grace %v: want ≥ 0", c.Grace))
+	}
+	if c.StartTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("provisioner: start timeout %v: want > 0", c.StartTimeout))
 	}
 	return errors.Join(errs...)
 }
@@ -92,9 +110,25 @@ type Supervisor struct {
 	// Agents' last known states, by agent ID: an agent that misses a
 	// round keeps its instances counted until it expires.
 	known map[string]*agentSeen
+	// Agents that answered list in this round: the only ones spawned on.
+	answered map[string]bool
+	// Agents that answered $SRV.PING but not list, since when: each is
+	// logged once, not every round.
+	silent map[string]time.Time
+	// Agents whose spawn timed out in this round: not asked again in it.
+	hung map[string]bool
+
+	role         string // roleActive or roleStandby, "" before the first round
+	leaseHolder  string // the holder last seen while standing by
+	leaseFailing bool   // the last Hold failed (logged once)
 
 	stopping sync.WaitGroup
 }
+
+const (
+	roleActive  = "active"
+	roleStandby = "standby"
+)
 
 type agentSeen struct {
 	state    agent.State
@@ -111,6 +145,15 @@ type serviceState struct {
 	stopAsked map[string]time.Time
 	// Exits already reported, so that each death is logged once.
 	reported map[string]bool
+	// Running processes of agents, by ID: whether each has appeared in
+	// $SRV under its instance id.
+	procs map[string]*procSeen
+}
+
+type procSeen struct {
+	first    time.Time // the supervisor's clock when it first knew the process
+	seen     bool      // has answered $SRV.STATS under its instance id
+	reported bool      // reported as absent
 }
 
 // New returns a supervisor for services. node is its connection to the
@@ -121,7 +164,8 @@ func New(node *omq.Node, agents Agents, cfg Config, services []Service) (*Superv
 	}
 	var errs []error
 	seen := map[string]bool{}
-	s := &Supervisor{node: node, agents: agents, cfg: cfg, log: cfg.Logger, known: map[string]*agentSeen{}}
+	s := &Supervisor{node: node, agents: agents, cfg: cfg, log: cfg.Logger, known: map[string]*agentSeen{},
+		answered: map[string]bool{}, silent: map[string]time.Time{}, hung: map[string]bool{}}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -138,7 +182,7 @@ func New(node *omq.Node, agents Agents, cfg Config, services []Service) (*Superv
 		}
 		seen[svc.Name] = true
 		s.services = append(s.services, &serviceState{Service: svc, sampler: newSampler(),
-			stopAsked: map[string]time.Time{}, reported: map[string]bool{}})
+			stopAsked: map[string]time.Time{}, reported: map[string]bool{}, procs: map[string]*procSeen{}})
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
@@ -146,8 +190,8 @@ func New(node *omq.Node, agents Agents, cfg Config, services []Service) (*Superv
 	return s, nil
 }
 
-// Run supervises until ctx ends, one round per period, then waits for the
-// stops it asked for.
+// Run supervises until ctx ends, one round per period, then releases the
+// lease, if it holds one, and waits for the stops it asked for.
 func (s *Supervisor) Run(ctx context.Context) error {
 	defer s.stopping.Wait()
 	t := time.NewTicker(s.cfg.Period)
@@ -156,10 +200,26 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		s.Round(ctx)
 		select {
 		case <-ctx.Done():
+			s.release(ctx)
 			return nil
 		case <-t.C:
 		}
 	}
+}
+
+// release gives up the lease, so that a standby takes over at its next
+// round instead of after the expiry.
+func (s *Supervisor) release(ctx context.Context) {
+	if s.cfg.Lease == nil || s.role != roleActive {
+		return
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
+	if err := s.cfg.Lease.Release(rctx); err != nil {
+		s.log.Warn("lease: release failed; a standby takes over after the expiry", "err", err)
+		return
+	}
+	s.log.Info("lease released")
 }
 
 // Round is one supervision round: gather, decide, enforce, for every
@@ -169,8 +229,13 @@ func (s *Supervisor) Round(ctx context.Context) {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.Period)
 	defer cancel()
+	if !s.lead(ctx) {
+		return
+	}
+	clear(s.hung)
 	// Every reply waits out a window, so the agents and all services are
-	// asked at once: a round costs one window, not one per service.
+	// asked at once: a round costs one window (and the agents' list
+	// wait), not one per service.
 	figs := make([]gathered, len(s.services))
 	var wg sync.WaitGroup
 	wg.Go(func() { s.refreshAgents(ctx, start) })
@@ -189,10 +254,110 @@ func (s *Supervisor) Round(ctx context.Context) {
 	}
 }
 
+// lead says whether this supervisor acts in this round: it has no lease,
+// or holds it. Changes of role, and of the holder while standing by, are
+// logged once.
+func (s *Supervisor) lead(ctx context.Context) bool {
+	l := s.cfg.Lease
+	if l == nil {
+		s.setRole(roleActive)
+		return true
+	}
+	hctx, cancel := context.WithTimeout(ctx, max(s.cfg.Period/4, s.cfg.Window))
+	st, err := l.Hold(hctx)
+	cancel()
+	switch {
+	case err != nil && !s.leaseFailing:
+		s.leaseFailing = true
+		s.log.Warn("lease: cannot renew or read it", "err", err, "acting", st.Held)
+	case err == nil && s.leaseFailing:
+		s.leaseFailing = false
+		s.log.Info("lease: the bucket answers again")
+	}
+	switch {
+	case st.Held && s.role != roleActive:
+		s.log.Info("active: this provisioner holds the lease and supervises", "holder", st.Holder, "was", cmp.Or(s.role, "starting"))
+		s.takeOver()
+	case !st.Held && s.role == roleActive:
+		s.log.Warn("standby: this provisioner no longer holds the lease and stops supervising", "holder", st.Holder)
+	case !st.Held && (s.role != roleStandby || st.Holder != s.leaseHolder) && st.Holder != "":
+		s.log.Info("standby: another provisioner holds the lease", "holder", st.Holder)
+	}
+	if !st.Held {
+		if st.Holder != "" {
+			s.leaseHolder = st.Holder
+		}
+		s.setRole(roleStandby)
+		return false
+	}
+	s.setRole(roleActive)
+	return true
+}
+
+func (s *Supervisor) setRole(role string) {
+	s.role = role
+	switch m := s.cfg.Metrics; {
+	case m == nil:
+	case role == roleActive:
+		m.active.Set(1)
+	default:
+		m.standBy()
+	}
+}
+
+// takeOver forgets what an earlier spell as the active supervisor left:
+// the agents' states and the instances' samples are stale, and the first
+// round after it only measures again.
+func (s *Supervisor) takeOver() {
+	clear(s.known)
+	clear(s.silent)
+	for _, svc := range s.services {
+		svc.sampler = newSampler()
+		svc.lastRound = time.Time{}
+		clear(svc.procs)
+	}
+}
+
+// listWait is how long each agent found has to answer list, after the
+// window that finds them: the window, but at most half of what the
+// period leaves.
+func (s *Supervisor) listWait() time.Duration {
+	return min(s.cfg.Window, (s.cfg.Period-s.cfg.Window)/2)
+}
+
 func (s *Supervisor) refreshAgents(ctx context.Context, now time.Time) {
-	states, err := s.agents.List(ctx, s.cfg.Window)
-	if err != nil && len(states) == 0 {
+	wait := s.listWait()
+	lctx, cancel := context.WithTimeout(ctx, s.cfg.Window+wait)
+	defer cancel()
+	states, err := s.agents.List(lctx, s.cfg.Window)
+	var failed map[string]error
+	if le := (*agent.ListError)(nil); errors.As(err, &le) {
+		failed = le.Failed
+	} else if err != nil && len(states) == 0 {
 		s.log.Warn("no answer from agents", "err", err)
+	}
+	clear(s.answered)
+	for _, st := range states {
+		s.answered[st.Agent] = true
+	}
+	// Silent agents: found, but without a list in time. Each costs the
+	// round its wait only; its last state counts until it expires.
+	for id, why := range failed {
+		if _, ok := s.silent[id]; ok || s.answered[id] {
+			continue
+		}
+		s.silent[id] = now
+		s.log.Warn("agent answers $SRV.PING but not list; supervising without it", "agent", id, "wait", wait,
+			"known", s.known[id] != nil, "err", why)
+	}
+	for id, since := range s.silent {
+		if _, still := failed[id]; still && !s.answered[id] {
+			continue
+		}
+		delete(s.silent, id)
+		if s.answered[id] {
+			s.log.Info("agent answers list again", "agent", id, "silent_for", now.Sub(since).Round(time.Millisecond))
+		}
 	}
 	for _, st := range states {
 		a, ok := s.known[st.Agent]
@@ -232,6 +397,7 @@ func (s *Supervisor) refreshAgents(ctx context.Context, now time.Time) {
 	if m := s.cfg.Metrics; m != nil {
 		m.agents.WithLabelValues("live").Set(float64(live))
 		m.agents.WithLabelValues("vanished").Set(float64(gone))
+		m.agents.WithLabelValues("silent").Set(float64(len(s.silent)))
 	}
 }
 
@@ -280,16 +446,10 @@ func (s *Supervisor) superviseService(ctx context.Context, svc *serviceState, g 
 	obs.Service, obs.Now, obs.Limits, obs.Durable = svc.Name, now, svc.Limits, g.durable
 
 	running, listed := s.running(svc, now)
-	// Unmanaged: answering $SRV but started by no agent we know. An
-	// instance being stopped still answers while it drains; it is an
-	// agent's (listed), not a stranger to size around.
-	unmanaged := 0
-	for _, st := range stats {
-		if !listed[st.ID] {
-			unmanaged++
-		}
-	}
+	c := s.count(svc, now, running, listed, stats)
+	unmanaged := c.unmanaged
 	obs.Current = len(running) + unmanaged
+	obs.Ready = c.ready
 
 	var dec Decision
 	var err error
@@ -317,8 +477,18 @@ func (s *Supervisor) superviseService(ctx context.Context, svc *serviceState, g 
 	if unmanaged > 0 {
 		attrs = append(attrs, "unmanaged", unmanaged)
 	}
+	if c.starting > 0 {
+		attrs = append(attrs, "starting", c.starting)
+	}
+	if c.absent > 0 {
+		attrs = append(attrs, "absent", c.absent)
+	}
 	s.log.Info("decision", attrs...)
 	s.record(svc, obs, dec, desired, action)
+	if m := s.cfg.Metrics; m != nil {
+		m.instances.WithLabelValues(svc.Name, "starting").Set(float64(c.starting))
+		m.instances.WithLabelValues(svc.Name, "absent").Set(float64(c.absent))
+	}
 
 	// Instances the supervisor cannot stop (started by hand) count
 	// towards the decision; it sizes the ones it manages around them.
@@ -330,6 +500,114 @@ func (s *Supervisor) superviseService(ctx context.Context, svc *serviceState, g 
 	case want < len(running):
 		s.stop(ctx, svc, len(running)-want, running)
 	}
+}
+
+// pairSlack is how much earlier than the agent's record of a process's
+// start an instance may have started and still be taken for it.
+const pairSlack = time.Second
+
+// counts is how a round counts one service's instances besides those
+// agents run.
+type counts struct {
+	unmanaged int // answering $SRV, listed by no agent, and not taken for an agent's process
+	ready     int // answering $SRV and not draining
+	starting  int // agents' running processes not yet in $SRV under their id, within the start timeout
+	absent    int // the same, past it
+}
+
+// count matches the agents' running processes to the instances
+// answering $SRV.STATS (stats).
+//
+// Instances no agent lists are unmanaged (started by hand): counted,
+// never stopped. An instance being stopped still answers while it drains
+// (or, once omq stops answering $SRV at the start of a drain, no longer
+// does); either way it is an agent's (listed), neither a stranger to size
+// around nor ready capacity.
+//
+// A running process that has never answered under its instance id
+// counts as starting until the start timeout, then is reported once. A
+// process whose command binds with an id of its own (not DPC_INSTANCE_ID)
+// answers as a stranger: a stranger that started after such a process
+// (their clocks are the same host's; see pairSlack) is taken for it, so
+// that the two count once, not twice (the count would flap: two, stop
+// one, none, start one, two…).
+func (s *Supervisor) count(svc *serviceState, now time.Time, running []managed, listed map[string]bool, stats []omq.Stats) counts {
+	var c counts
+	inSRV := make(map[string]bool, len(stats))
+	for _, st := range stats {
+		inSRV[st.ID] = true
+	}
+	isRunning := make(map[string]bool, len(running))
+	var unseen []managed
+	for _, r := range running {
+		id := r.proc.ID
+		isRunning[id] = true
+		p := svc.procs[id]
+		if p == nil {
+			p = &procSeen{first: now}
+			svc.procs[id] = p
+		}
+		if inSRV[id] {
+			p.seen = true
+		}
+		if !p.seen {
+			unseen = append(unseen, r)
+		}
+	}
+	for id := range svc.procs {
+		if !isRunning[id] {
+			delete(svc.procs, id)
+		}
+	}
+	var strangers []omq.Stats
+	for _, st := range stats {
+		switch {
+		case !listed[st.ID]:
+			strangers = append(strangers, st)
+			c.ready++
+		case isRunning[st.ID]:
+			c.ready++
+		}
+	}
+	// Each unseen process, oldest first, takes the first stranger that
+	// started after it (less a little: the agent notes a process's start
+	// just after starting it).
+	slices.SortFunc(unseen, func(a, b managed) int { return a.proc.Started.Compare(b.proc.Started) })
+	slices.SortFunc(strangers, func(a, b omq.Stats) int { return a.Started.Compare(b.Started) })
+	taken := make([]bool, len(strangers))
+	paired := map[string]string{}
+	for _, u := range unseen {
+		for j, st := range strangers {
+			if !taken[j] && !st.Started.Before(u.proc.Started.Add(-pairSlack)) {
+				taken[j] = true
+				paired[u.proc.ID] = st.ID
+				break
+			}
+		}
+	}
+	c.unmanaged = len(strangers) - len(paired)
+	for _, u := range unseen {
+		p := svc.procs[u.proc.ID]
+		if now.Sub(p.first) < s.cfg.StartTimeout {
+			c.starting++
+			continue
+		}
+		c.absent++
+		if p.reported {
+			continue
+		}
+		p.reported = true
+		if m := s.cfg.Metrics; m != nil {
+			m.absent.WithLabelValues(svc.Name).Inc()
+		}
+		attrs := []any{"service", svc.Name, "instance", u.proc.ID, "agent", u.agent, "pid", u.proc.PID, "after", s.cfg.StartTimeout,
+			"hint", "its command must bind with the instance id the agent gives it in " + agent.EnvInstanceID + " (dpc-service does)"}
+		if id, ok := paired[u.proc.ID]; ok {
+			attrs = append(attrs, "counted_with", id)
+		}
+		s.log.Warn("process never appeared in $SRV under its instance id", attrs...)
+	}
+	return c
 }
 
 // clamp applies the limits, and keeps at least one instance while calls
@@ -410,7 +688,9 @@ func (s *Supervisor) spawn(ctx context.Context, svc *serviceState, n int, runnin
 	}
 	var agents []*load
 	for id, a := range s.known {
-		if a.gone || !a.state.Runs(svc.Name) {
+		// Only agents that answered list in this round: a silent one
+		// would hold the round up on a spawn it does not answer either.
+		if a.gone || !s.answered[id] || s.hung[id] || !a.state.Runs(svc.Name) {
 			continue
 		}
 		l := &load{id: id}
@@ -450,9 +730,16 @@ func (s *Supervisor) spawn(ctx context.Context, svc *serviceState, n int, runnin
 		if best == nil {
 			break
 		}
-		p, err := s.agents.Spawn(ctx, best.id, agent.SpawnRequest{Service: svc.Name})
+		sctx, cancel := context.WithTimeout(ctx, s.spawnWait())
+		p, err := s.agents.Spawn(sctx, best.id, agent.SpawnRequest{Service: svc.Name})
+		cancel()
 		if err != nil {
 			failed[best.id] = true
+			if errors.Is(err, omq.ErrTimeout) {
+				// It may have started the process (the next list shows
+				// it); it is not asked again in this round.
+				s.hung[best.id] = true
+			}
 			s.metricSpawn(svc.Name, best.id, "error")
 			s.log.Error("spawn failed", "service", svc.Name, "agent", best.id, "err", err)
 			continue
@@ -462,12 +749,19 @@ func (s *Supervisor) spawn(ctx context.Context, svc *serviceState, n int, runnin
 		started++
 		s.metricSpawn(svc.Name, best.id, "ok")
 		s.log.Info("spawned", "service", svc.Name, "agent", best.id, "instance", p.ID, "pid", p.PID)
+		svc.procs[p.ID] = &procSeen{first: time.Now()}
 		// Count it until the next list shows it, so a second service's
 		// spawns in this round spread too.
 		if a := s.known[best.id]; a != nil {
 			a.state.Processes = append(a.state.Processes, p)
 		}
 	}
+}
+
+// spawnWait is how long one spawn may take: an agent that answered list
+// but hangs on a spawn must not hold up the rest of the round.
+func (s *Supervisor) spawnWait() time.Duration {
+	return max(2*s.cfg.Window, s.cfg.Period/4)
 }
 
 // stop stops n instances: from the agents with the most instances of the

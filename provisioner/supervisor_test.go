@@ -2,10 +2,13 @@ package provisioner_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -17,6 +20,8 @@ import (
 	"github.com/dpc-project/dpc/internal/proctest"
 	"github.com/dpc-project/dpc/omq"
 	"github.com/dpc-project/dpc/provisioner"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // serviceBin is dpc-service, built once: the supervisor's tests start real
@@ -52,6 +57,12 @@ func (e *env) startAgent(id string) (stop func()) {
 // startAgentServing is startAgent with work taking serviceTime per call.
 func (e *env) startAgentServing(id, serviceTime string) (stop func()) {
 	e.t.Helper()
+	return e.startAgentRunning(id, serviceBin, "work", "--service-time", serviceTime, "--concurrency", "1")
+}
+
+// startAgentRunning is startAgent with command for work.
+func (e *env) startAgentRunning(id string, command ...string) (stop func()) {
+	e.t.Helper()
 	nc := brokertest.Connect(e.t, e.srv)
 	node, err := omq.New(nc)
 	if err != nil {
@@ -62,7 +73,7 @@ func (e *env) startAgentServing(id, serviceTime string) (stop func()) {
 	cfg.Grace = 10 * time.Second
 	cfg.NATSURL = e.srv.ClientURL()
 	cfg.Services = map[string]agent.ServiceCommand{
-		"work": {Command: []string{serviceBin, "work", "--service-time", serviceTime, "--concurrency", "1"}},
+		"work": {Command: command},
 	}
 	a, err := agent.New(cfg)
 	if err != nil {
@@ -88,18 +99,87 @@ func (e *env) startAgentServing(id, serviceTime string) (stop func()) {
 
 func (e *env) supervisor(svc provisioner.Service) *provisioner.Supervisor {
 	e.t.Helper()
+	return e.observed(svc, nil).sup
+}
+
+// watched is a supervisor whose metrics and log the test reads.
+type watched struct {
+	sup  *provisioner.Supervisor
+	reg  *prometheus.Registry
+	logs *proctest.Buffer
+}
+
+// observed is supervisor with its metrics and JSON log kept, and the
+// config changed by change (if not nil).
+func (e *env) observed(svc provisioner.Service, change func(*provisioner.Config)) *watched {
+	e.t.Helper()
+	w := &watched{reg: prometheus.NewRegistry(), logs: &proctest.Buffer{}}
 	cfg := provisioner.DefaultConfig()
 	cfg.Period, cfg.Window, cfg.AgentExpiry = 500*time.Millisecond, 150*time.Millisecond, time.Second
+	cfg.Metrics = provisioner.NewMetrics(w.reg)
+	cfg.Logger = slog.New(slog.NewJSONHandler(w.logs, nil))
+	if change != nil {
+		change(&cfg)
+	}
 	sup, err := provisioner.New(e.node, agent.NewClient(e.node), cfg, []provisioner.Service{svc})
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	return sup
+	w.sup = sup
+	return w
+}
+
+// metric is the sum of the samples of the metric name whose labels
+// include labels (name, value, …); 0 if there are none.
+func (w *watched) metric(t *testing.T, name string, labels ...string) float64 {
+	t.Helper()
+	mfs, err := w.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	next:
+		for _, m := range mf.GetMetric() {
+			have := map[string]string{}
+			for _, l := range m.GetLabel() {
+				have[l.GetName()] = l.GetValue()
+			}
+			for i := 0; i+1 < len(labels); i += 2 {
+				if v, ok := have[labels[i]]; !ok || v != labels[i+1] {
+					continue next
+				}
+			}
+			switch {
+			case m.Gauge != nil:
+				sum += m.GetGauge().GetValue()
+			case m.Counter != nil:
+				sum += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return sum
+}
+
+// logged counts the log lines whose msg is msg.
+func (w *watched) logged(msg string) int {
+	n := 0
+	for line := range strings.Lines(w.logs.String()) {
+		var rec struct{ Msg string }
+		if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == msg {
+			n++
+		}
+	}
+	return n
 }
 
 // perAgent counts running instances of work by agent.
 func (e *env) perAgent() map[string]int {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	// Short: an agent that never answers list costs each call this long.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	states, _ := agent.NewClient(e.node).List(ctx, 200*time.Millisecond)
 	out := map[string]int{}
@@ -123,7 +203,13 @@ func (e *env) ready() int {
 // rounds drives the supervisor until cond holds (or gives up).
 func rounds(t *testing.T, sup *provisioner.Supervisor, cond func() bool, what string) {
 	t.Helper()
-	brokertest.Eventually(t, 60*time.Second, func() bool {
+	roundsWithin(t, 60*time.Second, sup, cond, what)
+}
+
+// roundsWithin is rounds giving up after timeout.
+func roundsWithin(t *testing.T, timeout time.Duration, sup *provisioner.Supervisor, cond func() bool, what string) {
+	t.Helper()
+	brokertest.Eventually(t, timeout, func() bool {
 		sup.Round(context.Background())
 		time.Sleep(200 * time.Millisecond)
 		return cond()
@@ -333,5 +419,206 @@ func TestSupervisor_SpawnsWhereTheServiceRuns(t *testing.T) {
 				t.Errorf("spawned on %v, want %v", fa.spawned, want)
 			}
 		})
+	}
+}
+
+// One agent that answers $SRV.PING but never list (a busy agent, or
+// anyone bound as one) costs the round its own reply only: the others
+// are listed and the service is sized as if it were not there. It is
+// logged once, not every round, and counted as silent.
+func TestSupervisor_SilentAgentCostsOnlyItsReply(t *testing.T) {
+	e := newEnv(t)
+	e.startAgent("a")
+	busyNode, err := omq.New(brokertest.Connect(t, e.srv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stuck := omq.HandlerFunc(func(ctx context.Context, _ *omq.Request) (any, error) {
+		<-ctx.Done() // the caller's deadline
+		return nil, ctx.Err()
+	})
+	inst, err := busyNode.Bind(context.Background(), agent.ServiceName,
+		omq.Handlers{agent.FnList: stuck, agent.FnSpawn: stuck, agent.FnStop: stuck}, omq.InstanceID("busy"), omq.NoDurable())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = inst.Unbind(context.Background()) })
+
+	w := e.observed(fixed(2), nil)
+	roundsWithin(t, 30*time.Second, w.sup, func() bool { return e.ready() == 2 }, "two instances serving while busy never answers list")
+	for range 3 {
+		w.sup.Round(context.Background())
+	}
+	if m := e.perAgent(); m["a"] != 2 || len(m) != 1 {
+		t.Errorf("instances per agent %v, want two on a", m)
+	}
+	if n := w.logged("agent answers $SRV.PING but not list; supervising without it"); n != 1 {
+		t.Errorf("the silent agent logged %d times, want once", n)
+	}
+	if n := w.metric(t, "dpc_provisioner_agents", "state", "silent"); n != 1 {
+		t.Errorf("agents{state=silent} = %v, want 1", n)
+	}
+	if n := w.metric(t, "dpc_provisioner_agents", "state", "live"); n != 1 {
+		t.Errorf("agents{state=live} = %v, want 1 (a)", n)
+	}
+}
+
+// A process whose command binds with an instance id of its own (not
+// DPC_INSTANCE_ID) never shows under the id its agent gave it; its
+// instance answers $SRV as one no agent lists. The supervisor counts the
+// two once: it neither stops the process as a surplus nor starts
+// another, and it reports the process once after the start timeout.
+func TestSupervisor_ProcessOutsideSRVCountedOnce(t *testing.T) {
+	e := newEnv(t)
+	// --instance-id= overrides DPC_INSTANCE_ID: dpc-service takes a random id.
+	e.startAgentRunning("a", serviceBin, "work", "--instance-id=", "--service-time", "1ms", "--concurrency", "1")
+	w := e.observed(fixed(1), func(c *provisioner.Config) { c.StartTimeout = 2 * time.Second })
+	const absent = "process never appeared in $SRV under its instance id"
+	check := func() {
+		t.Helper()
+		if n := w.metric(t, "dpc_provisioner_decisions_total", "action", "down"); n != 0 {
+			t.Fatalf("the supervisor scaled down %v times: it counted the process twice\n%s", n, w.logs)
+		}
+		if n := w.metric(t, "dpc_provisioner_spawns_total", "result", "ok"); n > 1 {
+			t.Fatalf("%v spawns, want one\n%s", n, w.logs)
+		}
+	}
+	roundsWithin(t, 30*time.Second, w.sup, func() bool {
+		check()
+		return w.logged(absent) == 1
+	}, "the process reported as absent from $SRV")
+	if n := w.metric(t, "dpc_provisioner_absent_instances_total", "service", "work"); n != 1 {
+		t.Errorf("absent_instances_total = %v, want 1", n)
+	}
+	for range 3 {
+		w.sup.Round(context.Background())
+		check()
+	}
+	if n := w.logged(absent); n != 1 {
+		t.Errorf("reported %d times, want once", n)
+	}
+	if cur, ab := w.metric(t, "dpc_provisioner_instances", "state", "current"), w.metric(t, "dpc_provisioner_instances", "state", "absent"); cur != 1 || ab != 1 {
+		t.Errorf("instances current %v, absent %v; want 1 and 1", cur, ab)
+	}
+	if n := e.perAgent()["a"]; n != 1 {
+		t.Errorf("%d processes on a, want 1", n)
+	}
+}
+
+// An instance that drains after a stop is not ready capacity, whether it
+// still answers $SRV.STATS (omq today) or no longer does while its agent
+// lists it as stopping; either way the supervisor neither starts a
+// replacement nor stops another.
+func TestSupervisor_DrainingIsNotCapacity(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	bind := func(id string) *omq.Instance {
+		n, err := omq.New(brokertest.Connect(t, e.srv))
+		if err != nil {
+			t.Fatal(err)
+		}
+		inst, err := n.Bind(ctx, "work", omq.Handlers{"work": omq.HandlerFunc(func(context.Context, *omq.Request) (any, error) { return nil, nil })},
+			omq.InstanceID(id), omq.NoDurable())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = inst.Unbind(ctx) })
+		return inst
+	}
+	started := time.Now()
+	bind("work-a-1")
+	draining := bind("work-a-2")
+	fa := &fakeAgents{states: map[string]*agent.State{"a": {Agent: "a", Services: []string{"work"}, Processes: []agent.Process{
+		{ID: "work-a-1", Service: "work", Agent: "a", State: agent.StateRunning, Started: started},
+		{ID: "work-a-2", Service: "work", Agent: "a", State: agent.StateStopping, Started: started, Stopped: true},
+	}}}}
+	w := &watched{reg: prometheus.NewRegistry(), logs: &proctest.Buffer{}}
+	cfg := provisioner.DefaultConfig()
+	cfg.Period, cfg.Window, cfg.AgentExpiry = 500*time.Millisecond, 150*time.Millisecond, time.Minute
+	cfg.Metrics, cfg.Logger = provisioner.NewMetrics(w.reg), slog.New(slog.NewJSONHandler(w.logs, nil))
+	sup, err := provisioner.New(e.node, fa, cfg, []provisioner.Service{fixed(1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	steady := func(what string) {
+		t.Helper()
+		for range 3 {
+			sup.Round(ctx)
+		}
+		if cur, ready := w.metric(t, "dpc_provisioner_instances", "state", "current"), w.metric(t, "dpc_provisioner_instances", "state", "ready"); cur != 1 || ready != 1 {
+			t.Errorf("%s: current %v, ready %v; want 1 and 1", what, cur, ready)
+		}
+		fa.mu.Lock()
+		defer fa.mu.Unlock()
+		if len(fa.spawned) != 0 || w.metric(t, "dpc_provisioner_decisions_total", "action", "down") != 0 {
+			t.Fatalf("%s: spawned on %v, or scaled down\n%s", what, fa.spawned, w.logs)
+		}
+	}
+	steady("draining and answering $SRV")
+	if err := draining.Unbind(ctx); err != nil {
+		t.Fatal(err)
+	}
+	brokertest.Eventually(t, 10*time.Second, func() bool {
+		st, _ := e.node.StatsWithin(ctx, "work", 100*time.Millisecond)
+		return len(st) == 1
+	}, "the draining instance gone from $SRV")
+	steady("stopping, gone from $SRV")
+	fa.mu.Lock()
+	p := &fa.states["a"].Processes[1]
+	p.State = agent.StateExited
+	fa.mu.Unlock()
+	steady("exited after its stop")
+}
+
+// Two supervisors share the lease in the history bucket: while one holds
+// it, the other decides nothing and starts nothing (it would want
+// another instance); when the holder stops renewing, the other takes over
+// and sizes the service its way; the first, back, stands by.
+func TestSupervisor_LeaseOneActsTheOtherStandsBy(t *testing.T) {
+	e := newEnv(t)
+	e.startAgent("a")
+	js, err := jetstream.New(brokertest.Connect(t, e.srv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const expiry, period = 1500 * time.Millisecond, 500 * time.Millisecond
+	withLease := func(holder string) func(*provisioner.Config) {
+		return func(c *provisioner.Config) { c.Lease = newLease(t, js, holder, expiry, period) }
+	}
+	a := e.observed(fixed(1), withLease("A"))
+	b := e.observed(fixed(2), withLease("B"))
+	rounds(t, a.sup, func() bool { return e.perAgent()["a"] == 1 && e.ready() == 1 }, "A's one instance")
+
+	// Longer than the expiry, both running rounds: B stays standby.
+	ctx := context.Background()
+	for start := time.Now(); time.Since(start) < expiry+time.Second; {
+		a.sup.Round(ctx)
+		b.sup.Round(ctx)
+		if b.metric(t, "dpc_provisioner_active") != 0 || b.metric(t, "dpc_provisioner_decisions_total") != 0 || a.metric(t, "dpc_provisioner_active") != 1 {
+			t.Fatalf("B acted while A renewed the lease\nA:\n%s\nB:\n%s", a.logs, b.logs)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if n := b.logged("standby: another provisioner holds the lease"); n != 1 {
+		t.Errorf("B logged standing by %d times, want once", n)
+	}
+
+	// A stops renewing (hung, or killed without releasing).
+	rounds(t, b.sup, func() bool { return e.perAgent()["a"] == 2 }, "B takes over and starts its second instance")
+	if b.metric(t, "dpc_provisioner_active") != 1 || b.logged("active: this provisioner holds the lease and supervises") != 1 {
+		t.Errorf("B active %v\n%s", b.metric(t, "dpc_provisioner_active"), b.logs)
+	}
+	decided := a.metric(t, "dpc_provisioner_decisions_total")
+	for range 3 {
+		a.sup.Round(ctx)
+		b.sup.Round(ctx)
+	}
+	if a.metric(t, "dpc_provisioner_active") != 0 || a.metric(t, "dpc_provisioner_decisions_total") != decided ||
+		a.logged("standby: this provisioner no longer holds the lease and stops supervising") != 1 {
+		t.Fatalf("A back: active %v, decisions %v → %v\n%s", a.metric(t, "dpc_provisioner_active"), decided,
+			a.metric(t, "dpc_provisioner_decisions_total"), a.logs)
+	}
+	if n := e.perAgent()["a"]; n != 2 {
+		t.Errorf("%d instances after A came back, want B's 2", n)
 	}
 }

@@ -73,6 +73,11 @@ func (c *CLI) Run(ctx context.Context) error {
 	if err := cfg.Validate(); err != nil {
 		return command.Usage(err)
 	}
+	if fc.History != "memory" && !c.DryRun {
+		if err := fc.Lease(cfg.Period).Validate(); err != nil {
+			return command.Usage(fmt.Errorf("%s: lease_expiry: %w", c.Config, err))
+		}
+	}
 
 	nc, err := c.Connect("dpc-provisioner", log)
 	if err != nil {
@@ -85,18 +90,31 @@ func (c *CLI) Run(ctx context.Context) error {
 	}
 
 	var hist provisioner.History = provisioner.NewMemoryHistory()
+	lease := "none"
 	if fc.History != "memory" {
 		js, err := jetstream.New(nc)
 		if err != nil {
 			return err
 		}
 		hctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
 		kv, err := provisioner.NewKVHistory(hctx, js, provisioner.DefaultHistoryBucket)
-		cancel()
 		if err != nil {
 			return fmt.Errorf("predictive history (set history: memory in %s to run without JetStream): %w", c.Config, err)
 		}
 		hist = kv
+		// A dry run decides nothing that matters: it must not keep the
+		// lease from a provisioner that acts.
+		if !c.DryRun {
+			l, err := provisioner.NewKVLease(hctx, js, provisioner.DefaultHistoryBucket, fc.Lease(cfg.Period))
+			if err != nil {
+				return err
+			}
+			cfg.Lease = l
+			lease = fmt.Sprintf("%s/%s as %s, expiry %v", provisioner.DefaultHistoryBucket, provisioner.LeaseKey, l.Holder(), l.Expiry())
+		}
+	} else {
+		log.Info("no lease: with history: memory there is no shared bucket, so this provisioner acts alone; run only one for the hub")
 	}
 	services, err := fc.BuildServices(hist)
 	if err != nil {
@@ -120,7 +138,8 @@ func (c *CLI) Run(ctx context.Context) error {
 	for _, s := range services {
 		names = append(names, fmt.Sprintf("%s(%s %d..%d)", s.Name, s.Policy.Name(), s.Limits.Min, s.Limits.Max))
 	}
-	log.Info("dpc-provisioner ready", "nats", c.URL(), "period", cfg.Period, "services", names, "metrics", metricsURL, "dry_run", c.DryRun)
+	log.Info("dpc-provisioner ready", "nats", c.URL(), "period", cfg.Period, "services", names, "metrics", metricsURL, "dry_run", c.DryRun,
+		"lease", lease)
 	err = sup.Run(ctx)
 	log.Info("dpc-provisioner stopped")
 	return err
