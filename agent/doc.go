@@ -2,8 +2,8 @@
 // supervisor: ObjectMQ's RemoteBroker, over omq.
 //
 // Each host runs one agent (the dpc-agent command). It binds the omq
-// service "agent" with its own id as instance id, so a supervisor reaches
-// all agents with one multi call and one agent with Stub.At(id):
+// service "agent" with its own id as instance id, so a supervisor finds
+// all agents with $SRV.PING.agent and reaches each with Stub.At(id):
 //
 //	a, err := agent.New(agent.Config{ID: "nas", NATSURL: url, Logger: log})
 //	inst, err := a.Bind(ctx, node) // serves spawn, stop and list

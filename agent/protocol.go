@@ -8,7 +8,8 @@ import (
 
 // ServiceName is the omq name every agent binds; each agent is one
 // instance of it, its instance ID the agent's ID, so that a supervisor
-// reaches all agents with a multi call and one with Stub.At(agentID).
+// finds them all with $SRV.PING.agent and reaches one with
+// Stub.At(agentID).
 const ServiceName = "agent"
 
 // Functions of the agent service.
