@@ -4,7 +4,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Dispatch. NATS' client hands a subscription its messages one at a time,
@@ -23,6 +22,10 @@ import (
 // function starts as slow, so it never holds up delivery before it has
 // shown it is fast; a fast function that turns slow goes off-line from its
 // next call.
+//
+// The durable lane (durable.go) takes the same slots but never blocks its
+// pulling goroutine: it pulls only into free slots and runs every durable
+// handler on a goroutine of its own.
 
 // inlineBelow is the smoothed service time under which a function runs
 // inline.
@@ -66,6 +69,11 @@ func startTime(arrival time.Time, waited bool) time.Time {
 func (i *Instance) release() {
 	i.running.Add(-1)
 	<-i.sem
+	// Tell the durable lane, which pulls only into free slots.
+	select {
+	case i.slotFreed <- struct{}{}:
+	default:
+	}
 	i.inflight.Done()
 }
 
@@ -88,32 +96,11 @@ func (i *Instance) onMsg(kind Kind) nats.MsgHandler {
 }
 
 func (i *Instance) serveCore(kind Kind, fn *function, fnName string, m *nats.Msg, arrival, start time.Time) {
-	o := i.run(kind, fn, fnName, m.Header, m.Data, arrival, start)
+	o := i.run(kind, fn, fnName, m.Header, m.Data, arrival, start, time.Time{})
 	if o.noReply() || m.Reply == "" {
 		return
 	}
 	i.reply(kind, fnName, m.Reply, o.data, o.err)
-}
-
-func (i *Instance) onDurable(m jetstream.Msg) {
-	fnName := lastToken(m.Subject())
-	fn := i.funcs[fnName]
-	arrival := i.arrive(fn)
-	waited := i.acquire()
-	if fn == nil || fn.inline() {
-		i.serveDurable(fn, fnName, m, arrival, startTime(arrival, waited))
-		i.release()
-		return
-	}
-	go func() {
-		defer i.release()
-		i.serveDurable(fn, fnName, m, arrival, time.Now())
-	}()
-}
-
-func (i *Instance) serveDurable(fn *function, fnName string, m jetstream.Msg, arrival, start time.Time) {
-	o := i.run(KindDurable, fn, fnName, m.Headers(), m.Data(), arrival, start)
-	i.settle(m, fnName, o)
 }
 
 // arrive records an arrival at the instance, in delivery order, and

@@ -65,7 +65,13 @@
 // (DefaultStream) before returning. One durable consumer per name, shared
 // by its instances, gives each message to exactly one instance, at least
 // once: it is acknowledged only after the handler returns, kept while no
-// instance is bound, and kept across server restarts.
+// instance is bound, and kept across server restarts. The first instance
+// to find the consumer missing creates it from its AckWait and MaxDeliver
+// (with a BackOff on the server, so a call that crashes every instance
+// ends too); the others use it as it is. An instance pulls only into free
+// handler slots, so no call runs twice for having waited for one, and it
+// makes its consumer (and, if its connection may, the stream) again when
+// the server loses them.
 //
 // # Observability
 //

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nuid"
 )
 
@@ -28,15 +27,16 @@ type Instance struct {
 	funcs map[string]*function // fixed at bind; read without locks
 
 	// Handler slots; see dispatch.go.
-	sem      chan struct{}
-	inflight sync.WaitGroup
-	running  atomic.Int64
-	waiting  atomic.Int64
+	sem       chan struct{}
+	slotFreed chan struct{} // a slot was released (for the durable lane)
+	inflight  sync.WaitGroup
+	running   atomic.Int64
+	waiting   atomic.Int64
 
-	subs     []*nats.Subscription // call subscriptions
-	srvSubs  []*nats.Subscription // $SRV subscriptions
-	consumer jetstream.ConsumeContext
-	started  time.Time
+	subs    []*nats.Subscription // call subscriptions
+	srvSubs []*nats.Subscription // $SRV subscriptions
+	lane    *lane                // the durable lane; nil without one
+	started time.Time
 
 	statMu    sync.Mutex // guards the instance-wide figures below
 	waits     waitWindow
@@ -73,13 +73,14 @@ func newInstance(ctx context.Context, n *Node, name string, hs Handlers, cfg bin
 		return nil, err
 	}
 	i := &Instance{
-		node:    n,
-		name:    name,
-		id:      id,
-		cfg:     cfg,
-		funcs:   make(map[string]*function, len(hs)),
-		sem:     make(chan struct{}, cfg.concurrency),
-		started: time.Now().UTC(),
+		node:      n,
+		name:      name,
+		id:        id,
+		cfg:       cfg,
+		funcs:     make(map[string]*function, len(hs)),
+		sem:       make(chan struct{}, cfg.concurrency),
+		slotFreed: make(chan struct{}, 1),
+		started:   time.Now().UTC(),
 	}
 	i.ctx, i.cancel = context.WithCancel(context.Background())
 	for fn, h := range hs {
@@ -226,8 +227,9 @@ type outcome struct {
 func (o outcome) noReply() bool { return o.expired || o.late }
 
 // run handles one call that reached the instance at arrival and starts
-// being handled at start.
-func (i *Instance) run(kind Kind, fn *function, fnName string, hdr nats.Header, body []byte, arrival, start time.Time) outcome {
+// being handled at start. A durable call's handler must be done by ackBy
+// (see lane), zero for the other kinds.
+func (i *Instance) run(kind Kind, fn *function, fnName string, hdr nats.Header, body []byte, arrival, start, ackBy time.Time) outcome {
 	wait := start.Sub(arrival)
 	var sent, deadline time.Time
 	var hasDeadline bool
@@ -267,7 +269,7 @@ func (i *Instance) run(kind Kind, fn *function, fnName string, hdr nats.Header, 
 	} else {
 		ctx, cancel := i.ctx, context.CancelFunc(nil)
 		if fn.usesContext {
-			ctx, cancel = i.handlerContext(kind, deadline, hasDeadline)
+			ctx, cancel = i.handlerContext(deadline, hasDeadline, ackBy)
 		}
 		req := &Request{Service: i.name, Function: fnName, Instance: i.id, Kind: kind, Args: body, Header: hdr, Sent: sent}
 		res, err = i.call(ctx, fn, req)
@@ -318,13 +320,10 @@ func (i *Instance) args(kind Kind, fnName string, hdr nats.Header, body []byte) 
 }
 
 // handlerContext carries the caller's deadline; a durable call also ends
-// before the lane would redeliver it to another instance.
-func (i *Instance) handlerContext(kind Kind, deadline time.Time, hasDeadline bool) (context.Context, context.CancelFunc) {
-	if kind == KindDurable {
-		ackBy := time.Now().Add(i.cfg.ackWait)
-		if !hasDeadline || ackBy.Before(deadline) {
-			deadline, hasDeadline = ackBy, true
-		}
+// at ackBy, before the lane would redeliver it to another instance.
+func (i *Instance) handlerContext(deadline time.Time, hasDeadline bool, ackBy time.Time) (context.Context, context.CancelFunc) {
+	if !ackBy.IsZero() && (!hasDeadline || ackBy.Before(deadline)) {
+		deadline, hasDeadline = ackBy, true
 	}
 	if hasDeadline {
 		return context.WithDeadline(i.ctx, deadline)
@@ -393,9 +392,10 @@ func (i *Instance) Backlog() int64 {
 	return n
 }
 
-// Unbind stops the instance: it leaves the queue group and the durable
-// lane, lets calls already delivered to it finish, then stops answering
-// $SRV requests. If ctx ends first, running handlers see their contexts
+// Unbind stops the instance: it stops answering $SRV requests at once (so
+// a MultiCall or the catalog no longer counts it while it drains), leaves
+// the queue group and the durable lane, and lets calls already delivered
+// to it finish. If ctx ends first, running handlers see their contexts
 // cancelled and Unbind returns ctx's error. Safe to call twice.
 func (i *Instance) Unbind(ctx context.Context) error {
 	i.unbindOnce.Do(func() { i.unbindErr = i.unbind(ctx) })
@@ -405,14 +405,14 @@ func (i *Instance) Unbind(ctx context.Context) error {
 func (i *Instance) unbind(ctx context.Context) error {
 	defer i.node.forget(i)
 	defer i.cancel()
+	// Out of discovery first: a draining instance takes no new multi
+	// calls, so a caller counting instances by $SRV.PING must not wait
+	// for its reply.
+	i.unsubscribeSRV()
 	var errs []error
-	if i.consumer != nil {
-		i.consumer.Drain()
-		select {
-		case <-i.consumer.Closed():
-		case <-ctx.Done():
-			i.consumer.Stop()
-		}
+	if i.lane != nil {
+		// Pulls no more; messages already pulled are handled below.
+		i.lane.stop()
 	}
 	for _, s := range i.subs {
 		closed := s.StatusChanged(nats.SubscriptionClosed)
@@ -440,13 +440,12 @@ func (i *Instance) unbind(ctx context.Context) error {
 		i.cancel()
 		errs = append(errs, fmt.Errorf("omq: unbind %s: %d calls still running: %w", i.name, i.running.Load(), ctx.Err()))
 	}
-	i.unsubscribeSRV()
 	return errors.Join(errs...)
 }
 
 func (i *Instance) unsubscribeAll() {
-	if i.consumer != nil {
-		i.consumer.Stop()
+	if i.lane != nil {
+		i.lane.stop()
 	}
 	for _, s := range i.subs {
 		_ = s.Unsubscribe()

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -32,6 +33,10 @@ type Node struct {
 
 	streamMu    sync.Mutex
 	streamReady bool
+	// createRefused: the server refused this connection the stream's
+	// creation once; it is not asked again (the identity does not change),
+	// a missing stream is then errStreamCreateDenied at once.
+	createRefused atomic.Bool
 
 	bodiesMu  sync.Mutex
 	bodyStore jetstream.ObjectStore
@@ -202,11 +207,18 @@ func (n *Node) jetStream() (jetstream.JetStream, error) {
 	return n.js, n.jsErr
 }
 
+// errStreamCreateDenied: the stream does not exist and the server refused
+// this connection its creation (a DPC service or device: the hub creates
+// it).
+var errStreamCreateDenied = errors.New("does not exist, and this connection may not create it (on a DPC hub, the hub does)")
+
 // ensureStream makes sure the durable lane's work-queue stream exists. It
 // creates a missing stream but never rewrites an existing one, so an
 // operator's changes (replicas, limits) stay; it only checks that the stream
 // takes this node's durable subjects. A failure is not remembered, so a
-// later call retries.
+// later call retries; success is, until forgetStream. A connection the
+// server refuses the creation (a DPC service or device) tries it once: then
+// a missing stream is errStreamCreateDenied at once.
 func (n *Node) ensureStream(ctx context.Context) (jetstream.JetStream, error) {
 	js, err := n.jetStream()
 	if err != nil {
@@ -228,6 +240,8 @@ func (n *Node) ensureStream(ctx context.Context) (jetstream.JetStream, error) {
 		if info.Config.Retention != jetstream.WorkQueuePolicy {
 			return nil, fmt.Errorf("omq: durable lane: stream %s has retention %s, want a work queue", n.cfg.stream, info.Config.Retention)
 		}
+	case errors.Is(err, jetstream.ErrStreamNotFound) && n.createRefused.Load():
+		return nil, fmt.Errorf("omq: durable lane: stream %s %w", n.cfg.stream, errStreamCreateDenied)
 	case errors.Is(err, jetstream.ErrStreamNotFound):
 		_, err = js.CreateStream(ctx, jetstream.StreamConfig{
 			Name:        n.cfg.stream,
@@ -237,6 +251,10 @@ func (n *Node) ensureStream(ctx context.Context) (jetstream.JetStream, error) {
 			Storage:     jetstream.FileStorage,
 		})
 		if err != nil && !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			if n.createDenied() {
+				n.createRefused.Store(true)
+				return nil, fmt.Errorf("omq: durable lane: stream %s %w", n.cfg.stream, errStreamCreateDenied)
+			}
 			return nil, n.streamError(err)
 		}
 	default:
@@ -244,6 +262,22 @@ func (n *Node) ensureStream(ctx context.Context) (jetstream.JetStream, error) {
 	}
 	n.streamReady = true
 	return js, nil
+}
+
+// forgetStream drops the memory that the stream exists, after a sign that
+// it does not any more.
+func (n *Node) forgetStream() {
+	n.streamMu.Lock()
+	n.streamReady = false
+	n.streamMu.Unlock()
+}
+
+// createDenied says whether the server refused this connection the
+// stream's creation: it drops a denied request without an answer (the
+// request times out) and reports the violation asynchronously.
+func (n *Node) createDenied() bool {
+	last := n.nc.LastError()
+	return errors.Is(last, nats.ErrPermissionViolation) && strings.Contains(last.Error(), "STREAM.CREATE."+n.cfg.stream)
 }
 
 func (n *Node) streamError(err error) error {

@@ -18,12 +18,13 @@ const (
 	// DefaultRetries is how many times a call marked Idempotent is repeated
 	// after a timeout or a lost instance.
 	DefaultRetries = 2
-	// DefaultAckWait is how long the durable lane waits for a handler
-	// before it redelivers the message to another instance.
+	// DefaultAckWait is how long a durable call's handler may run before
+	// the lane offers the message to another instance (after a pause; see
+	// AckWait).
 	DefaultAckWait = 30 * time.Second
 	// DefaultMaxDeliver is how many times the durable lane offers a call
-	// that keeps failing (5xx) or finds no function (404) before dropping
-	// it with an error log.
+	// that keeps failing (5xx), finds no function (404) or never gets an
+	// answer (its instance crashed or hung) before giving up on it.
 	DefaultMaxDeliver = 10
 	// DefaultMaxBody is the largest request or reply body a node sends or
 	// accepts (WithMaxBody).
@@ -143,12 +144,19 @@ func SkipUnsuitable() BindOption { return func(c *bindConfig) { c.skipUnsuitable
 // NoDurable keeps the instance off the durable async lane.
 func NoDurable() BindOption { return func(c *bindConfig) { c.noDurable = true } }
 
-// AckWait sets how long the durable lane waits for this name's handlers
-// before redelivering (default DefaultAckWait).
+// AckWait sets how long a durable handler of this name may run before the
+// lane offers its message to another instance (default DefaultAckWait).
+// It shapes the name's consumer only if this instance creates it (the
+// first to find none): the consumer's BackOff gives delivery n AckWait plus
+// a pause of 100ms × 2^(n−1) (at most 30s) before the next. An instance
+// that finds the consumer uses its settings as they are and logs at Warn
+// what differs.
 func AckWait(d time.Duration) BindOption { return func(c *bindConfig) { c.ackWait = d } }
 
-// MaxDeliver sets how many deliveries a failing durable call gets (default
-// DefaultMaxDeliver).
+// MaxDeliver sets how many deliveries a durable call gets before the lane
+// gives up on it: the consumer's MaxDeliver on the server, so a call that
+// crashes every instance it reaches ends too (default DefaultMaxDeliver).
+// Like AckWait, it shapes the consumer only if this instance creates it.
 func MaxDeliver(n int) BindOption { return func(c *bindConfig) { c.maxDeliver = n } }
 
 // CallOption configures one call.

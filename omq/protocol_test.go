@@ -624,8 +624,12 @@ func TestProtocol_RawDurablePublish(t *testing.T) {
 		t.Fatal(err)
 	}
 	cc := cons.CachedInfo().Config
+	// BackOff: each delivery's ack timeout is AckWait plus the pause
+	// before the next one (100ms, 200ms, …), one entry per possible
+	// redelivery; the server sets AckWait to the first.
+	backoff := []time.Duration{omq.DefaultAckWait + 100*time.Millisecond, omq.DefaultAckWait + 200*time.Millisecond}
 	if cc.Durable != "omq_worker" || cc.FilterSubject != "dpc.async.worker.*" || cc.AckPolicy != jetstream.AckExplicitPolicy ||
-		cc.AckWait != omq.DefaultAckWait || cc.DeliverPolicy != jetstream.DeliverAllPolicy {
+		cc.AckWait != backoff[0] || cc.MaxDeliver != 3 || !slices.Equal(cc.BackOff, backoff) || cc.DeliverPolicy != jetstream.DeliverAllPolicy {
 		t.Fatalf("consumer config: %+v", cc)
 	}
 

@@ -13,6 +13,7 @@ import (
 // STATS on $SRV.<VERB>, $SRV.<VERB>.<name> and $SRV.<VERB>.<name>.<id>, so
 // `nats micro ls|info|stats` and nats.go's micro types see it. These
 // subscriptions bypass the handler slots: a busy instance still answers.
+// Unbind ends them first, so a draining instance is no longer counted.
 
 func (i *Instance) subscribeSRV() error {
 	nc := i.node.nc
@@ -137,7 +138,7 @@ func (i *Instance) Stats() Stats {
 		QueueWaitP90: p90,
 		QueueWaitP99: p99,
 		InterArrival: arr,
-		Durable:      i.consumer != nil,
+		Durable:      i.lane != nil,
 	}
 	return st
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/dpc-project/dpc/omq"
+	"github.com/nats-io/nats.go"
 )
 
 // Unbind lets calls already delivered finish, then the name has no
@@ -79,5 +80,58 @@ func TestNode_CloseUnbindsAll(t *testing.T) {
 	}
 	if err := n.Close(ctxT(t, time.Second)); err != nil {
 		t.Fatalf("second close: %v", err)
+	}
+}
+
+// Issue 9.5: an instance stops answering $SRV at the start of its drain,
+// so a MultiCall (which counts instances by PING) does not wait for it,
+// while the call it already has finishes.
+func TestInstance_DrainingInstanceLeavesDiscoveryAtOnce(t *testing.T) {
+	e := newEnv(t)
+	started := make(chan struct{}, 1)
+	release := make(chan struct{})
+	handlers := omq.Handlers{
+		"block": omq.HandlerFunc(func(context.Context, *omq.Request) (any, error) {
+			started <- struct{}{}
+			<-release
+			return "done", nil
+		}),
+		"who": omq.HandlerFunc(func(_ context.Context, r *omq.Request) (any, error) { return r.Instance, nil }),
+	}
+	a, _ := e.node()
+	b, _ := e.node()
+	instA := bind(t, a, "svc", handlers, omq.NoDurable())
+	instB := bind(t, b, "svc", handlers, omq.NoDurable())
+	cli, nc := e.node()
+
+	var res string
+	call := cli.Lookup("svc").At(instA.ID()).Go(context.Background(), "block", nil, &res, nil, omq.Timeout(time.Minute))
+	<-started
+	unbound := make(chan error, 1)
+	go func() { unbound <- instA.Unbind(ctxT(t, time.Minute)) }()
+
+	for _, verb := range []string{"PING", "INFO", "STATS"} {
+		subject := "$SRV." + verb + ".svc." + instA.ID()
+		waitFor(t, func() bool {
+			_, err := nc.Request(subject, nil, time.Second)
+			return errors.Is(err, nats.ErrNoResponders)
+		}, "the draining instance to stop answering "+subject)
+	}
+	replies, err := cli.Lookup("svc").MultiCall(ctxT(t, time.Minute), "who", nil, omq.Timeout(30*time.Second))
+	if err != nil || len(replies) != 1 || replies[0].Instance != instB.ID() {
+		t.Fatalf("multi call while A drains: %v, %+v; want B's reply alone", err, replies)
+	}
+	select {
+	case err := <-unbound:
+		t.Fatalf("Unbind returned (%v) with a call still running", err)
+	default:
+	}
+	close(release)
+	<-call.Done
+	if call.Error != nil || res != "done" {
+		t.Fatalf("the call in flight at unbind: %q, %v", res, call.Error)
+	}
+	if err := <-unbound; err != nil {
+		t.Fatal(err)
 	}
 }

@@ -192,9 +192,9 @@ func Serve(ctx context.Context, node *omq.Node, svc Service, inst *omq.Instance,
 			log.Info("connection back; announcing again")
 			announce()
 		case <-ctx.Done():
-			// Stop answering first: Unbind leaves the queue groups, lets
-			// calls in flight finish, and only then stops answering
-			// $SRV. The catalog honours a withdraw only from an
+			// Stop answering first: Unbind leaves $SRV at once, then
+			// the queue groups, and lets calls in flight finish. The
+			// catalog honours a withdraw only from an
 			// instance that no longer answers $SRV.PING.<name>.<id>,
 			// and the withdraw goes out on the same connection after
 			// the unsubscriptions, so it takes effect at once.
