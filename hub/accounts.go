@@ -88,7 +88,9 @@ func (h *Hub) watchRegistry(ctx context.Context) {
 	var updates <-chan jetstream.KeyValueEntry
 	var w jetstream.KeyWatcher
 	defer func() {
-		if w != nil {
+		// Stopping a watch deletes its consumer, a request that nobody may
+		// answer when the cluster is going down: only while it is up.
+		if w != nil && ctx.Err() == nil {
 			_ = w.Stop()
 		}
 	}()

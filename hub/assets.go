@@ -133,10 +133,15 @@ func retry(ctx context.Context, h *Hub, what string, f func(context.Context) err
 	start := time.Now()
 	warned := false
 	for {
-		err := f(ctx)
+		// Each attempt gets a bounded time: a request JetStream does not
+		// answer (no leader yet) must not use up the whole start.
+		actx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := f(actx)
+		cancel()
 		if err == nil {
 			return nil
 		}
+		h.log.Debug("retrying", "what", what, "err", err)
 		if ctx.Err() != nil {
 			return fmt.Errorf("%s: %w (waited %s)", what, err, time.Since(start).Round(time.Millisecond))
 		}

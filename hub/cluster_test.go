@@ -87,7 +87,7 @@ func startCluster(t *testing.T, n int) ([]*Hub, []Config, string) {
 		c.LameDuck = time.Second
 		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 		if os.Getenv("HUB_DEBUG") != "" {
-			c.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil)).With("hub", i)
+			c.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("hub", i)
 		}
 		cfgs[i] = c
 	}

@@ -64,6 +64,8 @@ type Hub struct {
 	catDone        chan error
 	http           *metricsServer
 	unlock         func()
+	mgmtOnce       sync.Once
+	mgmt           *management
 	closeOnce      sync.Once
 }
 
@@ -199,10 +201,12 @@ func Start(ctx context.Context, cfg Config) (_ *Hub, err error) {
 	h.srvMu.Lock()
 	h.reg = reg
 	h.srvMu.Unlock()
-	if err := h.apply(ctx); err != nil {
+	// After a whole-cluster restart the registry's replicas answer some
+	// seconds after JetStream does: retry rather than exit.
+	if err := retry(ctx, h, "applying the identity registry", h.apply); err != nil {
 		return nil, err
 	}
-	if err := h.ensureOwner(ctx); err != nil {
+	if err := retry(ctx, h, "the owner's identity", h.ensureOwner); err != nil {
 		return nil, err
 	}
 	h.background.Add(1)
@@ -223,15 +227,26 @@ func Start(ctx context.Context, cfg Config) (_ *Hub, err error) {
 		return nil, err
 	}
 	host, _ := os.Hostname()
-	if _, err := servicehost.Bind(ctx, h.node, servicehost.Service{Manifest: hubManifest, Handlers: builtins(store)},
-		servicehost.Config{Host: host, Logger: log}); err != nil {
-		return nil, fmt.Errorf("built-in functions: %w", err)
+	// Each bind is retried on its own (a failed bind leaves nothing bound):
+	// the durable consumer of the built-ins may answer late after a
+	// cluster restart.
+	binds := []struct {
+		what string
+		bind func(context.Context) error
+	}{
+		{"built-in functions", func(ctx context.Context) error {
+			_, err := servicehost.Bind(ctx, h.node, servicehost.Service{Manifest: hubManifest, Handlers: builtins(store)},
+				servicehost.Config{Host: host, Logger: log})
+			return err
+		}},
+		{"identity management", h.bindDevices},
+		{"pairing", h.bindPairing},
+		{"large bodies", h.bindBodies},
 	}
-	if err := h.bindManagement(ctx); err != nil {
-		return nil, err
-	}
-	if err := h.bindBodies(ctx); err != nil {
-		return nil, err
+	for _, b := range binds {
+		if err := retry(ctx, h, b.what, b.bind); err != nil {
+			return nil, err
+		}
 	}
 	cat, err := catalog.New(h.node, catalog.Config{Interval: cfg.SweepInterval, Expiry: cfg.Expiry, Logger: log})
 	if err != nil {

@@ -29,17 +29,23 @@ type management struct {
 	tries *rate.Limiter
 }
 
-func (h *Hub) bindManagement(ctx context.Context) error {
-	m := &management{h: h, tries: rate.NewLimiter(5, 10)}
-	if _, err := h.node.Bind(ctx, trust.DevicesService, devices{m}, omq.NoDurable(),
-		omq.Description("DPC identities: pairing codes, the list, revocation (owner only)")); err != nil {
-		return fmt.Errorf("devices: %w", err)
-	}
-	if _, err := h.node.Bind(ctx, trust.PairingService, pairing{m}, omq.NoDurable(),
-		omq.Description("DPC pairing: a new device trades a code for its credentials")); err != nil {
-		return fmt.Errorf("pairing: %w", err)
-	}
-	return nil
+// management is what the two services share: the hub, and the limit on
+// pairing attempts.
+func (h *Hub) management() *management {
+	h.mgmtOnce.Do(func() { h.mgmt = &management{h: h, tries: rate.NewLimiter(5, 10)} })
+	return h.mgmt
+}
+
+func (h *Hub) bindDevices(ctx context.Context) error {
+	_, err := h.node.Bind(ctx, trust.DevicesService, devices{h.management()}, omq.NoDurable(),
+		omq.Description("DPC identities: pairing codes, the list, revocation (owner only)"))
+	return err
+}
+
+func (h *Hub) bindPairing(ctx context.Context) error {
+	_, err := h.node.Bind(ctx, trust.PairingService, pairing{h.management()}, omq.NoDurable(),
+		omq.Description("DPC pairing: a new device trades a code for its credentials"))
+	return err
 }
 
 type devices struct{ m *management }

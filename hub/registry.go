@@ -65,16 +65,20 @@ type registry struct {
 }
 
 func openRegistry(ctx context.Context, js jetstream.JetStream, replicas int) (*registry, error) {
-	kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:      registryBucket,
-		Description: "DPC: identities the hub admits, and pending pairing codes",
-		History:     1,
-		Storage:     jetstream.FileStorage,
-		Replicas:    replicas,
-		MaxBytes:    16 << 20,
-	})
-	if errors.Is(err, jetstream.ErrBucketExists) {
-		kv, err = js.KeyValue(ctx, registryBucket)
+	// Open what exists as it is; create only what does not.
+	kv, err := js.KeyValue(ctx, registryBucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		kv, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
+			Bucket:      registryBucket,
+			Description: "DPC: identities the hub admits, and pending pairing codes",
+			History:     1,
+			Storage:     jetstream.FileStorage,
+			Replicas:    replicas,
+			MaxBytes:    16 << 20,
+		})
+		if errors.Is(err, jetstream.ErrBucketExists) {
+			kv, err = js.KeyValue(ctx, registryBucket)
+		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("identity registry: %w", err)

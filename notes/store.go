@@ -86,29 +86,36 @@ func Open(ctx context.Context, js jetstream.JetStream, opts ...Option) (*Store, 
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:      cfg.bucket,
-		Description: "DPC notes: each note's kept revisions",
-		History:     1, // the value itself lists the revisions
-		Storage:     jetstream.FileStorage,
-		Replicas:    cfg.replicas,
-	})
-	if errors.Is(err, jetstream.ErrBucketExists) {
-		kv, err = js.KeyValue(ctx, cfg.bucket)
+	// Open what exists as it is; create only what does not.
+	kv, err := js.KeyValue(ctx, cfg.bucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		kv, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
+			Bucket:      cfg.bucket,
+			Description: "DPC notes: each note's kept revisions",
+			History:     1, // the value itself lists the revisions
+			Storage:     jetstream.FileStorage,
+			Replicas:    cfg.replicas,
+		})
+		if errors.Is(err, jetstream.ErrBucketExists) {
+			kv, err = js.KeyValue(ctx, cfg.bucket)
+		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("notes: open key-value bucket %s: %w", cfg.bucket, err)
 	}
 	objBucket := cfg.bucket + "_CONTENT"
-	obj, err := js.CreateObjectStore(ctx, jetstream.ObjectStoreConfig{
-		Bucket:      objBucket,
-		Description: "DPC notes: content of each kept revision",
-		Storage:     jetstream.FileStorage,
-		Replicas:    cfg.replicas,
-		Compression: true, // notes are text
-	})
-	if errors.Is(err, jetstream.ErrBucketExists) {
-		obj, err = js.ObjectStore(ctx, objBucket)
+	obj, err := js.ObjectStore(ctx, objBucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		obj, err = js.CreateObjectStore(ctx, jetstream.ObjectStoreConfig{
+			Bucket:      objBucket,
+			Description: "DPC notes: content of each kept revision",
+			Storage:     jetstream.FileStorage,
+			Replicas:    cfg.replicas,
+			Compression: true, // notes are text
+		})
+		if errors.Is(err, jetstream.ErrBucketExists) {
+			obj, err = js.ObjectStore(ctx, objBucket)
+		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("notes: open object store %s: %w", objBucket, err)
