@@ -1,5 +1,3 @@
-//go:build clustere2e
-
 package e2e
 
 import (

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/dpc-project/dpc/omq"
@@ -24,6 +25,12 @@ var assetStreams = []string{
 	"KV_" + registryBucket,                   // identities
 	"KV_" + provisioner.DefaultHistoryBucket, // the provisioner's history
 }
+
+// leaderReadStreams are read from their stream leader only: with direct
+// gets any replica answers, and one that has just rejoined a cluster
+// answers from its stale copy before it has caught up (a note's revision
+// just saved, a revocation just made, missing).
+var leaderReadStreams = []string{"KV_DPC_NOTES", "OBJ_DPC_NOTES_CONTENT", "KV_" + registryBucket}
 
 // replicas is how many copies of each asset the hub keeps: Config.Replicas,
 // else 1 alone and min(3, hubs) in a cluster of the hubs its routes name.
@@ -110,12 +117,18 @@ func (h *Hub) ensureReplicas(ctx context.Context) error {
 				return err
 			}
 			cfg := st.CachedInfo().Config
-			if cfg.Replicas == r {
+			leader := slices.Contains(leaderReadStreams, name)
+			if cfg.Replicas == r && !(leader && cfg.AllowDirect) {
 				return nil
 			}
-			h.log.Info("changing a JetStream asset's replicas", "stream", name, "from", cfg.Replicas, "to", r)
+			h.log.Info("updating a JetStream asset", "stream", name, "replicas", r, "leader_reads", leader)
 			cfg.Replicas = r
+			if leader {
+				cfg.AllowDirect = false
+			}
+			t0 := time.Now()
 			_, err = h.js.UpdateStream(ctx, cfg)
+			h.log.Debug("updated", "stream", name, "took", time.Since(t0), "err", err)
 			return err
 		})
 		if err != nil {
@@ -135,7 +148,7 @@ func retry(ctx context.Context, h *Hub, what string, f func(context.Context) err
 	for {
 		// Each attempt gets a bounded time: a request JetStream does not
 		// answer (no leader yet) must not use up the whole start.
-		actx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		err := f(actx)
 		cancel()
 		if err == nil {

@@ -191,9 +191,27 @@ func Start(ctx context.Context, cfg Config) (_ *Hub, err error) {
 	if err := h.ensureAssets(ctx); err != nil {
 		return nil, err
 	}
+	// Make the registry's and the notes' buckets if they are missing, set
+	// every asset's replicas and leader reads, then open the buckets for
+	// use (a handle opened before would still read from any replica).
+	openAll := func(ctx context.Context) (*registry, *notes.Store, error) {
+		reg, err := openRegistry(ctx, h.js, h.replicas())
+		if err != nil {
+			return nil, nil, err
+		}
+		store, err := notes.Open(ctx, h.js, notes.MaxNoteSize(int(cfg.MaxNote)), notes.Replicas(h.replicas()))
+		return reg, store, err
+	}
+	if err := retry(ctx, h, "identity registry and notes", func(ctx context.Context) error { _, _, err := openAll(ctx); return err }); err != nil {
+		return nil, err
+	}
+	if err := h.ensureReplicas(ctx); err != nil {
+		return nil, err
+	}
 	var reg *registry
-	if err := retry(ctx, h, "identity registry", func(ctx context.Context) (err error) {
-		reg, err = openRegistry(ctx, h.js, h.replicas())
+	var store *notes.Store
+	if err := retry(ctx, h, "identity registry and notes", func(ctx context.Context) (err error) {
+		reg, store, err = openAll(ctx)
 		return err
 	}); err != nil {
 		return nil, err
@@ -212,16 +230,6 @@ func Start(ctx context.Context, cfg Config) (_ *Hub, err error) {
 	h.background.Add(1)
 	go func() { defer h.background.Done(); h.watchRegistry(bg) }()
 
-	var store *notes.Store
-	if err := retry(ctx, h, "notes store", func(ctx context.Context) (err error) {
-		store, err = notes.Open(ctx, h.js, notes.MaxNoteSize(int(cfg.MaxNote)), notes.Replicas(h.replicas()))
-		return err
-	}); err != nil {
-		return nil, err
-	}
-	if err := h.ensureReplicas(ctx); err != nil {
-		return nil, err
-	}
 	hubManifest, err := manifests.Builtin("hub")
 	if err != nil {
 		return nil, err
