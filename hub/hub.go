@@ -8,7 +8,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"sync"
 
 	"github.com/dpc-project/dpc/broker"
@@ -130,7 +129,7 @@ func Start(ctx context.Context, cfg Config) (_ *Hub, err error) {
 	if err != nil {
 		return nil, err
 	}
-	h.reg_metrics()
+	h.initMetrics()
 	h.secEvents = make(chan broker.SecurityEvent, securityEvents)
 	bg, stop := context.WithCancel(context.Background())
 	h.stopBackground = stop
@@ -278,8 +277,8 @@ func (h *Hub) server() *broker.Server {
 	return h.srv
 }
 
-// reg_metrics makes the hub's Prometheus registry and its own series.
-func (h *Hub) reg_metrics() {
+// initMetrics makes the hub's Prometheus registry and its own series.
+func (h *Hub) initMetrics() {
 	h.registry = prometheus.NewRegistry()
 	h.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	h.metrics = newMetrics(h.registry)
@@ -401,8 +400,6 @@ func (h *Hub) Close(ctx context.Context) {
 		}
 	})
 }
-
-func itoa(n int) string { return strconv.Itoa(n) }
 
 // AdvertisedURLs are the addresses other machines can reach this hub at:
 // its host name and its interfaces' addresses when it listens on all of

@@ -100,16 +100,21 @@ func (g *Globals) connect(opts connectOptions) (*client, error) {
 	} else {
 		nopts = append(nopts, nats.NoReconnect())
 	}
-	url, auth, err := hubconn.Resolve(g.NATS, g.Creds, g.TLSCA)
+	hc, err := hubconn.ResolveConnection(g.NATS, g.Creds, g.TLSCA)
 	if err != nil {
 		return nil, usageErrorf("%v", err)
 	}
-	c.url, c.creds = url, hasCreds(auth)
+	auth, err := hc.Options()
+	if err != nil {
+		return nil, usageErrorf("hub credentials: %v", err)
+	}
+	url := hc.URL()
+	c.url, c.creds = url, hc.CredsFile != ""
 	nopts = append(nopts, auth...)
 	nc, err := nats.Connect(url, nopts...)
 	if err != nil {
 		if hubconn.Refused(err) {
-			if !hasCreds(auth) {
+			if !c.creds {
 				return nil, &cliError{code: exitDenied, msg: fmt.Sprintf("the hub at %s admits no client without credentials, and this machine has no DPC identity: pair it (dpc-cli pair CODE --hub URL, with a code from the owner's dpc-cli devices add), or give --creds", url), err: err}
 			}
 			return nil, &cliError{code: exitDenied, msg: fmt.Sprintf("the hub at %s refused this device's credentials (revoked, or from another hub?): %v", url, err), err: err}
@@ -267,14 +272,4 @@ func (c *client) failure(name string, err error, timeout time.Duration) error {
 		return &cliError{code: exitDenied, msg: fmt.Sprintf("%s: the hub refused it: this identity's role may not call it (%s)", name, *msg), err: err}
 	}
 	return callFailure(name, err, timeout)
-}
-
-// hasCreds says whether the connection options carry credentials: the
-// resolved options add a custom inbox prefix only with them.
-func hasCreds(opts []nats.Option) bool {
-	var o nats.Options
-	for _, f := range opts {
-		_ = f(&o)
-	}
-	return o.UserJWT != nil
 }

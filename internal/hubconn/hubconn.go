@@ -51,7 +51,7 @@ func (f HubFlags) PublicEnviron() map[string]string {
 
 // connection is the flags completed from the profile.
 func (f HubFlags) connection() (trust.Connection, error) {
-	return resolveConnection(f.NATS, f.Creds, f.TLSCA)
+	return ResolveConnection(f.NATS, f.Creds, f.TLSCA)
 }
 
 // PublicURL is a comma-separated list of hub URLs without the user names

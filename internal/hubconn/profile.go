@@ -20,7 +20,7 @@ const DefaultURL = "nats://127.0.0.1:4222"
 // that carry the credentials, the hub's CA and the identity's inbox
 // prefix.
 func Resolve(urls, creds, ca string) (string, []nats.Option, error) {
-	c, err := resolveConnection(urls, creds, ca)
+	c, err := ResolveConnection(urls, creds, ca)
 	if err != nil {
 		return "", nil, err
 	}
@@ -31,7 +31,9 @@ func Resolve(urls, creds, ca string) (string, []nats.Option, error) {
 	return c.URL(), opts, nil
 }
 
-func resolveConnection(urls, creds, ca string) (trust.Connection, error) {
+// ResolveConnection is Resolve before the options are made: what it found
+// (a CredsFile of "" means no credentials).
+func ResolveConnection(urls, creds, ca string) (trust.Connection, error) {
 	c := trust.Connection{CredsFile: creds, CAFile: ca}
 	for _, u := range strings.Split(urls, ",") {
 		if u = strings.TrimSpace(u); u != "" {
