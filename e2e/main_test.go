@@ -200,13 +200,21 @@ func connectOwner(t *testing.T, url string) *nats.Conn {
 // eventually polls cond every 100ms.
 func eventually(t *testing.T, timeout time.Duration, cond func() bool, what string) {
 	t.Helper()
+	if !within(timeout, cond) {
+		t.Fatalf("not within %s: %s", timeout, what)
+	}
+}
+
+// within polls cond every 100ms and says whether it held before timeout.
+func within(timeout time.Duration, cond func() bool) bool {
 	deadline := time.Now().Add(timeout)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("not within %s: %s", timeout, what)
+			return false
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	return true
 }
 
 // startSession runs dpc-cli in its interactive mode, driven through its

@@ -20,6 +20,7 @@ import (
 // streams of the assets, as JetStream names them.
 var assetStreams = []string{
 	omq.DefaultStream,                       // the durable lane
+	omq.DefaultDeadStream,                   // its dead letters
 	"OBJ_" + bodiesBucket,                   // large bodies
 	"KV_DPC_NOTES", "OBJ_DPC_NOTES_CONTENT", // notes
 	"KV_" + registryBucket,                   // identities
@@ -69,6 +70,15 @@ func (h *Hub) ensureAssets(ctx context.Context) error {
 				Subjects: []string{omq.DefaultPrefix + ".async.>"}, Retention: jetstream.WorkQueuePolicy,
 				Storage: jetstream.FileStorage, Replicas: r,
 			})
+			if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+				return nil
+			}
+			return err
+		}},
+		{"dead letters", func(ctx context.Context) error {
+			cfg := omq.DeadLetterStream(omq.DefaultPrefix)
+			cfg.Replicas = r
+			_, err := h.js.CreateStream(ctx, cfg)
 			if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
 				return nil
 			}

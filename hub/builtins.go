@@ -7,6 +7,8 @@ import (
 
 	"github.com/dpc-project/dpc/notes"
 	"github.com/dpc-project/dpc/omq"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // builtins are the hub's own functions, described by manifests/hub.yml and
@@ -113,6 +115,22 @@ func notesError(err error) error {
 		return omq.Errorf(507, "%v", err)
 	case errors.Is(err, notes.ErrInvalidName):
 		return omq.Errorf(omq.CodeBadArguments, "%v", err)
+	case jetStreamUnavailable(err):
+		// A cluster electing the notes' stream leader (a hub just went):
+		// a 503, which an idempotent caller sends again and the durable
+		// lane redelivers.
+		return omq.Errorf(omq.CodeUnavailable, "the notes store is unavailable for now, try again: %v", err)
 	}
 	return err
+}
+
+// jetStreamUnavailable: JetStream could not serve a request now but may
+// soon — it said so (a 503), or nobody answered its API.
+func jetStreamUnavailable(err error) bool {
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) {
+		return apiErr.Code == 503
+	}
+	return errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse) ||
+		errors.Is(err, nats.ErrTimeout)
 }

@@ -62,6 +62,10 @@ type Config struct {
 	// LameDuck is how long a hub of a cluster spends moving its clients to
 	// the others when it stops.
 	LameDuck time.Duration
+	// DrainTimeout bounds how long Close waits for calls in flight to
+	// service instances to finish before the server stops; 0 waits for
+	// none.
+	DrainTimeout time.Duration
 	// Catalog sweep interval and instance expiry.
 	SweepInterval, Expiry time.Duration
 	Logger                *slog.Logger
@@ -87,6 +91,7 @@ func DefaultConfig() Config {
 		MaxNote:       notes.DefaultMaxNoteSize,
 		PairingTTL:    10 * time.Minute,
 		LameDuck:      5 * time.Second,
+		DrainTimeout:  DefaultDrainTimeout,
 		SweepInterval: cat.Interval,
 		Expiry:        cat.Expiry,
 		ReadyTimeout:  30 * time.Second,
@@ -114,6 +119,9 @@ func (c Config) Validate() error {
 	}
 	if c.Replicas < 0 || c.Replicas > 5 {
 		bad("replicas %d: want 1 to 5, or 0 for automatic", c.Replicas)
+	}
+	if c.DrainTimeout < 0 {
+		bad("drain timeout %s must not be negative", c.DrainTimeout)
 	}
 	if c.PairingTTL < time.Minute || c.PairingTTL > 24*time.Hour {
 		bad("pairing code validity %s must be between 1m and 24h", c.PairingTTL)

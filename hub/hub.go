@@ -207,6 +207,9 @@ func Start(ctx context.Context, cfg Config) (_ *Hub, err error) {
 	if err := h.ensureReplicas(ctx); err != nil {
 		return nil, err
 	}
+	if err := retry(ctx, h, "durable consumers of older versions", h.upgradeConsumers); err != nil {
+		return nil, err
+	}
 	var reg *registry
 	var store *notes.Store
 	if err := retry(ctx, h, "identity registry and notes", func(ctx context.Context) (err error) {
@@ -249,11 +252,15 @@ func Start(ctx context.Context, cfg Config) (_ *Hub, err error) {
 		{"identity management", h.bindDevices},
 		{"pairing", h.bindPairing},
 		{"large bodies", h.bindBodies},
+		{"dead letters", h.bindDeadLetters},
 	}
 	for _, b := range binds {
 		if err := retry(ctx, h, b.what, b.bind); err != nil {
 			return nil, err
 		}
+	}
+	if err := h.startDeadLetters(bg); err != nil {
+		return nil, err
 	}
 	cat, err := catalog.New(h.node, catalog.Config{Interval: cfg.SweepInterval, Expiry: cfg.Expiry, Logger: log})
 	if err != nil {
@@ -365,10 +372,17 @@ func (h *Hub) Reload() error {
 	return nil
 }
 
-// Close stops the hub: the catalog and the background work, the built-in
-// functions (calls in flight finish within ctx), then the server.
+// Close stops the hub: it waits for the calls in flight to every service
+// instance (Config.DrainTimeout bounds the wait), then stops the catalog
+// and the background work, the built-in functions (calls in flight finish
+// within ctx), then the server. The end of ctx ends every wait at once.
 func (h *Hub) Close(ctx context.Context) {
 	h.closeOnce.Do(func() {
+		if h.catDone != nil {
+			// Only a hub that got as far as serving has calls to wait for;
+			// a failed Start closes at once.
+			h.drain(ctx)
+		}
 		if h.http != nil {
 			h.http.shutdown(ctx)
 		}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -305,4 +306,75 @@ func fnData(t *testing.T, inst *omq.Instance, fn string) omq.FunctionData {
 		t.Fatal(err)
 	}
 	return fd
+}
+
+// A service whose instance comes while a call waits for one (its hub
+// failing over, a restart): the call is sent again as the instance binds
+// and is answered, handled once even though it is not idempotent — "no
+// responders" means nobody received it.
+func TestStub_NoRespondersWaitsForAnInstance(t *testing.T) {
+	e := newEnv(t)
+	caller, _ := e.node()
+	server, _ := e.node()
+	var handled atomic.Int32
+	bound := make(chan error, 1)
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		inst, err := server.Bind(context.Background(), "late", omq.Handlers{
+			"inc": omq.HandlerFunc(func(ctx context.Context, r *omq.Request) (any, error) {
+				return handled.Add(1), nil
+			}),
+		})
+		if err == nil {
+			t.Cleanup(func() { _ = inst.Unbind(context.Background()) })
+		}
+		bound <- err
+	}()
+	var n int32
+	if err := caller.Lookup("late").Call(context.Background(), "inc", nil, &n, omq.Timeout(20*time.Second)); err != nil {
+		t.Fatalf("call while the instance binds: %v", err)
+	}
+	if err := <-bound; err != nil {
+		t.Fatalf("bind: %v", err)
+	}
+	if n != 1 || handled.Load() != 1 {
+		t.Fatalf("reply %d, handled %d times; want 1 and 1", n, handled.Load())
+	}
+
+	// WaitForInstance(0): the caller wants to know at once.
+	if err := caller.Lookup("nobody").Call(context.Background(), "x", nil, nil, omq.Timeout(30*time.Second), omq.WaitForInstance(0)); !errors.Is(err, omq.ErrNoResponders) {
+		t.Fatalf("WaitForInstance(0): %v, want ErrNoResponders", err)
+	}
+}
+
+// An instance that answers 503 (its storage electing a leader) is asked
+// again while an idempotent call has time left; a call that is not
+// idempotent hears the 503 at once, handled once.
+func TestStub_UnavailableIsRetriedWhenIdempotent(t *testing.T) {
+	e := newEnv(t)
+	srvNode, _ := e.node()
+	var calls atomic.Int32
+	bind(t, srvNode, "flaky", omq.Handlers{
+		"get": omq.HandlerFunc(func(ctx context.Context, r *omq.Request) (any, error) {
+			// Unavailable for the first five calls (more than the
+			// default retries), then well.
+			if n := calls.Add(1); n <= 5 {
+				return nil, omq.Errorf(omq.CodeUnavailable, "electing a leader (%d)", n)
+			}
+			return "ok", nil
+		}),
+	})
+	cli, _ := e.node()
+	var got string
+	if err := cli.Lookup("flaky").Call(ctxT(t, 20*time.Second), "get", nil, &got, omq.Idempotent()); err != nil || got != "ok" {
+		t.Fatalf("idempotent call: %q %v; want ok after the 503s", got, err)
+	}
+	if n := calls.Load(); n != 6 {
+		t.Fatalf("handled %d times; want 6 (five 503s, then the answer)", n)
+	}
+	calls.Store(0)
+	err := cli.Lookup("flaky").Call(ctxT(t, 20*time.Second), "get", nil, &got)
+	if !errors.Is(err, omq.ErrUnavailable) || calls.Load() != 1 {
+		t.Fatalf("call that is not idempotent: %v after %d calls; want ErrUnavailable after 1", err, calls.Load())
+	}
 }

@@ -71,7 +71,11 @@
 // ends too); the others use it as it is. An instance pulls only into free
 // handler slots, so no call runs twice for having waited for one, and it
 // makes its consumer (and, if its connection may, the stream) again when
-// the server loses them.
+// the server loses them. A call that cannot succeed (a 4xx, or a failure
+// on its last delivery) becomes a dead letter in a second stream
+// (DeadStreamName) with its payload and why, before it leaves the lane;
+// a consumer nobody pulls from for InactiveThreshold is deleted by the
+// server, its calls kept for the next instance.
 //
 // # Observability
 //

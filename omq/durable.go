@@ -48,12 +48,17 @@ import (
 //     that omq's NakWithDelay puts after a 5xx. The server sets AckWait to
 //     BackOff[0], AckWait + 100ms.
 //
+//   - InactiveThreshold (omq.InactiveThreshold, default 72h) lets the
+//     server delete the consumer of a name nobody has served for that long;
+//     the calls stay in the stream for the next binder.
+//
 // An instance's own handling follows the consumer it uses, not its
 // options: a handler's time (see budget) comes from the consumer's ack
 // timeout for that delivery, and a failing call (5xx, 404) is naked with
-// the same pause up to the consumer's MaxDeliver, then terminated with an
-// error log. (A consumer without a MaxDeliver, made by an older omq, is
-// capped by the instance's own MaxDeliver, as before.)
+// the same pause up to the consumer's MaxDeliver. A call that cannot
+// succeed — a 4xx, or a failure on the last delivery — becomes a dead
+// letter (deadletter.go). (A consumer without a MaxDeliver, made by an
+// older omq, is capped by the instance's own MaxDeliver, as before.)
 
 func consumerName(service string) string { return "omq_" + service }
 
@@ -113,7 +118,38 @@ func (i *Instance) consumerConfig() jetstream.ConsumerConfig {
 		MaxDeliver:    i.cfg.maxDeliver,
 		BackOff:       backoff,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
+
+		InactiveThreshold: i.cfg.inactive,
 	}
+}
+
+// UpgradeConsumer brings the settings of a durable consumer made by an
+// older omq to what omq creates now, and says whether anything changed:
+// one without MaxDeliver gets DefaultMaxDeliver and the BackOff that goes
+// with its AckWait (which omq then took as the handler's time, so the
+// handler keeps it); one without InactiveThreshold gets
+// DefaultInactiveThreshold. Everything else stays as it is. The server
+// allows these updates; an instance never rewrites a consumer it did not
+// create (openConsumer), so a DPC hub makes them, once, at its start.
+func UpgradeConsumer(c jetstream.ConsumerConfig) (jetstream.ConsumerConfig, bool) {
+	changed := false
+	if c.MaxDeliver <= 0 {
+		c.MaxDeliver = max(DefaultMaxDeliver, len(c.BackOff))
+		if len(c.BackOff) == 0 {
+			if c.AckWait <= 0 {
+				c.AckWait = DefaultAckWait
+			}
+			if c.BackOff = backoffSchedule(c.AckWait, c.MaxDeliver); len(c.BackOff) > 0 {
+				c.AckWait = c.BackOff[0]
+			}
+		}
+		changed = true
+	}
+	if c.InactiveThreshold <= 0 {
+		c.InactiveThreshold = DefaultInactiveThreshold
+		changed = true
+	}
+	return c, changed
 }
 
 // consumerView is what an instance takes from the consumer it uses.
@@ -169,6 +205,9 @@ func consumerDiffs(have, want jetstream.ConsumerConfig) []string {
 	if !slices.Equal(have.BackOff, want.BackOff) {
 		d = append(d, fmt.Sprintf("BackOff %s (this instance: %s)", durationsString(have.BackOff), durationsString(want.BackOff)))
 	}
+	if have.InactiveThreshold != want.InactiveThreshold {
+		d = append(d, fmt.Sprintf("InactiveThreshold %s (this instance: %s)", inactiveString(have.InactiveThreshold), inactiveString(want.InactiveThreshold)))
+	}
 	return d
 }
 
@@ -177,6 +216,13 @@ func maxDeliverString(n int) string {
 		return "unlimited"
 	}
 	return fmt.Sprint(n)
+}
+
+func inactiveString(d time.Duration) string {
+	if d <= 0 {
+		return "none"
+	}
+	return d.String()
 }
 
 func durationsString(ds []time.Duration) string {
@@ -528,26 +574,24 @@ func (i *Instance) serveDurable(fn *function, fnName string, m jetstream.Msg, ar
 	i.settle(m, fnName, o, n, view)
 }
 
-// settle acknowledges, retries or drops a durable call after handling,
+// settle acknowledges, retries or buries a durable call after handling,
 // delivery n of at most view.maxDeliver.
 func (i *Instance) settle(m jetstream.Msg, fnName string, o outcome, n uint64, view *consumerView) {
 	log := i.node.log.With("service", i.name, "function", fnName, "delivery", n)
 	last := n >= uint64(view.maxDeliver)
 	switch {
 	case o.expired:
+		// Its caller's deadline passed: nobody wants it any more.
 		log.Warn("omq: durable call expired before it ran; dropping it")
 		_ = m.Term()
 	case o.err == nil:
 		_ = m.Ack()
 	case o.err.Code < 500 && o.err.Code != CodeUnknownFunction:
 		// Bad arguments will not improve with another delivery.
-		log.Error("omq: durable call rejected; dropping it", "code", o.err.Code, "err", o.err.Description)
-		_ = m.Term()
+		i.bury(m, o.err, n, log)
 	case last:
-		// The server would not deliver it again either: say so and
-		// take it out of the stream.
-		log.Error("omq: durable call failed on every delivery; dropping it", "code", o.err.Code, "err", o.err.Description, "max_deliver", view.maxDeliver)
-		_ = m.Term()
+		// The server would not deliver it again either.
+		i.bury(m, o.err, n, log.With("max_deliver", view.maxDeliver))
 	default:
 		// A 5xx, or a 404 (another instance, a newer version during a
 		// rolling upgrade, may have the function): let the lane try again
@@ -595,7 +639,8 @@ func (n *Node) publishDurable(ctx context.Context, svc, fn string, body []byte, 
 // service's subjects is one of those — whether or not an instance has
 // ever bound the service — or one the consumer gave up on after
 // MaxDeliver deliveries without an answer (each crashed or hung its
-// instance): JetStream keeps those until someone removes them. No stream
+// instance): JetStream keeps those until someone removes them (a DPC hub
+// moves them to the dead letters; deadletter.go). No stream
 // (no durable call ever made, or no JetStream) is a backlog of 0.
 func (n *Node) DurableBacklog(ctx context.Context, service string) (int64, error) {
 	if err := checkName("service", service); err != nil {

@@ -30,6 +30,11 @@ const (
 	// (or the sender's) body maximum; see WithMaxBody.
 	CodeTooLarge       = 413
 	CodeHandlerFailure = 500
+	// CodeUnavailable: the instance cannot serve the call now but may soon
+	// (the storage it needs is electing a leader, say). A call marked
+	// Idempotent is sent again, backing off, until its timeout; the
+	// durable lane offers it again like any 5xx.
+	CodeUnavailable = 503
 )
 
 // Remote error sentinels, matched by code: errors.Is(err, ErrBadArguments)
@@ -38,6 +43,7 @@ var (
 	ErrBadArguments    = &Error{Code: CodeBadArguments, Description: "bad arguments"}
 	ErrUnknownFunction = &Error{Code: CodeUnknownFunction, Description: "unknown function"}
 	ErrHandlerFailure  = &Error{Code: CodeHandlerFailure, Description: "handler failure"}
+	ErrUnavailable     = &Error{Code: CodeUnavailable, Description: "unavailable"}
 	// ErrTooLarge matches a remote 413 (the instance refused the request's
 	// body, or could not send its result) and also the local refusals: a
 	// body this node will not store, or a reply object it will not read,

@@ -37,6 +37,8 @@ type Node struct {
 	// creation once; it is not asked again (the identity does not change),
 	// a missing stream is then errStreamCreateDenied at once.
 	createRefused atomic.Bool
+	// deadRefused is the same for the dead-letter stream.
+	deadRefused atomic.Bool
 
 	bodiesMu  sync.Mutex
 	bodyStore jetstream.ObjectStore
@@ -48,7 +50,7 @@ func New(nc *nats.Conn, opts ...Option) (*Node, error) {
 	if nc == nil {
 		return nil, errors.New("omq: nil NATS connection")
 	}
-	cfg := nodeConfig{prefix: DefaultPrefix, timeout: DefaultTimeout, maxBody: DefaultMaxBody}
+	cfg := nodeConfig{prefix: DefaultPrefix, timeout: DefaultTimeout, maxBody: DefaultMaxBody, instanceWait: DefaultInstanceWait}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -63,6 +65,9 @@ func New(nc *nats.Conn, opts ...Option) (*Node, error) {
 	}
 	if err := checkName("stream", cfg.stream); err != nil {
 		return nil, err
+	}
+	if cfg.instanceWait < 0 {
+		return nil, fmt.Errorf("omq: instance wait %s must not be negative", cfg.instanceWait)
 	}
 	if cfg.timeout <= 0 {
 		return nil, fmt.Errorf("omq: timeout %s must be positive", cfg.timeout)
@@ -99,7 +104,7 @@ func (n *Node) Bind(ctx context.Context, name string, v any, opts ...BindOption)
 	if err := checkName("service", name); err != nil {
 		return nil, err
 	}
-	cfg := bindConfig{concurrency: DefaultConcurrency, version: "0.0.0", ackWait: DefaultAckWait, maxDeliver: DefaultMaxDeliver}
+	cfg := bindConfig{concurrency: DefaultConcurrency, version: "0.0.0", ackWait: DefaultAckWait, maxDeliver: DefaultMaxDeliver, inactive: DefaultInactiveThreshold}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -111,6 +116,9 @@ func (n *Node) Bind(ctx context.Context, name string, v any, opts ...BindOption)
 	}
 	if cfg.ackWait <= 0 {
 		return nil, fmt.Errorf("omq: bind %s: AckWait %s must be positive", name, cfg.ackWait)
+	}
+	if cfg.inactive < 0 {
+		return nil, fmt.Errorf("omq: bind %s: InactiveThreshold %s must not be negative", name, cfg.inactive)
 	}
 	if !semverRE.MatchString(cfg.version) {
 		return nil, fmt.Errorf("omq: bind %s: version %q is not SemVer (like 1.2.3), which ADR-32 requires", name, cfg.version)
@@ -251,7 +259,7 @@ func (n *Node) ensureStream(ctx context.Context) (jetstream.JetStream, error) {
 			Storage:     jetstream.FileStorage,
 		})
 		if err != nil && !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-			if n.createDenied() {
+			if n.createDenied(n.cfg.stream) {
 				n.createRefused.Store(true)
 				return nil, fmt.Errorf("omq: durable lane: stream %s %w", n.cfg.stream, errStreamCreateDenied)
 			}
@@ -273,11 +281,11 @@ func (n *Node) forgetStream() {
 }
 
 // createDenied says whether the server refused this connection the
-// stream's creation: it drops a denied request without an answer (the
+// creation of stream: it drops a denied request without an answer (the
 // request times out) and reports the violation asynchronously.
-func (n *Node) createDenied() bool {
+func (n *Node) createDenied(stream string) bool {
 	last := n.nc.LastError()
-	return errors.Is(last, nats.ErrPermissionViolation) && strings.Contains(last.Error(), "STREAM.CREATE."+n.cfg.stream)
+	return errors.Is(last, nats.ErrPermissionViolation) && strings.Contains(last.Error(), "STREAM.CREATE."+stream)
 }
 
 func (n *Node) streamError(err error) error {

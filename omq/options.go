@@ -26,9 +26,21 @@ const (
 	// that keeps failing (5xx), finds no function (404) or never gets an
 	// answer (its instance crashed or hung) before giving up on it.
 	DefaultMaxDeliver = 10
+	// DefaultInactiveThreshold is how long the durable lane's consumer of
+	// a name may go without any instance pulling from it before the server
+	// deletes it (InactiveThreshold): the consumers of long-gone services
+	// do not pile up. The calls stay in the stream.
+	DefaultInactiveThreshold = 72 * time.Hour
 	// DefaultMaxBody is the largest request or reply body a node sends or
 	// accepts (WithMaxBody).
 	DefaultMaxBody = 64 << 20
+	// DefaultInstanceWait is how long a call answered "no responders"
+	// keeps being sent again, within its timeout, before it fails with
+	// ErrNoResponders: long enough for a service's instances to reconnect
+	// after their hub went (a cluster's failover, a hub restart), short
+	// enough that a person calling a service that is not running hears so
+	// soon.
+	DefaultInstanceWait = 2 * time.Second
 )
 
 // Option configures a Node.
@@ -42,10 +54,18 @@ type nodeConfig struct {
 	timeout   time.Duration
 	bodyLimit int
 	maxBody   int
+	// instanceWait: see WithInstanceWait.
+	instanceWait time.Duration
 	// bodyDeleter, if set, deletes a body object this node has read, in
 	// place of the object store's own delete.
 	bodyDeleter func(ctx context.Context, name string) error
 }
+
+// WithInstanceWait sets how long the node's calls wait for an instance
+// of their service to be bound when the server answers that there is none
+// (default DefaultInstanceWait; 0 fails at once). WaitForInstance sets it
+// for one call.
+func WithInstanceWait(d time.Duration) Option { return func(c *nodeConfig) { c.instanceWait = d } }
 
 // WithLogger sends the node's logs to l (default: discarded).
 func WithLogger(l *slog.Logger) Option { return func(c *nodeConfig) { c.logger = l } }
@@ -104,6 +124,7 @@ type bindConfig struct {
 	noDurable      bool
 	ackWait        time.Duration
 	maxDeliver     int
+	inactive       time.Duration
 }
 
 // Concurrency sets how many calls the instance handles at once (default
@@ -159,20 +180,41 @@ func AckWait(d time.Duration) BindOption { return func(c *bindConfig) { c.ackWai
 // Like AckWait, it shapes the consumer only if this instance creates it.
 func MaxDeliver(n int) BindOption { return func(c *bindConfig) { c.maxDeliver = n } }
 
+// InactiveThreshold sets how long the name's durable consumer may go
+// without a pull before the server deletes it (default
+// DefaultInactiveThreshold; 0: never). A bound instance always has a pull
+// waiting on the server, so only a name nobody has served for that long
+// loses its consumer; its calls stay in the stream, and the next instance
+// to bind creates the consumer again and takes them. Like AckWait, it
+// shapes the consumer only if this instance creates it.
+func InactiveThreshold(d time.Duration) BindOption { return func(c *bindConfig) { c.inactive = d } }
+
 // CallOption configures one call.
 type CallOption func(*callConfig)
 
 type callConfig struct {
-	timeout    time.Duration
-	idempotent bool
-	retries    int
-	expect     int
-	durable    bool
-	msgID      string
+	timeout time.Duration
+	// instanceWait is WaitForInstance's d; set says it was given.
+	instanceWait    time.Duration
+	instanceWaitSet bool
+	idempotent      bool
+	retries         int
+	expect          int
+	durable         bool
+	msgID           string
 }
 
 // Timeout bounds the call when the context has no earlier deadline.
 func Timeout(d time.Duration) CallOption { return func(c *callConfig) { c.timeout = d } }
+
+// WaitForInstance makes the call wait up to d (within its timeout) for an
+// instance of its service when the server answers that none is bound,
+// sending it again as one comes; 0 fails at once with ErrNoResponders.
+// Any call may be sent again then, idempotent or not: "no responders"
+// means no instance received it.
+func WaitForInstance(d time.Duration) CallOption {
+	return func(c *callConfig) { c.instanceWait, c.instanceWaitSet = d, true }
+}
 
 // Idempotent marks the call safe to repeat: after a timeout of one attempt
 // or a lost instance it is sent again (DefaultRetries times unless Retries

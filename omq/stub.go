@@ -79,10 +79,11 @@ func (s *Stub) withTimeout(ctx context.Context, cc callConfig) (context.Context,
 // be nil to discard it). args is nil, a slice or array (by position: see
 // Args), or a map or struct (by name).
 //
-// It fails with ErrNoResponders at once when nothing is bound, ErrTimeout
-// when no reply arrives in time (the context's deadline, Timeout, or the
-// node's default), or an *Error the instance sent. A call marked Idempotent
-// is repeated after a timed-out attempt or a lost instance.
+// It fails with ErrNoResponders when nothing is bound (after waiting for an
+// instance: WithInstanceWait, WaitForInstance), ErrTimeout when no reply
+// arrives in time (the context's deadline, Timeout, or the node's default),
+// or an *Error the instance sent. A call marked Idempotent is repeated after
+// a timed-out attempt or a lost instance.
 func (s *Stub) Call(ctx context.Context, fn string, args, reply any, opts ...CallOption) error {
 	m := s.node.cfg.metrics
 	if m == nil {
@@ -111,30 +112,62 @@ func (s *Stub) call(ctx context.Context, fn string, args, reply any, cc callConf
 	if cc.idempotent {
 		attempts += cc.retries
 	}
+	// Until waitUntil, "no responders" is answered by sending again: no
+	// instance received the call, so even a call that is not idempotent
+	// may be, and it costs no attempt.
+	wait := s.node.cfg.instanceWait
+	if cc.instanceWaitSet {
+		wait = cc.instanceWait
+	}
+	var waitUntil time.Time
+	pause := 10 * time.Millisecond
 	subject := s.subject(fn)
-	for a := 0; ; a++ {
-		if a > 0 {
-			now = time.Now()
-		}
+	for a := 0; ; {
 		attemptDeadline := deadline
 		if left := attempts - a; left > 1 {
 			attemptDeadline = now.Add(deadline.Sub(now) / time.Duration(left))
 		}
 		resp, err := s.request(ctx, fn, subject, body, now, attemptDeadline)
 		if err == nil {
-			return decodeReply(s.service, fn, resp, reply)
+			e := replyError(resp)
+			if e == nil || e.Code != CodeUnavailable {
+				return decodeReply(s.service, fn, resp, reply)
+			}
+			err = e
 		}
-		if ctx.Err() != nil || a+1 >= attempts || !retryable(err) || !time.Now().Before(deadline) {
+		if ctx.Err() != nil || !retryable(err) || !time.Now().Before(deadline) {
 			return s.callError(ctx, fn, err)
 		}
-		if errors.Is(err, ErrNoResponders) {
-			// The queue group is empty for now: an instance may be
-			// restarting. Back off a little before the next attempt.
-			pause := time.Duration(10+rand.IntN(40)) * time.Millisecond
-			if time.Until(deadline) < pause || !sleepCtx(ctx, pause) {
+		// An idempotent call the instance answered "unavailable" is sent
+		// again until the deadline, like one nobody received; neither
+		// costs an attempt while it may go on.
+		free := false
+		switch {
+		case errors.Is(err, ErrNoResponders):
+			if waitUntil.IsZero() {
+				waitUntil = time.Now().Add(wait)
+			}
+			free = time.Now().Before(waitUntil)
+		case errors.Is(err, ErrUnavailable):
+			free = cc.idempotent
+		}
+		if !free && a+1 >= attempts {
+			return s.callError(ctx, fn, err)
+		}
+		if free || errors.Is(err, ErrNoResponders) {
+			// No instance for now (one may be reconnecting or restarting),
+			// or one that cannot serve yet: back off, with jitter,
+			// doubling to half a second.
+			d := pause/2 + time.Duration(rand.Int64N(int64(pause)))
+			pause = min(2*pause, 500*time.Millisecond)
+			if time.Until(deadline) < d || !sleepCtx(ctx, d) {
 				return s.callError(ctx, fn, err)
 			}
 		}
+		if !free {
+			a++
+		}
+		now = time.Now()
 	}
 }
 
@@ -156,8 +189,11 @@ func (s *Stub) deadline(ctx context.Context, cc callConfig, now time.Time) time.
 	return dl
 }
 
+// retryable: errors after which a call may be sent again. ErrUnavailable
+// only reaches an idempotent call's retries (a call with one attempt
+// fails on it).
 func retryable(err error) bool {
-	return errors.Is(err, ErrTimeout) || errors.Is(err, ErrNoResponders)
+	return errors.Is(err, ErrTimeout) || errors.Is(err, ErrNoResponders) || errors.Is(err, ErrUnavailable)
 }
 
 func (s *Stub) callError(ctx context.Context, fn string, err error) error {

@@ -60,6 +60,9 @@ func TestTrust_RoleMatrix(t *testing.T) {
 		// JetStream: the durable lane.
 		{"pub", "$JS.API.STREAM.INFO.DPC_ASYNC", []trust.Role{owner, dev, svc, prov}},
 		{"pub", "$JS.API.CONSUMER.CREATE.DPC_ASYNC.omq_tst.dpc.async.tst.*", []trust.Role{owner, svc}},
+		// Its own consumer reading another service's calls.
+		{"pub", "$JS.API.CONSUMER.CREATE.DPC_ASYNC.omq_tst.dpc.async.textutil.*", []trust.Role{owner}},
+		{"pub", "$JS.API.CONSUMER.CREATE.DPC_ASYNC.omq_tst.dpc.async.>", []trust.Role{owner}},
 		{"pub", "$JS.API.CONSUMER.MSG.NEXT.DPC_ASYNC.omq_tst", []trust.Role{owner, svc}},
 		{"pub", "$JS.ACK.DPC_ASYNC.omq_tst.1.1.1.1.1", []trust.Role{owner, svc}},
 		{"pub", "$JS.API.CONSUMER.CREATE.DPC_ASYNC.omq_hub.dpc.async.hub.*", []trust.Role{owner}},
@@ -67,6 +70,22 @@ func TestTrust_RoleMatrix(t *testing.T) {
 		{"pub", "$JS.API.STREAM.DELETE.DPC_ASYNC", []trust.Role{owner}},
 		{"pub", "$JS.API.STREAM.PURGE.DPC_ASYNC", []trust.Role{owner}},
 		{"pub", "$JS.API.STREAM.LIST", []trust.Role{owner}},
+		// JetStream: dead letters. A service writes its own; only the hub
+		// (and the owner) read them or manage them.
+		{"pub", "dpc.dead.tst.add", []trust.Role{owner, svc}},
+		{"pub", "dpc.dead.other.add", []trust.Role{owner}},
+		{"sub", "dpc.dead.tst.*", []trust.Role{owner}},
+		{"pub", "$JS.API.STREAM.INFO.DPC_DEAD", []trust.Role{owner}},
+		{"pub", "$JS.API.STREAM.CREATE.DPC_DEAD", []trust.Role{owner}},
+		{"pub", "$JS.API.STREAM.MSG.GET.DPC_DEAD", []trust.Role{owner}},
+		{"pub", "$JS.API.DIRECT.GET.DPC_DEAD", []trust.Role{owner}},
+		{"pub", "$JS.API.CONSUMER.CREATE.DPC_DEAD.x.dpc.dead.tst.>", []trust.Role{owner}},
+		{"pub", "$JS.API.STREAM.MSG.DELETE.DPC_DEAD", []trust.Role{owner}},
+		{"pub", "$JS.API.STREAM.PURGE.DPC_DEAD", []trust.Role{owner}},
+		{"pub", "dpc.svc.deadletters.list", []trust.Role{owner}},
+		{"pub", "dpc.one.deadletters.x.replay", []trust.Role{owner}},
+		{"sub", "dpc.svc.deadletters.*", []trust.Role{owner}},
+		{"sub", "$SRV.INFO.deadletters.x", []trust.Role{owner}},
 		// JetStream: large bodies, by object name only.
 		{"pub", "$O.DPC_BODIES.C.abc", callers},
 		{"pub", "$O.DPC_BODIES.M.abc", callers},

@@ -38,9 +38,9 @@ const (
 const roleHub Role = "hub"
 
 // Reserved services are served by the hub itself (hub, catalog, devices,
-// pairing, bodies) or by agents (agent); no service identity may serve
-// them.
-var reservedServices = []string{"hub", "catalog", "devices", "pairing", "bodies", "agent"}
+// pairing, bodies, deadletters) or by agents (agent); no service identity
+// may serve them.
+var reservedServices = []string{"hub", "catalog", "devices", "pairing", "bodies", "agent", DeadLettersService}
 
 // Reserved says whether service is one no service:NAME identity may serve.
 func Reserved(service string) bool {
@@ -127,10 +127,10 @@ func callerPub() []string {
 }
 
 // callerPubDeny keeps callers away from the functions only the owner or
-// the provisioner may call: identity management, and the agents (spawn,
-// stop, list).
+// the provisioner may call: identity management, dead letters, and the
+// agents (spawn, stop, list).
 func callerPubDeny() []string {
-	return []string{"dpc.*.devices.>", "dpc.*.agent.>", "dpc.*.pairing.>"}
+	return []string{"dpc.*.devices.>", "dpc.*.agent.>", "dpc.*.pairing.>", "dpc.*." + DeadLettersService + ".>"}
 }
 
 // reservedSubDeny keeps service identities from serving what the hub and
@@ -155,16 +155,26 @@ func serves(service string) []string {
 }
 
 // durableConsumer is what an instance of service needs for the durable
-// lane: its own consumer (created with its filter, which the server
-// checks against the subject), fetching, and acknowledging.
+// lane: its own consumer, fetching, and acknowledging. The create subject
+// names the consumer's filter and the server refuses a body whose filter
+// differs, so granting the one filter (not ".>") keeps a service from
+// making its consumer read another service's calls.
 func durableConsumer(service string) []string {
 	c := asyncStream + ".omq_" + service
 	return []string{
-		"$JS.API.CONSUMER.CREATE." + c + ".>",
+		"$JS.API.CONSUMER.CREATE." + c + ".dpc.async." + service + ".*",
 		"$JS.API.CONSUMER.INFO." + c,
 		"$JS.API.CONSUMER.MSG.NEXT." + c,
 		"$JS.ACK." + c + ".>",
 	}
+}
+
+// deadLetters is where an instance of service writes the durable calls of
+// its service that cannot succeed (omq's dead letters): its own subjects
+// in the dead-letter stream, and only those. Reading the stream is the
+// hub's (and the owner's) alone.
+func deadLetters(service string) []string {
+	return []string{"dpc.dead." + service + ".>"}
 }
 
 // Template placeholders the server fills in per user (scoped signing keys).
@@ -190,6 +200,7 @@ func permissions(r Role) (jwt.Permissions, error) {
 	case "service":
 		p.Pub.Allow.Add(callerPub()...)
 		p.Pub.Allow.Add(durableConsumer(tmplName)...)
+		p.Pub.Allow.Add(deadLetters(tmplName)...)
 		p.Pub.Deny.Add(callerPubDeny()...)
 		p.Sub.Allow.Add(serves(tmplName)...)
 		p.Sub.Allow.Add(inbox)

@@ -34,6 +34,7 @@ type CLI struct {
 	Status    StatusCmd    `cmd:"" help:"Show the live services, their instances and load."`
 	Notes     NotesCmd     `cmd:"" help:"Save, get and merge notes on the hub; the device remembers the revision it last saw."`
 	Devices   DevicesCmd   `cmd:"" help:"Pair new devices, services and agents; list and revoke identities (owner only)."`
+	Dead      DeadCmd      `cmd:"" help:"List, replay and purge dead letters: durable calls that could not succeed (owner only)."`
 	Pair      PairCmd      `cmd:"" help:"Pair this machine with a hub, using a code from the owner's 'devices add'."`
 }
 

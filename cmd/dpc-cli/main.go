@@ -32,6 +32,9 @@
 //	dpc-cli notes merge FILE [--name N] [--base REV]
 //	dpc-cli notes list
 //	dpc-cli notes history NAME
+//	dpc-cli dead list [--service S]      durable calls that could not succeed (owner only)
+//	dpc-cli dead replay ID...|--all [--service S]
+//	dpc-cli dead purge ID...|--all [--service S]
 //
 // NAME is a function's plain name, or service.function when several
 // services have one of that name. Every command takes --json for

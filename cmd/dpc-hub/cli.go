@@ -48,6 +48,8 @@ type CLI struct {
 	Replicas    int           `help:"Copies of each JetStream asset (notes, durable calls, identities, …); 0: 1 alone, min(3, hubs) in a cluster." default:"0"`
 	LameDuck    time.Duration `name:"lame-duck" help:"In a cluster, how long a stopping hub spends moving its clients to the others." default:"5s"`
 
+	DrainTimeout time.Duration `name:"drain-timeout" help:"On SIGINT or SIGTERM, how long the hub waits for calls in flight to every service to finish before it stops (a second signal stops it at once); 0 waits for none." default:"30s"`
+
 	SweepInterval time.Duration `name:"sweep-interval" help:"How often the catalog pings the services." default:"${sweep_interval}"`
 	Expiry        time.Duration `help:"A service instance silent this long leaves the catalog." default:"${expiry}"`
 
@@ -70,7 +72,7 @@ func (c *CLI) hubConfig() (hub.Config, error) {
 	cfg.MaxPayload, cfg.MaxStore, cfg.MaxMemory, cfg.MaxBodies, cfg.MaxNote = c.MaxPayload, c.MaxStore, c.MaxMemory, c.MaxBodies, c.MaxNote
 	cfg.PairingTTL = c.PairingTTL
 	cfg.SweepInterval, cfg.Expiry = c.SweepInterval, c.Expiry
-	cfg.Replicas, cfg.LameDuck = c.Replicas, c.LameDuck
+	cfg.Replicas, cfg.LameDuck, cfg.DrainTimeout = c.Replicas, c.LameDuck, c.DrainTimeout
 	if c.ClusterName != "" {
 		cfg.Cluster = &broker.ClusterConfig{Name: c.ClusterName, Host: c.ClusterHost, Port: c.ClusterPort}
 		for _, r := range c.Routes {
@@ -103,7 +105,7 @@ func (c *CLI) Run(ctx context.Context) error {
 	cfg.Logger = log
 	h, err := hub.Start(ctx, cfg)
 	if err != nil {
-		return err
+		return c.portsTaken(err)
 	}
 	c.mu.Lock()
 	c.hub, c.logger = h, log
@@ -117,7 +119,9 @@ func (c *CLI) Run(ctx context.Context) error {
 
 	<-ctx.Done()
 	log.Info("dpc-hub stopping")
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	// The drain has its own bound (--drain-timeout); the built-ins' calls
+	// get shutdownGrace after it.
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.DrainTimeout+shutdownGrace)
 	defer cancel()
 	h.Close(sctx)
 	log.Info("dpc-hub stopped")

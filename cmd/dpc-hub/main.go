@@ -10,7 +10,9 @@
 // Every flag has an environment fallback (DPC_HUB_PORT, DPC_HUB_DATA, …) and may
 // be set in a YAML config file (--config, or /etc/dpc/hub.yml and
 // ~/.config/dpc/hub.yml if present) under its long name. The hub
-// stops cleanly on SIGINT or SIGTERM: calls in flight finish first.
+// stops cleanly on SIGINT or SIGTERM: calls in flight, to its built-ins
+// and to every service instance, finish first (within --drain-timeout); a
+// second signal stops it at once.
 package main
 
 import (

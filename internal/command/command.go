@@ -45,9 +45,8 @@ type Reloader interface {
 // Main parses the arguments into cli, runs it until SIGINT or SIGTERM, and
 // exits with the code the error calls for.
 func Main(name string, cli Runner, opts ...kong.Option) {
-	kong.Parse(cli, append([]kong.Option{
+	parser, err := kong.New(cli, append([]kong.Option{
 		kong.Name(name),
-		kong.UsageOnError(),
 		// Bad usage exits 2, as with dpc-cli and Go's flag package (kong
 		// would use 80).
 		kong.Exit(func(code int) {
@@ -57,6 +56,15 @@ func Main(name string, cli Runner, opts ...kong.Option) {
 			os.Exit(code)
 		}),
 	}, opts...)...)
+	if err != nil {
+		panic(err) // the command's own flag definitions are wrong
+	}
+	if _, err := parser.Parse(os.Args[1:]); err != nil {
+		// The error, then where help is: not the whole help first, which
+		// would push the one line that matters off the screen.
+		fmt.Fprintf(os.Stderr, "%s: %v\nRun '%s --help' for usage.\n", name, err, name)
+		os.Exit(2)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	// After the first signal the command winds down (stops its processes,
