@@ -2,8 +2,10 @@
 // listing its functions with the fields of the DPC thesis (funct_name,
 // args_list, return_type, app_list, description), plus the service's name,
 // version and description and, per function, whether it is safe to retry,
-// its timeout and whether its results may be cached. manifests/README.md is
-// the schema.
+// its timeout, whether its results may be cached and, for a function with
+// no code, the command that implements it (exec; SplitExec reads its
+// placeholders, package execfn runs it). manifests/README.md is the
+// schema.
 //
 // # Reading manifests
 //

@@ -31,6 +31,12 @@ type Function struct {
 	Timeout Duration `yaml:"timeout,omitempty" json:"timeout,omitempty"`
 	// Cacheable, when set, lets callers reuse a result for TTL.
 	Cacheable *Cache `yaml:"cacheable,omitempty" json:"cacheable,omitempty"`
+	// Exec, when set, is the command that implements the function,
+	// program first; "{name}" in an element stands for argument name
+	// (package execfn runs it). It is how this host serves the function,
+	// not part of what callers see, so it stays out of the JSON that
+	// $SRV metadata and the catalog carry — and with it this host's paths.
+	Exec []string `yaml:"exec,omitempty" json:"-"`
 }
 
 // Arg is one argument of a function.

@@ -25,7 +25,7 @@ const (
 // The fields each level of a manifest may have.
 var (
 	manifestFields = []string{"name", "version", "description", "functions", "command", "scaling"}
-	functionFields = []string{"funct_name", "args_list", "return_type", "app_list", "description", "idempotent", "timeout", "cacheable"}
+	functionFields = []string{"funct_name", "args_list", "return_type", "app_list", "description", "idempotent", "timeout", "cacheable", "exec"}
 	argFields      = []string{"arg_name", "arg_type", "arg_description"}
 	cacheFields    = []string{"ttl"}
 )
@@ -39,11 +39,28 @@ const DefaultVersion = "0.0.0"
 
 // Load reads and parses the manifest file at path; see Parse.
 func Load(path string) (*Manifest, error) {
+	return LoadWith(path, Options{})
+}
+
+// LoadWith is Load with options.
+func LoadWith(path string, opts Options) (*Manifest, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("manifests: %w", err)
 	}
-	return Parse(path, data)
+	return ParseWith(path, data, opts)
+}
+
+// Options add checks to Parse and Load. The zero value adds none.
+type Options struct {
+	// CheckProgram, if set, is asked about the program (exec[0]) of every
+	// function that runs a command. A host that will run the commands
+	// checks that they exist there (execfn.CheckProgram); an error it
+	// returns is a problem of the manifest at that exec[0], with file and
+	// line, reported with the others. Parse alone does not check, since
+	// the hub and other hosts read manifests whose programs they never
+	// run.
+	CheckProgram func(program string) error
 }
 
 // Parse parses and validates one manifest. filename is used only in
@@ -57,6 +74,11 @@ func Load(path string) (*Manifest, error) {
 // white space at both ends.
 func Parse(filename string, data []byte) (*Manifest, error) {
 	return parse(&parser{file: filename}, data)
+}
+
+// ParseWith is Parse with options.
+func ParseWith(filename string, data []byte, opts Options) (*Manifest, error) {
+	return parse(&parser{file: filename, checkProgram: opts.CheckProgram}, data)
 }
 
 func parse(p *parser, data []byte) (m *Manifest, err error) {
@@ -106,11 +128,12 @@ func parse(p *parser, data []byte) (m *Manifest, err error) {
 }
 
 type parser struct {
-	file        string
-	noPositions bool    // the YAML was written by Validate, not by a person
-	errs        []error // of *Error
-	items       int
-	stopped     bool
+	file         string
+	checkProgram func(string) error // Options.CheckProgram
+	noPositions  bool               // the YAML was written by Validate, not by a person
+	errs         []error            // of *Error
+	items        int
+	stopped      bool
 }
 
 // yamlLineRE picks the line out of yaml.v3's messages.
@@ -266,6 +289,7 @@ func (p *parser) function(n *yaml.Node, path string) (Function, bool) {
 			fn.Apps = append(fn.Apps, app)
 		}
 	}
+	fn.Exec = p.exec(f.value("exec"), path+".exec", fn.Args)
 	return fn, true
 }
 

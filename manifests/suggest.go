@@ -26,6 +26,7 @@ var fieldSynonyms = map[string][]string{
 	"cache":    {"cacheable"}, "cached": {"cacheable"}, "cachable": {"cacheable"},
 	"retry": {"idempotent"}, "retryable": {"idempotent"},
 	"deadline": {"timeout"},
+	"command":  {"exec"}, "cmd": {"exec"}, "run": {"exec"}, "argv": {"exec"}, "execute": {"exec"}, "shell": {"exec"},
 }
 
 // fieldHome says where a field that is valid elsewhere belongs.
@@ -34,6 +35,7 @@ var fieldHome = map[string]string{
 	"return_type": "in an entry of functions", "app_list": "in an entry of functions",
 	"idempotent": "in an entry of functions", "timeout": "in an entry of functions",
 	"cacheable": "in an entry of functions",
+	"exec":      "in an entry of functions",
 	"arg_name":  "in an entry of args_list", "arg_type": "in an entry of args_list",
 	"arg_description": "in an entry of args_list",
 	"ttl":             "under cacheable, like cacheable: {ttl: 1m}",

@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/dpc-project/dpc/internal/hubconn"
 	"github.com/dpc-project/dpc/internal/logging"
-	"github.com/dpc-project/dpc/manifests"
 	"github.com/dpc-project/dpc/omq"
 	"github.com/dpc-project/dpc/servicehost"
 	"github.com/dpc-project/dpc/services"
@@ -14,8 +17,8 @@ import (
 
 // CLI is dpc-service's arguments.
 type CLI struct {
-	Service     string `arg:"" help:"Service to run: ${services}." enum:"${services}"`
-	Manifest    string `help:"Manifest file to use instead of the service's own." type:"existingfile"`
+	Service     string `arg:"" optional:"" help:"Service to run: ${services}. Leave it out to run a manifest whose functions run commands (--manifest FILE)."`
+	Manifest    string `help:"Manifest file: with a service, to use instead of its own; without one, a manifest whose every function names the command that implements it (exec; see manifests/README.md)." type:"existingfile"`
 	Name        string `help:"Run the service under this name instead of its manifest's: its instances form a queue group of their own, so two configurations of one service can run side by side (work and work-fixed)." placeholder:"NAME"`
 	InstanceID  string `name:"instance-id" help:"This instance's id (default: a random one); unique among the service's instances. A process supervisor sets it to find its process among the instances." env:"DPC_INSTANCE_ID" placeholder:"ID"`
 	Concurrency int    `help:"Calls handled at once by this instance." default:"16"`
@@ -25,25 +28,30 @@ type CLI struct {
 	ServiceTime     time.Duration `name:"service-time" help:"work: mean time a call takes; the instance waits, it does not compute." default:"20ms"`
 	ServiceTimeDist string        `name:"service-time-dist" help:"work: fixed (every call takes --service-time) or exp (exponential with that mean)." default:"fixed" enum:"fixed,exp"`
 
+	// Commands of a manifest without a service.
+	ExecEnv []string `name:"exec-env" help:"Commands get PATH, HOME, LANG, LC_ALL and TZ from this process's environment, DPC_HOME=none and nothing else; pass this variable too (repeatable), e.g. XDG_RUNTIME_DIR for notify-send. DPC_ and NATS_ variables are refused." placeholder:"NAME"`
+
 	hubconn.HubFlags `embed:""`
 	logging.LogFlags `embed:""`
+}
+
+// Validate checks the service name as kong's enum would; an enum cannot
+// be left out, and leaving the name out runs a manifest's commands.
+func (c *CLI) Validate() error {
+	if names := services.Names(); c.Service != "" && !slices.Contains(names, c.Service) {
+		quoted := make([]string, len(names))
+		for i, n := range names {
+			quoted[i] = strconv.Quote(n)
+		}
+		return fmt.Errorf("<service> must be one of %s but got %q", strings.Join(quoted, ","), c.Service)
+	}
+	return nil
 }
 
 func (c *CLI) Run(ctx context.Context) error {
 	log := c.Logger()
 
-	var m *manifests.Manifest
-	if c.Manifest != "" {
-		var err error
-		if m, err = manifests.Load(c.Manifest); err != nil {
-			return err
-		}
-	}
-	svc, err := services.Get(c.Service, m, services.Options{
-		Name:            c.Name,
-		ServiceTime:     c.ServiceTime,
-		ServiceTimeDist: c.ServiceTimeDist,
-	})
+	svc, err := c.service(log)
 	if err != nil {
 		return err
 	}

@@ -4,10 +4,15 @@
 // SIGTERM. If the hub goes away it keeps trying to reconnect, and
 // announces itself again when the hub is back.
 //
+// The service is one of the Go services built in, by name, or a manifest
+// alone whose functions each name the command that implements it (exec;
+// see manifests/README.md and package execfn).
+//
 //	dpc-service tst                       # the thesis's test service
 //	dpc-service --nats nats://hub:4222 textutil
 //	dpc-service --manifest my-tst.yml tst # a different manifest for it
 //	dpc-service --name work-fixed --service-time 20ms work
+//	dpc-service --manifest examples/sysinfo.yml   # functions that run this host's programs
 //
 // Run it several times for several load-balanced instances.
 package main
@@ -22,7 +27,10 @@ import (
 
 func main() {
 	command.Main("dpc-service", &CLI{},
-		kong.Description("Run a DPC extra service and plug its functions into the hub."),
+		kong.Description("Run a DPC extra service and plug its functions into the hub: a Go service by name, or, with --manifest alone, "+
+			"a manifest whose functions run commands (exec: [program, args…], with {arg} placeholders). "+
+			"A command runs without a shell, in a process group of its own, killed at the function's timeout (default 30s); "+
+			"its stdout, read by return_type, is the result (at most 1 MiB); a non-zero exit is an error with the end of its stderr."),
 		kong.Vars{"services": strings.Join(services.Names(), ",")},
 	)
 }

@@ -21,6 +21,9 @@ import (
 // bin is dpc-service, built once by TestMain.
 var bin string
 
+// sysinfo is the example manifest of functions that run commands.
+const sysinfo = "../../examples/sysinfo.yml"
+
 func TestMain(m *testing.M) {
 	os.Exit(proctest.RunWithBinaries(m, func(b map[string]string) { bin = b["./cmd/dpc-service"] }, "./cmd/dpc-service"))
 }
@@ -32,12 +35,26 @@ func TestService_RejectsBadInput(t *testing.T) {
 	if err := os.WriteFile(badManifest, []byte("name: tst\nfunctions:\n  - funct_name: add\n    args_list:\n      - arg_name: a\n        arg_typ: int\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	absSysinfo, err := filepath.Abs(sysinfo) // as kong gives it
+	if err != nil {
+		t.Fatal(err)
+	}
+	noProgram := filepath.Join(t.TempDir(), "cmds.yml")
+	if err := os.WriteFile(noProgram, []byte("name: cmds\nfunctions:\n  - funct_name: a\n    exec: [no-such-program-dpc]\n  - funct_name: b\n    exec: [uptime, '{x}']\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		args []string
 		code int
 		want string
 	}{
 		{[]string{"nosuch"}, 2, `must be one of "textutil","tst","work"`},
+		{nil, 2, "name a service to run (textutil, tst, work), or give a manifest whose functions run commands: --manifest FILE"},
+		{[]string{"--manifest", noProgram}, 1, noProgram + `:4: functions[0].exec[0]: program "no-such-program-dpc" is not on this host`},
+		{[]string{"--manifest", noProgram}, 1, noProgram + `:6: functions[1].exec[1]: {x} names no argument`},
+		{[]string{"--manifest", sysinfo, "tst"}, 1, absSysinfo + ": functions[0] (uptime) names a command (exec), which runs only without a service name: dpc-service --manifest " + absSysinfo},
+		{[]string{"--manifest", sysinfo, "--exec-env", "DPC_CREDS"}, 1, "will not pass DPC_CREDS to commands"},
+		{[]string{"--manifest", sysinfo, "--name", "a.b"}, 1, `running ` + absSysinfo + ` as "a.b"`},
 		{[]string{"--manifest", badManifest, "tst"}, 1, badManifest + ":6: functions[0].args_list[0].arg_typ"},
 		{[]string{"--manifest", "/no/such/file.yml", "tst"}, 2, "/no/such/file.yml"},
 		{[]string{"--name", "a.b", "work"}, 1, `running work as "a.b"`},
@@ -138,4 +155,36 @@ func TestService_StartsBeforeTheHub(t *testing.T) {
 	brokertest.Eventually(t, 30*time.Second, func() bool {
 		return node.Lookup("work").Call(ctx, "work", nil, &served) == nil
 	}, "the service to answer once the hub is up")
+}
+
+// A manifest alone is a service: its functions run commands, hosted as
+// any service is (here under another name).
+func TestService_ManifestOfCommands(t *testing.T) {
+	srv := brokertest.Start(t)
+	proctest.Start(t, "dpc-service --manifest sysinfo.yml", exec.Command(bin, "--nats", srv.ClientURL(), "--manifest", sysinfo, "--name", "facts"))
+	node, err := omq.New(brokertest.Connect(t, srv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var kernel string
+	brokertest.Eventually(t, 30*time.Second, func() bool {
+		return node.Lookup("facts").Call(ctx, "kernel", nil, &kernel, omq.Timeout(5*time.Second)) == nil
+	}, "facts.kernel answers")
+	if !strings.HasPrefix(kernel, "Linux ") {
+		t.Errorf("kernel = %q", kernel)
+	}
+	file := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(file, []byte("12345"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var size int
+	if err := node.Lookup("facts").Call(ctx, "fileSize", omq.Args(file), &size); err != nil || size != 5 {
+		t.Errorf("fileSize = %d, %v", size, err)
+	}
+	err = node.Lookup("facts").Call(ctx, "fileSize", omq.Args(file+"-missing"), &size)
+	if !errors.Is(err, omq.ErrHandlerFailure) || !strings.Contains(err.Error(), "No such file") {
+		t.Errorf("fileSize of a missing file: %v", err)
+	}
 }
