@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/dpc-project/dpc/internal/suggest"
 	"github.com/dpc-project/dpc/omq"
 	"gopkg.in/yaml.v3"
 )
@@ -232,7 +233,7 @@ func suggestArg(name string, args []Arg, s string) string {
 		names[i] = a.Name
 	}
 	literal := "write {{" + name + "}} for the text {" + name + "}"
-	if c := closest(name, names); c != "" {
+	if c := suggest.Closest(name, names); c != "" {
 		return "did you mean {" + c + "}? or " + literal
 	}
 	return "placeholders name arguments of args_list: " + strings.Join(names, ", ") + "; " + literal

@@ -153,7 +153,8 @@ func TestParse_Errors(t *testing.T) {
 			"t.yml:3: functions[0].funct_name: missing: the function name is required"}},
 		{"complex key", head + "? [a]\n: b\n", []string{"t.yml:4: want a field name, got a list"}},
 
-		{"scaling unknown field", head + "scaling:\n  mni: 1\n", []string{"t.yml:5: scaling.mni: unknown field (valid here: min, max, policy, reactive, predictive, target_tracking, instances)"}},
+		{"scaling unknown field", head + "scaling:\n  mni: 1\n", []string{"t.yml:5: scaling.mni: unknown field (did you mean min?)"}},
+		{"scaling field far from any", head + "scaling:\n  count: 1\n", []string{"t.yml:5: scaling.count: unknown field (valid here: min, max, policy, reactive, predictive, target_tracking, instances)"}},
 		{"scaling bad policy", head + "scaling:\n  policy: magic\n", []string{"t.yml:5: scaling.policy: unknown policy \"magic\" (want one of [reactive predictive combined target-tracking fixed])"}},
 		{"scaling max below min", head + "scaling:\n  min: 3\n  max: 2\n", []string{"t.yml:6: scaling.max: 2 is less than min 3"}},
 		{"scaling negative", head + "scaling:\n  min: -1\n", []string{`t.yml:5: scaling.min: want a whole number ≥ 0, got an integer (-1)`}},

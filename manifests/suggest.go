@@ -1,6 +1,7 @@
 package manifests
 
 import (
+	"github.com/dpc-project/dpc/internal/suggest"
 	"regexp"
 	"sort"
 	"strings"
@@ -47,7 +48,7 @@ var fieldHome = map[string]string{
 // (returned as meant too), or where it belongs, or which fields are valid
 // here.
 func suggestField(key string, known []string) (msg, meant string) {
-	if s := closest(key, known); s != "" {
+	if s := suggest.Closest(key, known); s != "" {
 		return "did you mean " + s + "?", s
 	}
 	lower := strings.ToLower(key)
@@ -64,7 +65,7 @@ func suggestField(key string, known []string) (msg, meant string) {
 		homes = append(homes, f)
 	}
 	sort.Strings(homes)
-	if s := closest(key, homes); s != "" {
+	if s := suggest.Closest(key, homes); s != "" {
 		return "did you mean " + s + "? it belongs " + fieldHome[s], ""
 	}
 	return "valid here: " + strings.Join(known, ", "), ""
@@ -115,7 +116,7 @@ func suggestType(s string, isReturn bool) string {
 	}
 	names := typeNames(false)
 	names = append(names, typeNames(true)...)
-	if c := closest(lower, names); c != "" {
+	if c := suggest.Closest(lower, names); c != "" {
 		return "did you mean " + c + "? " + valid
 	}
 	return valid
@@ -137,47 +138,4 @@ func typeNames(lists bool) []string {
 		}
 	}
 	return s
-}
-
-// closest returns the candidate within a small edit distance of s
-// (ignoring case), or "".
-func closest(s string, candidates []string) string {
-	best, bestD := "", 0
-	ls := strings.ToLower(s)
-	for _, c := range candidates {
-		d := editDistance(ls, strings.ToLower(c))
-		limit := 2
-		if len(c) <= 4 {
-			limit = 1
-		}
-		if d <= limit && (best == "" || d < bestD) {
-			best, bestD = c, d
-		}
-	}
-	return best
-}
-
-// editDistance is the Levenshtein distance between a and b, by bytes.
-// Inputs longer than a field name are not worth comparing.
-func editDistance(a, b string) int {
-	if len(a) > 64 || len(b) > 64 {
-		return 1 << 30
-	}
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
