@@ -414,7 +414,19 @@ func (i *Instance) unbind(ctx context.Context) error {
 		// Pulls no more; messages already pulled are handled below.
 		i.lane.stop()
 	}
+	// Cut off from the server, a drain would wait for it to confirm the
+	// unsubscriptions until ctx ends, and nothing more can arrive anyway:
+	// unsubscribe at once. (Calls waiting for a slot are dropped: their
+	// replies could not reach their callers now, who retry or time out.)
+	if !i.node.nc.IsConnected() {
+		for _, s := range i.subs {
+			_ = s.Unsubscribe()
+		}
+	}
 	for _, s := range i.subs {
+		if !s.IsValid() {
+			continue
+		}
 		closed := s.StatusChanged(nats.SubscriptionClosed)
 		if err := s.Drain(); err != nil {
 			if errors.Is(err, nats.ErrConnectionClosed) || errors.Is(err, nats.ErrBadSubscription) {

@@ -201,8 +201,15 @@ func Serve(ctx context.Context, node *omq.Node, svc Service, inst *omq.Instance,
 			uctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			err := inst.Unbind(uctx)
+			if !nc.IsConnected() {
+				// Nobody to tell: the catalog drops the instance when it
+				// stops answering, and waiting for the hub would only
+				// delay the stop.
+				log.Info("stopped; the hub is unreachable, so the catalog will notice by itself")
+				return err
+			}
 			wctx, wcancel := context.WithTimeout(context.Background(), 2*time.Second)
-			if werr := node.Lookup(catalog.ServiceName).Call(wctx, "withdraw", omq.Args(svc.Manifest.Name, inst.ID()), nil); werr != nil {
+			if werr := node.Lookup(catalog.ServiceName).Call(wctx, "withdraw", omq.Args(svc.Manifest.Name, inst.ID()), nil, omq.WaitForInstance(0)); werr != nil {
 				log.Warn("withdraw from the catalog failed; it will notice the instance is gone", "err", werr)
 			}
 			wcancel()

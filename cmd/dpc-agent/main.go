@@ -40,6 +40,10 @@ Example config file (--config):
 
 func main() {
 	command.Main("dpc-agent", &CLI{},
+		// Every flag also reads DPC_AGENT_<FLAG> (a prefix of its own, so that one
+		// shell can configure every DPC command); the hub connection reads
+		// NATS_URL, DPC_CREDS and DPC_TLS_CA, shared by the client commands.
+		kong.DefaultEnvars("DPC_AGENT"),
 		kong.Description(description+indent(exampleConfig)),
 	)
 }

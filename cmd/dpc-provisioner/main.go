@@ -21,6 +21,10 @@ import (
 
 func main() {
 	command.Main("dpc-provisioner", &CLI{},
+		// Every flag also reads DPC_PROVISIONER_<FLAG> (a prefix of its own, so that one
+		// shell can configure every DPC command); the hub connection reads
+		// NATS_URL, DPC_CREDS and DPC_TLS_CA, shared by the client commands.
+		kong.DefaultEnvars("DPC_PROVISIONER"),
 		kong.Description("Keep DPC services sized to their load: spawn and stop instances through dpc-agents as each service's policy decides.\n\n"+configHelp),
 	)
 }

@@ -27,6 +27,10 @@ import (
 
 func main() {
 	command.Main("dpc-service", &CLI{},
+		// Every flag also reads DPC_SERVICE_<FLAG> (a prefix of its own, so that one
+		// shell can configure every DPC command); the hub connection reads
+		// NATS_URL, DPC_CREDS and DPC_TLS_CA, shared by the client commands.
+		kong.DefaultEnvars("DPC_SERVICE"),
 		kong.Description("Run a DPC extra service and plug its functions into the hub: a Go service by name, or, with --manifest alone, "+
 			"a manifest whose functions run commands (exec: [program, args…], with {arg} placeholders). "+
 			"A command runs without a shell, in a process group of its own, killed at the function's timeout (default 30s); "+

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -186,5 +187,35 @@ func TestService_ManifestOfCommands(t *testing.T) {
 	err = node.Lookup("facts").Call(ctx, "fileSize", omq.Args(file+"-missing"), &size)
 	if !errors.Is(err, omq.ErrHandlerFailure) || !strings.Contains(err.Error(), "No such file") {
 		t.Errorf("fileSize of a missing file: %v", err)
+	}
+}
+
+// Stopped while its hub is unreachable, a service exits at once and
+// cleanly (0): it does not wait for the hub to confirm the end of its
+// subscriptions or to take its withdrawal.
+func TestService_StopsCleanlyWithoutItsHub(t *testing.T) {
+	srv := brokertest.Start(t)
+	p := proctest.Start(t, "dpc-service work", exec.Command(bin, "--nats", srv.ClientURL(), "--log-format", "json", "work"))
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	node, err := omq.New(brokertest.Connect(t, srv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	brokertest.Eventually(t, 30*time.Second, func() bool {
+		return node.Lookup("work").Call(ctx, "work", nil, nil) == nil
+	}, "the service to answer")
+	srv.Shutdown()
+	if _, err := proctest.WaitForLog(ctx, p.Output(), "lost the hub; reconnecting"); err != nil {
+		t.Fatalf("%v\n%s", err, p.Output())
+	}
+	if err := p.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Wait(60 * time.Second); err != nil {
+		t.Fatalf("dpc-service stopped without its hub: %v, want exit 0\n%s", err, p.Output())
+	}
+	if !strings.Contains(p.Output().String(), "the hub is unreachable") {
+		t.Fatalf("no word that the hub was unreachable at the stop:\n%s", p.Output())
 	}
 }
