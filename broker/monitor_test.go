@@ -2,6 +2,7 @@ package broker_test
 
 import (
 	"encoding/json"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -55,5 +56,24 @@ func TestServer_Monitoring(t *testing.T) {
 				t.Errorf("/varz port %d is not the port of ClientURL() %s", varz.Port, srv.ClientURL())
 			}
 		})
+	}
+}
+
+// An address on every interface reads as configured ("0.0.0.0", as NATS
+// prints its client port), not as Go's "[::]"; a specific one as it is.
+func TestListenAddr(t *testing.T) {
+	for _, tc := range []struct {
+		a          *net.TCPAddr
+		configured string
+		want       string
+	}{
+		{&net.TCPAddr{IP: net.IPv6unspecified, Port: 8222}, "0.0.0.0", "0.0.0.0:8222"},
+		{&net.TCPAddr{IP: net.IPv4zero, Port: 8222}, "", "0.0.0.0:8222"},
+		{&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 9090}, "127.0.0.1", "127.0.0.1:9090"},
+		{&net.TCPAddr{IP: net.IPv6loopback, Port: 9090}, "::1", "[::1]:9090"},
+	} {
+		if got := broker.ListenAddr(tc.a, tc.configured); got != tc.want {
+			t.Errorf("ListenAddr(%v, %q) = %q, want %q", tc.a, tc.configured, got, tc.want)
+		}
 	}
 }

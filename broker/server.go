@@ -20,8 +20,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"os"
+	"strconv"
 	"sync"
 	"time"
 
@@ -344,7 +346,18 @@ func (s *Server) MonitorURL() string {
 	if a == nil {
 		return ""
 	}
-	return fmt.Sprintf("http://%s", a.String())
+	return "http://" + ListenAddr(a, s.cfg.HTTPHost)
+}
+
+// ListenAddr is a's host and port as a person expects to read them: on
+// every interface, it keeps the host as configured ("0.0.0.0", as NATS
+// prints its client port) rather than Go's "[::]".
+func ListenAddr(a *net.TCPAddr, configured string) string {
+	host := a.IP.String()
+	if a.IP.IsUnspecified() && configured != "" {
+		host = configured
+	}
+	return net.JoinHostPort(host, strconv.Itoa(a.Port))
 }
 
 // ClusterURL is the nats-route:// URL other servers list in their Routes to

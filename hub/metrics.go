@@ -10,6 +10,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/dpc-project/dpc/broker"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/exporter-toolkit/web"
@@ -82,7 +83,8 @@ func startMetrics(addr, webConfig string, reg *prometheus.Registry, log *slog.Lo
 			scheme = "https"
 		}
 	}
-	m.url = scheme + "://" + ln.Addr().String() + "/metrics"
+	host, _, _ := net.SplitHostPort(addr)
+	m.url = scheme + "://" + broker.ListenAddr(ln.Addr().(*net.TCPAddr), host) + "/metrics"
 	flags := &web.FlagConfig{WebConfigFile: &webConfig}
 	go func() {
 		if err := web.Serve(ln, m.srv, flags, log.With("component", "metrics")); err != nil && !errors.Is(err, http.ErrServerClosed) {
