@@ -183,24 +183,6 @@ func TestConfig_Validate(t *testing.T) {
 	}
 }
 
-func TestPercentile_NearestRank(t *testing.T) {
-	sorted := make([]time.Duration, 100)
-	for i := range sorted {
-		sorted[i] = time.Duration(i + 1)
-	}
-	for _, tt := range []struct {
-		p    float64
-		want time.Duration
-	}{{0.50, 50}, {0.90, 90}, {0.99, 99}, {1, 100}, {0, 1}} {
-		if got := percentile(sorted, tt.p); got != tt.want {
-			t.Errorf("p%.0f = %d, want %d", tt.p*100, got, tt.want)
-		}
-	}
-	if got := percentile([]time.Duration{7}, 0.99); got != 7 {
-		t.Errorf("one sample: p99 = %d, want 7", got)
-	}
-}
-
 func TestMedianSummary_PerFigure(t *testing.T) {
 	runs := []Summary{
 		{Ops: 10, OpsPerSec: 100, P50: 30},

@@ -1,9 +1,10 @@
 package main
 
 import (
-	"math"
 	"slices"
 	"time"
+
+	"github.com/dpc-project/dpc/loadgen"
 )
 
 // Summary is one run's (or the median of several runs') figures. Latencies
@@ -45,21 +46,10 @@ func summarize(lat []time.Duration, elapsed time.Duration, u usage) Summary {
 	}
 	s.Mean = sum / time.Duration(len(lat))
 	s.Min, s.Max = lat[0], lat[len(lat)-1]
-	s.P50 = percentile(lat, 0.50)
-	s.P90 = percentile(lat, 0.90)
-	s.P99 = percentile(lat, 0.99)
+	s.P50 = loadgen.Percentile(lat, 0.50)
+	s.P90 = loadgen.Percentile(lat, 0.90)
+	s.P99 = loadgen.Percentile(lat, 0.99)
 	return s
-}
-
-// percentile is the nearest-rank percentile of sorted: the smallest value
-// with at least p of the samples at or below it.
-func percentile(sorted []time.Duration, p float64) time.Duration {
-	n := len(sorted)
-	if n == 0 {
-		return 0
-	}
-	i := int(math.Ceil(p*float64(n))) - 1
-	return sorted[max(0, min(i, n-1))]
 }
 
 // medianSummary takes the median of each figure over several runs of one

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dpc-project/dpc/loadgen"
 	"github.com/dpc-project/dpc/omq"
 	"gopkg.in/yaml.v3"
 )
@@ -88,9 +89,14 @@ the SLA when its p95 is at most --sla. At the end it writes replay.csv (all
 seconds), summary.md and summary.json (the reported part), chart.png and
 chart.svg (offered λ; instances; p95 against the SLA), and prints the
 summary: per service, SLA-violating seconds, the share of calls slower than
-the SLA, and instance-seconds. Ctrl-C stops the load, lets the calls in
+the SLA, and instance-seconds, also as a ratio to an oracle's: the fewest
+instances meeting the SLA at each second's measured rate by queueing theory
+(M/D/k or M/M/k, see docs/BENCHMARKS.md). Ctrl-C stops the load, lets the calls in
 flight end, and still writes all of it.`
 }
+
+// workFunction is the function a replay calls on every service.
+const workFunction = "work"
 
 // The services a replay calls.
 const (
@@ -166,28 +172,28 @@ func (c *ReplayCmd) Validate() error {
 const maxTraceLength = 7 * 24 * time.Hour
 
 // curve builds the rate curve and its arrivals.
-func (c *ReplayCmd) curve() (Curve, Arrivals, string, error) {
+func (c *ReplayCmd) curve() (loadgen.Curve, loadgen.Arrivals, string, error) {
 	if c.CSV != "" {
-		ts, err := LoadTrace(c.CSV)
+		ts, err := loadgen.LoadTrace(c.CSV)
 		if err != nil {
 			return nil, nil, "", err
 		}
-		tr, err := NewTrace(ts, c.Speedup, maxTraceLength)
+		tr, err := loadgen.NewTrace(ts, c.Speedup, maxTraceLength)
 		if err != nil {
 			return nil, nil, "", fmt.Errorf("%s: %w", c.CSV, err)
 		}
 		desc := fmt.Sprintf("trace %s: %d requests over %s, replayed ×%g in %s", c.CSV, len(ts), time.Duration(float64(tr.Length())*c.Speedup).Round(time.Second), c.Speedup, tr.Length())
-		return tr, TraceArrivals(tr), desc, nil
+		return tr, loadgen.TraceArrivals(tr), desc, nil
 	}
-	d := Diurnal{Day: c.Day, Days: c.Days, Base: c.Base, Peak: c.Peak, FlashAt: c.FlashAt, FlashLen: c.FlashLen, FlashX: c.FlashX}
+	d := loadgen.Diurnal{Day: c.Day, Days: c.Days, Base: c.Base, Peak: c.Peak, FlashAt: c.FlashAt, FlashLen: c.FlashLen, FlashX: c.FlashX}
 	desc := fmt.Sprintf("diurnal, %d day(s) of %s: %g req/s at night to %g at the evening peak", c.Days, c.Day, c.Base, c.Peak)
 	if from, to, ok := d.FlashWindow(); ok {
 		desc += fmt.Sprintf(", flash crowd ×%g on the last day (t %.1f–%.1f s)", c.FlashX, from.Seconds(), to.Seconds())
 	}
 	if c.Arrivals == "even" {
-		return d, EvenArrivals(d), desc + "; evenly spaced arrivals", nil
+		return d, loadgen.EvenArrivals(d), desc + "; evenly spaced arrivals", nil
 	}
-	return d, PoissonArrivals(d, rand.New(rand.NewPCG(c.Seed, c.Seed^0x9e3779b97f4a7c15))), desc + fmt.Sprintf("; Poisson arrivals (seed %d)", c.Seed), nil
+	return d, loadgen.PoissonArrivals(d, rand.New(rand.NewPCG(c.Seed, c.Seed^0x9e3779b97f4a7c15))), desc + fmt.Sprintf("; Poisson arrivals (seed %d)", c.Seed), nil
 }
 
 // serviceCommand is the command line of one of the replay's services.
@@ -347,7 +353,7 @@ func (c *ReplayCmd) Run(ctx context.Context, stdout, stderr io.Writer) (err erro
 		day = 0
 	}
 	services := []string{elasticService, fixedService}
-	rows := rec.rows(curve, day, upTo, c.SLA)
+	rows := rec.Rows(curve, day, upTo, c.SLA)
 	from := min(int(curve.ReportFrom()/time.Second), upTo)
 	rep.ReportFrom, rep.ReportTo = from, upTo
 	policies := map[string]string{elasticService: c.Policy, fixedService: fmt.Sprintf("fixed (%d)", c.Fixed)}
@@ -355,9 +361,13 @@ func (c *ReplayCmd) Run(ctx context.Context, stdout, stderr io.Writer) (err erro
 		policies = map[string]string{elasticService: fmt.Sprintf("none (%d, direct)", c.Min), fixedService: fmt.Sprintf("none (%d, direct)", c.Fixed)}
 	}
 	for i, name := range services {
-		rep.Services = append(rep.Services, summarizeService(name, policies[name], rows[i], rec.latencies(i, from, upTo), from, upTo, c.SLA))
+		rep.Services = append(rep.Services, ReplayService{ServiceSummary: loadgen.Summarize(name, policies[name], rows[i], rec.Latencies(i, from, upTo), from, upTo, c.SLA)})
 	}
-	if err := c.writeResults(out, rep, rows, curve, stdout); err != nil {
+	var oracleInst []int
+	if len(rows) > 0 {
+		oracleInst = c.replayOracle(rep, rows[0], from, upTo)
+	}
+	if err := c.writeResults(out, rep, rows, oracleInst, curve, stdout); err != nil {
 		return err
 	}
 	if interrupted {
@@ -368,9 +378,9 @@ func (c *ReplayCmd) Run(ctx context.Context, stdout, stderr io.Writer) (err erro
 
 // replay runs the load and the instance counts, and returns the record
 // and how many whole seconds of it there are.
-func (c *ReplayCmd) replay(ctx context.Context, sys *system, curve Curve, arrivals Arrivals, progress func(string, ...any)) (*recorder, int, error) {
+func (c *ReplayCmd) replay(ctx context.Context, sys *system, curve loadgen.Curve, arrivals loadgen.Arrivals, progress func(string, ...any)) (*loadgen.Recorder, int, error) {
 	services := []string{elasticService, fixedService}
-	rec := newRecorder(services, c.Timeout)
+	rec := loadgen.NewRecorder(services, c.Timeout)
 	nc, err := sys.connect("dpc-bench replay")
 	if err != nil {
 		return rec, 0, err
@@ -387,7 +397,7 @@ func (c *ReplayCmd) replay(ctx context.Context, sys *system, curve Curve, arriva
 	sampleCtx, stopSampling := context.WithCancel(ctx)
 	sampled := make(chan struct{})
 	go func() {
-		sampleInstances(sampleCtx, node, services, rec, start, c.PingWindow)
+		loadgen.SampleInstances(sampleCtx, node, rec, start, c.PingWindow)
 		close(sampled)
 	}()
 	progressCtx, stopProgress := context.WithCancel(ctx)
@@ -397,8 +407,8 @@ func (c *ReplayCmd) replay(ctx context.Context, sys *system, curve Curve, arriva
 		close(progressDone)
 	}()
 
-	gen := newGenerator(node, services, rec, loadConfig{Timeout: c.Timeout, MaxInflight: c.MaxInflight})
-	gen.run(ctx, start, arrivals)
+	gen := loadgen.NewGenerator(node, rec, loadgen.Config{Function: workFunction, Timeout: c.Timeout, MaxInflight: c.MaxInflight})
+	gen.Run(ctx, start, arrivals)
 	elapsed := time.Since(start)
 	if ctx.Err() == nil {
 		// The schedule ended before the curve did (no arrival in the
@@ -411,7 +421,7 @@ func (c *ReplayCmd) replay(ctx context.Context, sys *system, curve Curve, arriva
 	progress("load ended at t=%s; waiting for the calls in flight", elapsed.Round(time.Second))
 	// The sampler goes on while the calls end, though the seconds after
 	// the load are not reported.
-	gen.drain(c.Timeout + 2*time.Second)
+	gen.Drain(c.Timeout + 2*time.Second)
 	stopSampling()
 	<-sampled
 
@@ -424,7 +434,7 @@ func (c *ReplayCmd) replay(ctx context.Context, sys *system, curve Curve, arriva
 
 // reportProgress prints a line every --progress-every: where the load is,
 // and each service's last whole second.
-func (c *ReplayCmd) reportProgress(ctx context.Context, rec *recorder, curve Curve, start time.Time, progress func(string, ...any)) {
+func (c *ReplayCmd) reportProgress(ctx context.Context, rec *loadgen.Recorder, curve loadgen.Curve, start time.Time, progress func(string, ...any)) {
 	tick := time.NewTicker(c.Every)
 	defer tick.Stop()
 	for {
@@ -440,13 +450,13 @@ func (c *ReplayCmd) reportProgress(ctx context.Context, rec *recorder, curve Cur
 		}
 		var b strings.Builder
 		fmt.Fprintf(&b, "t %3ds/%ds", sec+1, int(curve.Length()/time.Second))
-		if d, ok := curve.(Diurnal); ok {
+		if d, ok := curve.(loadgen.Diurnal); ok {
 			fmt.Fprintf(&b, " (day %d/%d)", sec/int(d.Day/time.Second)+1, d.Days)
 		}
 		fmt.Fprintf(&b, "  λ %5.1f/s", curve.Rate(time.Duration(sec)*time.Second+time.Second/2))
-		for i, name := range rec.services {
-			st := rec.second(i, sec)
-			fmt.Fprintf(&b, " | %s: %d sent, %d failed, p95 %s, %s inst", name, st.sent, st.failed, fmtMillis(st.p95), fmtCount(st.instances))
+		for i, name := range rec.Services() {
+			st := rec.Second(i, sec)
+			fmt.Fprintf(&b, " | %s: %d sent, %d failed, p95 %s, %s inst", name, st.Sent, st.Failed, fmtMillis(st.P95), fmtCount(st.Instances))
 		}
 		progress("%s", b.String())
 	}

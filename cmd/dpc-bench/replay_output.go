@@ -11,6 +11,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/dpc-project/dpc/loadgen"
 )
 
 // ReplayReport is what dpc-bench replay found, as printed by --json and
@@ -21,13 +23,14 @@ type ReplayReport struct {
 	Config  ReplayConfig `json:"config"`
 	Curve   string       `json:"curve"`
 	// The reported seconds of the load: [ReportFrom, ReportTo).
-	ReportFrom  int              `json:"report_from_s"`
-	ReportTo    int              `json:"report_to_s"`
-	Services    []ServiceSummary `json:"services"`
-	Out         string           `json:"out"`
-	Files       []string         `json:"files"`
-	Load        Load             `json:"load"`
-	Interrupted bool             `json:"interrupted,omitempty"`
+	ReportFrom  int             `json:"report_from_s"`
+	ReportTo    int             `json:"report_to_s"`
+	Services    []ReplayService `json:"services"`
+	Oracle      *ReplayOracle   `json:"oracle,omitempty"`
+	Out         string          `json:"out"`
+	Files       []string        `json:"files"`
+	Load        Load            `json:"load"`
+	Interrupted bool            `json:"interrupted,omitempty"`
 }
 
 // ReplayConfig is what shaped the figures.
@@ -52,11 +55,12 @@ type ReplayConfig struct {
 
 // csvHeader is replay.csv's first line.
 var csvHeader = []string{"t_s", "day", "service", "offered_rps", "sent", "completed", "errors", "timeouts", "dropped",
-	"p50_ms", "p95_ms", "p99_ms", "instances", "sla_met"}
+	"p50_ms", "p95_ms", "p99_ms", "instances", "sla_met", "oracle_instances"}
 
 // writeCSV writes the rows of every service, second by second, services
-// in order within a second. Unknown values are empty.
-func writeCSV(w io.Writer, rows [][]Row) error {
+// in order within a second, with the oracle's instances of each second
+// (nil: none). Unknown values are empty.
+func writeCSV(w io.Writer, rows [][]loadgen.Row, oracleInst []int) error {
 	cw := csv.NewWriter(w)
 	if err := cw.Write(csvHeader); err != nil {
 		return err
@@ -81,10 +85,14 @@ func writeCSV(w io.Writer, rows [][]Row) error {
 			if r.Instances >= 0 {
 				inst = strconv.Itoa(r.Instances)
 			}
+			orc := ""
+			if sec < len(oracleInst) {
+				orc = strconv.Itoa(oracleInst[sec])
+			}
 			if err := cw.Write([]string{
 				strconv.Itoa(r.T), strconv.Itoa(r.Day), r.Service, f(r.Offered, 2),
 				strconv.Itoa(r.Sent), strconv.Itoa(r.OK), strconv.Itoa(r.Errors), strconv.Itoa(r.Timeout), strconv.Itoa(r.Dropped),
-				f(r.P50, 2), f(r.P95, 2), f(r.P99, 2), inst, strconv.FormatBool(r.SLAMet),
+				f(r.P50, 2), f(r.P95, 2), f(r.P99, 2), inst, strconv.FormatBool(r.SLAMet), orc,
 			}); err != nil {
 				return err
 			}
@@ -96,13 +104,13 @@ func writeCSV(w io.Writer, rows [][]Row) error {
 
 // writeResults writes replay.csv, the chart, summary.json and summary.md
 // to dir, and the summary to stdout (as JSON with --json).
-func (c *ReplayCmd) writeResults(dir string, rep *ReplayReport, rows [][]Row, curve Curve, stdout io.Writer) error {
+func (c *ReplayCmd) writeResults(dir string, rep *ReplayReport, rows [][]loadgen.Row, oracleInst []int, curve loadgen.Curve, stdout io.Writer) error {
 	csvPath := filepath.Join(dir, "replay.csv")
 	f, err := os.Create(csvPath)
 	if err != nil {
 		return err
 	}
-	if err := writeCSV(f, rows); err != nil {
+	if err := writeCSV(f, rows, oracleInst); err != nil {
 		f.Close()
 		return fmt.Errorf("%s: %w", csvPath, err)
 	}
@@ -146,8 +154,8 @@ func writeFileWith(path string, write func(io.Writer) error) error {
 // replayChart is the chart of the whole run: offered λ, instances and
 // p95 of both services, the day boundaries marked and the flash crowd
 // shaded.
-func replayChart(rep *ReplayReport, rows [][]Row, curve Curve) chartData {
-	d := chartData{Title: fmt.Sprintf("SLA p95 ≤ %s", rep.Config.SLA), SLA: ms(rep.Config.SLA)}
+func replayChart(rep *ReplayReport, rows [][]loadgen.Row, curve loadgen.Curve) chartData {
+	d := chartData{Title: fmt.Sprintf("SLA p95 ≤ %s", rep.Config.SLA), SLA: float64(rep.Config.SLA) / float64(time.Millisecond)}
 	var names []string
 	for _, s := range rep.Services {
 		names = append(names, fmt.Sprintf("%s (%s)", s.Service, s.Policy))
@@ -171,7 +179,7 @@ func replayChart(rep *ReplayReport, rows [][]Row, curve Curve) chartData {
 		}
 		d.Services = append(d.Services, cs)
 	}
-	if dc, ok := curve.(Diurnal); ok {
+	if dc, ok := curve.(loadgen.Diurnal); ok {
 		for day := 1; day < dc.Days; day++ {
 			d.Marks = append(d.Marks, (time.Duration(day) * dc.Day).Seconds())
 		}
@@ -184,15 +192,15 @@ func replayChart(rep *ReplayReport, rows [][]Row, curve Curve) chartData {
 
 // summaryHeader is the summary table's columns.
 var summaryHeader = []string{"service", "policy", "calls", "errors", "timeouts", "dropped", "slower than SLA",
-	"p50 ms", "p95 ms", "p99 ms", "SLA-violating s", "instance-s", "mean inst", "max inst"}
+	"p50 ms", "p95 ms", "p99 ms", "SLA-violating s", "instance-s", "× oracle", "mean inst", "max inst"}
 
-func summaryCells(s ServiceSummary) []string {
+func summaryCells(s ReplayService) []string {
 	return []string{
 		s.Service, s.Policy, strconv.Itoa(s.Calls), strconv.Itoa(s.Errors), strconv.Itoa(s.Timeouts), strconv.Itoa(s.Dropped),
 		fmt.Sprintf("%.2f%%", 100*s.SlowFraction),
 		fmt.Sprintf("%.1f", s.P50), fmt.Sprintf("%.1f", s.P95), fmt.Sprintf("%.1f", s.P99),
 		fmt.Sprintf("%d/%d (%.1f%%)", s.ViolationSeconds, s.Seconds, 100*s.ViolationFraction),
-		strconv.Itoa(s.InstanceSeconds), fmt.Sprintf("%.2f", s.MeanInstances), strconv.Itoa(s.MaxInstances),
+		strconv.Itoa(s.InstanceSeconds), oracleCell(s), fmt.Sprintf("%.2f", s.MeanInstances), strconv.Itoa(s.MaxInstances),
 	}
 }
 
@@ -214,13 +222,17 @@ func describeReplay(r *ReplayReport) [][2]string {
 	if c.Direct {
 		sys = fmt.Sprintf("started directly, not resized: %s %d instance(s), %s %d", elasticService, c.Min, fixedService, c.Fixed)
 	}
-	return [][2]string{
+	lines := [][2]string{
 		{"curve", r.Curve},
 		{"reported", window},
 		{"services", sys},
 		{"work", svc},
 		{"SLA", fmt.Sprintf("p95 ≤ %s in a second, by when the calls were due; a failed call counts as the timeout", c.SLA)},
 	}
+	if r.Oracle != nil {
+		lines = append(lines, [2]string{"oracle", describeOracle(r.Oracle)})
+	}
+	return lines
 }
 
 // writeReplayText prints the summary as a table.

@@ -13,9 +13,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/alecthomas/kong"
+	"github.com/dpc-project/dpc/loadgen"
 	"github.com/dpc-project/dpc/provisioner"
 	"gopkg.in/yaml.v3"
 )
@@ -120,74 +120,13 @@ func TestReplayCmd_ProvisionerConfig(t *testing.T) {
 	}
 }
 
-// Rows judge each second by the p95 of its calls, a failed call counting
-// as the timeout; an unsampled instance count is the last one seen.
-func TestRecorder_Rows(t *testing.T) {
-	rec := newRecorder([]string{"a", "b"}, 5*time.Second)
-	// Second 0 of a: 19 fast calls and one slow: p95 is fast.
-	for range 19 {
-		rec.sent(0, 0, false)
-		rec.done(0, 0, outcomeOK, 10*time.Millisecond)
-	}
-	rec.sent(0, 0, false)
-	rec.done(0, 0, outcomeOK, 300*time.Millisecond)
-	rec.instances(0, 0, 2)
-	// Second 1 of a: 18 fast, one error, one dropped: 2 of 20 fail, p95
-	// is the timeout.
-	for range 18 {
-		rec.sent(0, 1, false)
-		rec.done(0, 1, outcomeOK, 10*time.Millisecond)
-	}
-	rec.sent(0, 1, false)
-	rec.done(0, 1, outcomeError, time.Millisecond)
-	rec.sent(0, 1, true)
-	// Second 2 of a: nothing at all. b: one timeout in second 0.
-	rec.sent(1, 0, false)
-	rec.done(1, 0, outcomeTimeout, 5*time.Second)
-	rec.instances(1, 2, 3)
-
-	curve := Diurnal{Day: 2 * time.Second, Days: 2, Base: 7, Peak: 7}
-	rows := rec.rows(curve, curve.Day, 3, 100*time.Millisecond)
-	if len(rows) != 2 || len(rows[0]) != 3 || len(rows[1]) != 3 {
-		t.Fatalf("rows %v", rows)
-	}
-	a0, a1, a2 := rows[0][0], rows[0][1], rows[0][2]
-	if a0.Sent != 20 || a0.OK != 20 || a0.P50 != 10 || a0.P95 != 10 || a0.P99 != 300 || !a0.SLAMet || a0.Instances != 2 || a0.Day != 1 || a0.Offered != 7 {
-		t.Errorf("a, second 0: %+v", a0)
-	}
-	if a1.Sent != 20 || a1.OK != 18 || a1.Errors != 1 || a1.Dropped != 1 || a1.P95 != 5000 || a1.SLAMet || a1.Instances != 2 {
-		t.Errorf("a, second 1: %+v", a1)
-	}
-	if a2.Sent != 0 || !math.IsNaN(a2.P95) || !a2.SLAMet || a2.Instances != 2 || a2.Day != 2 {
-		t.Errorf("a, second 2: %+v", a2)
-	}
-	b0, b2 := rows[1][0], rows[1][2]
-	if b0.Timeout != 1 || b0.P50 != 5000 || b0.SLAMet || b0.Instances != -1 || b2.Instances != 3 {
-		t.Errorf("b: %+v, %+v", b0, b2)
-	}
-
-	s := summarizeService("a", "combined", rows[0], rec.latencies(0, 1, 3), 1, 3, 100*time.Millisecond)
-	want := ServiceSummary{Service: "a", Policy: "combined", Seconds: 2, ViolationSeconds: 1, ViolationFraction: 0.5,
-		Calls: 20, OK: 18, Errors: 1, Dropped: 1, SlowFraction: 0.1, P50: 10, P95: 5000, P99: 5000,
-		InstanceSeconds: 4, MeanInstances: 2, MaxInstances: 2}
-	if s != want {
-		t.Errorf("summary\n got  %+v\n want %+v", s, want)
-	}
-	if v := rec.second(0, 1); v.sent != 20 || v.failed != 2 || v.p95 != 5000 || v.instances != -1 {
-		t.Errorf("second(0, 1) = %+v", v)
-	}
-	if v := rec.second(0, 9); v.sent != 0 || !math.IsNaN(v.p95) {
-		t.Errorf("second(0, 9) = %+v", v)
-	}
-}
-
 func TestWriteCSV_HeaderAndEmptyUnknowns(t *testing.T) {
-	rows := [][]Row{
+	rows := [][]loadgen.Row{
 		{{T: 0, Day: 1, Service: "work", Offered: 10, Sent: 3, OK: 3, P50: 1.5, P95: 2, P99: 2.25, Instances: 2, SLAMet: true}},
 		{{T: 0, Day: 1, Service: "work-fixed", Offered: 10, P50: math.NaN(), P95: math.NaN(), P99: math.NaN(), Instances: -1, SLAMet: true}},
 	}
 	var b bytes.Buffer
-	if err := writeCSV(&b, rows); err != nil {
+	if err := writeCSV(&b, rows, []int{3}); err != nil {
 		t.Fatal(err)
 	}
 	recs, err := csv.NewReader(&b).ReadAll()
@@ -196,8 +135,8 @@ func TestWriteCSV_HeaderAndEmptyUnknowns(t *testing.T) {
 	}
 	want := [][]string{
 		csvHeader,
-		{"0", "1", "work", "10.00", "3", "3", "0", "0", "0", "1.50", "2.00", "2.25", "2", "true"},
-		{"0", "1", "work-fixed", "10.00", "0", "0", "0", "0", "0", "", "", "", "", "true"},
+		{"0", "1", "work", "10.00", "3", "3", "0", "0", "0", "1.50", "2.00", "2.25", "2", "true", "3"},
+		{"0", "1", "work-fixed", "10.00", "0", "0", "0", "0", "0", "", "", "", "", "true", "3"},
 	}
 	if len(recs) != len(want) {
 		t.Fatalf("got %q", recs)
@@ -284,6 +223,9 @@ func TestReplayCmd_Direct(t *testing.T) {
 	}
 	if !strings.Contains(progress.String(), "t ") {
 		t.Errorf("no progress lines:\n%s", progress.String())
+	}
+	if rep.Oracle == nil || rep.Oracle.InstanceSeconds < rep.ReportTo-rep.ReportFrom || work.OracleRatio <= 0 || fixed.OracleRatio <= 0 {
+		t.Errorf("oracle %+v; ratios %g, %g", rep.Oracle, work.OracleRatio, fixed.OracleRatio)
 	}
 	checkGone(t, rep.System.Processes)
 }

@@ -1,4 +1,4 @@
-package main
+package loadgen
 
 import (
 	"bufio"
@@ -11,8 +11,9 @@ import (
 	"strings"
 )
 
-// errNoTimestamps: a trace file with nothing to replay.
-var errNoTimestamps = errors.New("no request times")
+// ErrNoTimestamps: a trace file with nothing to replay. (Unprefixed: the
+// message reads "FILE: no request times".)
+var ErrNoTimestamps = errors.New("no request times")
 
 // LoadTrace reads a trace file: request times in seconds, one per line,
 // or a CSV whose header names a column "t". See ParseTrace.
@@ -85,7 +86,7 @@ func ParseTrace(name string, r io.Reader) ([]float64, error) {
 		return nil, fmt.Errorf("%s:%d: %w", name, line+1, err)
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("%s: %w", name, errNoTimestamps)
+		return nil, fmt.Errorf("%s: %w", name, ErrNoTimestamps)
 	}
 	return out, nil
 }

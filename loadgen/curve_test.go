@@ -1,4 +1,4 @@
-package main
+package loadgen
 
 import (
 	"errors"
@@ -196,8 +196,8 @@ func TestParseTrace_ErrorsNameFileAndLine(t *testing.T) {
 			t.Errorf("%s: got %v, want an error containing %q", tc.name, err, tc.want)
 		}
 	}
-	if _, err := ParseTrace("trace.csv", strings.NewReader("")); !errors.Is(err, errNoTimestamps) {
-		t.Errorf("empty trace: %v, want errNoTimestamps", err)
+	if _, err := ParseTrace("trace.csv", strings.NewReader("")); !errors.Is(err, ErrNoTimestamps) {
+		t.Errorf("empty trace: %v, want ErrNoTimestamps", err)
 	}
 }
 
