@@ -98,17 +98,16 @@ func TestDPC(t *testing.T) {
 		t.Logf("unavailable reported after %s", time.Since(start).Round(time.Millisecond))
 		eventually(t, 15*time.Second, func() bool { _, ok := funcs(t, url)["tst.add"]; return !ok }, "tst to leave the catalog")
 
-		// The interactive session says so and refreshes its menu.
+		// The interactive session says so before asking for arguments, and
+		// its next menu, read from the catalog, says that tst has gone.
 		menu := sh.Expect("Select functionality: ")
-		sh.Send(choice(t, menu, "add"))
-		sh.Expect("Please input a (")
-		sh.Send("1")
-		sh.Expect("Please input b (")
-		sh.Send("2")
-		sh.Expect("This functionality is not available at the moment.")
+		sh.Send(choice(t, menu, "split"))
+		if got := sh.Expect("split is not available at the moment: no instance of tst answer"); strings.Contains(got, "Please input") {
+			t.Fatalf("arguments asked for before saying split is not available:\n%s", got)
+		}
 		menu = sh.Expect("Select functionality: ")
-		if strings.Contains(menu, " add\n") {
-			t.Fatalf("refreshed menu still offers add:\n%s", menu)
+		if !strings.Contains(menu, "tst has gone.\n") || strings.Contains(menu, " add\n") {
+			t.Fatalf("the next menu still offers add:\n%s", menu)
 		}
 		sh.Send("2") // refresh, for the next step's menu
 	})

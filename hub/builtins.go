@@ -3,7 +3,6 @@ package hub
 import (
 	"context"
 	"errors"
-	"fmt"
 
 	"github.com/dpc-project/dpc/notes"
 	"github.com/dpc-project/dpc/omq"
@@ -13,7 +12,7 @@ import (
 
 // builtins are the hub's own functions, described by manifests/hub.yml and
 // served like any extra service's: the notes application's save, get,
-// merge, revision, list and history, and nopKserv.
+// merge, merge_preview, revision, list and history, and nopKserv.
 func builtins(store *notes.Store) omq.Handlers {
 	return omq.Handlers{
 		"save": omq.HandlerFunc(func(ctx context.Context, req *omq.Request) (any, error) {
@@ -48,6 +47,20 @@ func builtins(store *notes.Store) omq.Handlers {
 				return nil, notesError(err)
 			}
 			return res.Revision, nil
+		}),
+		// merge_preview gives the text a conflicting merge did not save
+		// (a 409 carries only a description), for the person to resolve.
+		"merge_preview": omq.HandlerFunc(func(ctx context.Context, req *omq.Request) (any, error) {
+			var name, content string
+			var base, rev uint64
+			if err := req.Decode(&name, &content, &base, &rev); err != nil {
+				return nil, err
+			}
+			res, err := store.MergePreview(ctx, name, []byte(content), base, rev)
+			if err != nil {
+				return nil, notesError(err)
+			}
+			return string(res.Content), nil
 		}),
 		"revision": omq.HandlerFunc(func(ctx context.Context, req *omq.Request) (any, error) {
 			var name string
@@ -86,7 +99,7 @@ func builtins(store *notes.Store) omq.Handlers {
 			}
 			out := make([]string, len(infos))
 			for i, n := range infos {
-				out[i] = fmt.Sprintf("revision %d, %s, %d bytes", n.Revision, n.Modified.UTC().Format("2006-01-02 15:04:05Z"), n.Size)
+				out[i] = notes.HistoryLine(n)
 			}
 			return out, nil
 		}),
@@ -98,14 +111,20 @@ func builtins(store *notes.Store) omq.Handlers {
 }
 
 // notesError gives the caller the notes package's errors as codes: a stale
-// base revision is a 409 carrying both revisions, an unknown note a 404.
+// base revision is a 409 carrying both revisions, and so is a merge with
+// conflicts (nothing saved), naming where they are; an unknown note is a
+// 404.
 func notesError(err error) error {
 	var ce *notes.ConflictError
+	var mc *notes.MergeConflictError
 	switch {
 	case err == nil:
 		return nil
 	case errors.As(err, &ce):
 		return omq.Errorf(409, "note %q changed since revision %d: the latest is revision %d; get it, or merge your edit", ce.Name, ce.Base, ce.Latest)
+	case errors.As(err, &mc):
+		return omq.Errorf(409, "%v. To resolve them: merge_preview with revision %d gives the merged text with conflict markers; edit it and save it with base_revision %d",
+			mc, mc.Latest, mc.Latest)
 	case errors.Is(err, notes.ErrNotFound):
 		return omq.Errorf(404, "%v", err)
 	case errors.Is(err, notes.ErrTooLarge):

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/dpc-project/dpc/internal/suggest"
 )
 
 // CheckArgs checks a call's arguments, the request body, against f's
@@ -76,6 +78,7 @@ func (f *Function) CheckArgs(body json.RawMessage) ([]json.RawMessage, error) {
 func (f *Function) checkNamed(b []byte) ([]json.RawMessage, error) {
 	given := map[string]json.RawMessage{}
 	var errs argErrors
+	unknown := map[int]string{} // index in errs → a name f does not have
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.Token() // {
 	for dec.More() {
@@ -94,8 +97,23 @@ func (f *Function) checkNamed(b []byte) ([]json.RawMessage, error) {
 		}
 		given[key] = v
 		if f.arg(key) < 0 {
-			errs = append(errs, badCall(fmt.Sprintf("%s has no argument %q (it takes %s)", f.Name, key, f.argNames())))
+			unknown[len(errs)] = key
+			errs = append(errs, nil) // once all names are known: see below
 		}
+	}
+	// A name f does not have is probably one of those not given, misspelt.
+	var notGiven []string
+	for _, a := range f.Args {
+		if _, ok := given[a.Name]; !ok {
+			notGiven = append(notGiven, a.Name)
+		}
+	}
+	for i, key := range unknown {
+		meant := ""
+		if s := suggest.Closest(key, notGiven); s != "" {
+			meant = fmt.Sprintf("did you mean %q? ", s)
+		}
+		errs[i] = badCall(fmt.Sprintf("%s has no argument %q (%sit takes %s)", f.Name, key, meant, f.argNames()))
 	}
 	var out []json.RawMessage
 	if len(f.Args) > 0 {

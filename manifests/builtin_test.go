@@ -42,6 +42,7 @@ func TestBuiltin_Contents(t *testing.T) {
 			"save(name string, content string, base_revision int) int",
 			"get(name string, revision int) string",
 			"merge(name string, content string, base_revision int) int",
+			"merge_preview(name string, content string, base_revision int, revision int) string",
 			"revision(name string) int",
 			"list() string_list",
 			"history(name string) string_list",
@@ -76,7 +77,7 @@ func TestBuiltin_Contents(t *testing.T) {
 	if got := hub.Apps(); !reflect.DeepEqual(got, []string{"notes"}) {
 		t.Errorf("hub apps %q", got)
 	}
-	for fn, idem := range map[string]bool{"save": false, "get": true, "merge": false, "revision": true, "list": true, "history": true} {
+	for fn, idem := range map[string]bool{"save": false, "get": true, "merge": false, "merge_preview": true, "revision": true, "list": true, "history": true} {
 		f := hub.Function(fn)
 		if f.Idempotent != idem || !f.AvailableTo("notes") || f.AvailableTo("test") {
 			t.Errorf("hub.%s: idempotent %v, apps %q", fn, f.Idempotent, f.Apps)

@@ -17,18 +17,31 @@
 //	n, err := store.Get(ctx, "todo", 0)                       // 0: the latest
 //	rev, err = store.Save(ctx, "todo", edited, n.Revision)    // → revision 2
 //
+// Saving the latest revision's text again makes no new revision: Save
+// returns the base revision it was given.
+//
 // A device that edited an older revision gets a *ConflictError from Save
 // (errors.Is(err, ErrConflict)) naming the latest revision. It can fetch
 // the latest and redo its edit, or hand its text to Merge, which merges it
 // line by line with everything saved since (Merge3, the diff3 algorithm)
-// and saves the result — with conflict markers where both sides changed
-// the same lines:
+// and saves the result if the two sides changed different lines:
 //
 //	res, err := store.Merge(ctx, "todo", edited, 1)
-//	// res.Revision, res.Conflicts, res.Content
+//	// res.Revision, res.Content
+//
+// Where both sides changed the same lines, Merge saves nothing — text with
+// conflict markers never becomes everyone's latest revision by itself —
+// and returns a *MergeConflictError (errors.Is(err, ErrMergeConflict))
+// with the merged text, each conflict between markers, and the revision
+// it was merged with. A person resolves the conflicts and Saves the text
+// with that revision as base, as after a conflicting git merge.
+// MergePreview gives the same text without saving anything (for a client
+// that got only the error's message over the wire), and FindConflicts
+// finds markers left in a text, so that a client can refuse to save them.
 //
 // List describes every note's latest revision, History every kept revision
-// of one note.
+// of one note. HistoryLine and ParseHistoryLine are the form of a
+// revision's description in the hub's history function.
 //
 // # Revisions
 //
@@ -90,7 +103,8 @@
 // # Errors
 //
 // ErrNotFound (unknown name, revision never saved or no longer kept),
-// ErrConflict / *ConflictError (stale base), ErrInvalidName, ErrTooLarge
+// ErrConflict / *ConflictError (stale base), ErrMergeConflict /
+// *MergeConflictError (a merge with conflicts), ErrInvalidName, ErrTooLarge
 // (content over MaxNoteSize), ErrTooMany (a new note beyond MaxNotes) and
 // ErrInvalidOption, wrapped with the details; JetStream failures are
 // wrapped with what the Store was doing.

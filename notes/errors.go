@@ -25,6 +25,11 @@ var (
 	// ErrTooMany: the save would create a note, and the Store holds
 	// MaxNotes already. Nothing was written.
 	ErrTooMany = errors.New("notes: too many notes")
+	// ErrMergeConflict: Merge found lines that both the device and the
+	// latest revision changed, differently. Nothing was saved. The error
+	// is a *MergeConflictError, which holds the merged text with conflict
+	// markers for the person to resolve.
+	ErrMergeConflict = errors.New("notes: merge conflict")
 )
 
 // ConflictError is returned by Save when the note's latest revision is not
@@ -50,3 +55,40 @@ func (e *ConflictError) Error() string {
 
 // Is makes errors.Is(err, ErrConflict) hold.
 func (e *ConflictError) Is(target error) bool { return target == ErrConflict }
+
+// MergeConflictError is returned by Merge when the device's edit and the
+// latest revision changed the same lines differently. Merge saves nothing
+// then, so that text with conflict markers never becomes the note's latest
+// revision: the person resolves the conflicts in Content and saves the
+// result with Latest as its base revision.
+//
+// errors.Is(err, ErrMergeConflict) holds for it; errors.As gives the
+// details.
+type MergeConflictError struct {
+	Name string
+	// Base is the revision the device's edit was based on (0: it created
+	// the note).
+	Base uint64
+	// Latest is the revision the edit was merged with: the base of the
+	// resolution.
+	Latest uint64
+	// Conflicts are where the conflicts are in Content.
+	Conflicts []ConflictRegion
+	// Content is the merged text, each conflict between markers.
+	Content []byte
+}
+
+func (e *MergeConflictError) Error() string {
+	return fmt.Sprintf("notes: merge conflict: merging the edit of note %q (from revision %d) with revision %d gives %s, at %s of the merged text; nothing was saved",
+		e.Name, e.Base, e.Latest, countConflicts(len(e.Conflicts)), DescribeRegions(e.Conflicts))
+}
+
+// Is makes errors.Is(err, ErrMergeConflict) hold.
+func (e *MergeConflictError) Is(target error) bool { return target == ErrMergeConflict }
+
+func countConflicts(n int) string {
+	if n == 1 {
+		return "1 conflict"
+	}
+	return fmt.Sprintf("%d conflicts", n)
+}

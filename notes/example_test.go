@@ -64,7 +64,7 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	fmt.Printf("merged into revision %d with %d conflicts:\n%s", res.Revision, res.Conflicts, res.Content)
+	fmt.Printf("merged into revision %d:\n%s", res.Revision, res.Content)
 
 	history, _ := store.History(ctx, "todo")
 	for _, h := range history {
@@ -74,13 +74,48 @@ func Example() {
 	// created revision 1
 	// laptop saved revision 2
 	// phone: notes: conflict: note "todo" was saved from revision 1, but the latest is 2
-	// merged into revision 3 with 0 conflicts:
+	// merged into revision 3:
 	// oat milk
 	// eggs
 	// bread
 	// revision 1: 10 bytes
 	// revision 2: 16 bytes
 	// revision 3: 20 bytes
+}
+
+// Two devices change the same line: Merge saves nothing and hands back
+// the text with the conflict marked. The person resolves it and saves it
+// on top of the revision it was merged with.
+func ExampleMergeConflictError() {
+	js, stop := exampleJetStream()
+	defer stop()
+	ctx := context.Background()
+	store, err := notes.Open(ctx, js)
+	if err != nil {
+		panic(err)
+	}
+	store.Save(ctx, "todo", []byte("milk\neggs\n"), 0)
+	store.Save(ctx, "todo", []byte("oat milk\neggs\n"), 1) // the laptop
+
+	_, err = store.Merge(ctx, "todo", []byte("soy milk\neggs\n"), 1) // the phone
+	var conflict *notes.MergeConflictError
+	if !errors.As(err, &conflict) {
+		panic(err)
+	}
+	fmt.Println(err)
+	fmt.Print(string(conflict.Content))
+
+	rev, _ := store.Save(ctx, "todo", []byte("oat milk\nsoy milk\neggs\n"), conflict.Latest)
+	fmt.Println("resolved as revision", rev)
+	// Output:
+	// notes: merge conflict: merging the edit of note "todo" (from revision 1) with revision 2 gives 1 conflict, at lines 1-5 of the merged text; nothing was saved
+	// <<<<<<< latest (revision 2)
+	// oat milk
+	// =======
+	// soy milk
+	// >>>>>>> yours (edited from revision 1)
+	// eggs
+	// resolved as revision 3
 }
 
 func ExampleMerge3() {

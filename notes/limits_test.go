@@ -42,10 +42,11 @@ func TestStore_MaxNoteSize(t *testing.T) {
 	wantTooLarge("save of an existing note", errOf(s.Save(ctx, "todo", []byte(exactly+"b"), 1)), "101 bytes")
 	wantTooLarge("merge", errOf(s.Merge(ctx, "todo", []byte(exactly+"b"), 1)), "101 bytes")
 
-	// Two 60-byte edits of one line merge into a conflict of more than 100.
+	// A 60-byte line added at the start, another at the end: a clean
+	// merge of more than 100 bytes.
 	save(t, s, "pair", "a\n", 0)
-	save(t, s, "pair", strings.Repeat("L", 59)+"\n", 1)
-	wantTooLarge("merged result", errOf(s.Merge(ctx, "pair", []byte(strings.Repeat("P", 59)+"\n"), 1)), "merging into note \"pair\"", "100-byte limit")
+	save(t, s, "pair", strings.Repeat("L", 59)+"\na\n", 1)
+	wantTooLarge("merged result", errOf(s.Merge(ctx, "pair", []byte("a\n"+strings.Repeat("P", 59)+"\n"), 1)), "merging into note \"pair\"", "100-byte limit")
 	if hist, _ := s.History(ctx, "pair"); len(hist) != 2 {
 		t.Fatalf("a refused merge changed the history: %+v", hist)
 	}

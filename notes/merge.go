@@ -57,6 +57,12 @@ type Labels struct {
 // (Myers' algorithm), bounded in time; a text with more distinct lines than
 // the diff can index is merged as one region.
 func Merge3(base, ours, theirs []byte, labels Labels) (merged []byte, conflicts int) {
+	merged, regions := merge3(base, ours, theirs, labels)
+	return merged, len(regions)
+}
+
+// merge3 is Merge3, saying where each conflict is in the merged text.
+func merge3(base, ours, theirs []byte, labels Labels) (merged []byte, conflicts []ConflictRegion) {
 	o, a, b := splitLines(base), splitLines(ours), splitLines(theirs)
 
 	// Lines common to all three at both ends are stable whatever the
@@ -175,13 +181,15 @@ func matches(from, to []rune, n int) []int {
 type mergeWriter struct {
 	buf       bytes.Buffer
 	labels    Labels
-	conflicts int
+	line      int // lines written so far
+	conflicts []ConflictRegion
 }
 
 func (w *mergeWriter) lines(ls []string) {
 	for _, l := range ls {
 		w.buf.WriteString(l)
 	}
+	w.line += len(ls)
 }
 
 // chunk resolves one unstable chunk: the base lines o and what ours (a) and
@@ -193,12 +201,13 @@ func (w *mergeWriter) chunk(o, a, b []string) {
 	case slices.Equal(b, o), slices.Equal(a, b): // only ours, or both alike
 		w.lines(a)
 	default:
-		w.conflicts++
 		w.marker(markerOurs, w.labels.Ours)
+		start := w.line
 		w.side(a)
 		w.marker(markerSep, "")
 		w.side(b)
 		w.marker(markerTheirs, w.labels.Theirs)
+		w.conflicts = append(w.conflicts, ConflictRegion{Start: start, End: w.line})
 	}
 }
 
@@ -209,6 +218,7 @@ func (w *mergeWriter) marker(m, label string) {
 		w.buf.WriteString(label)
 	}
 	w.buf.WriteByte('\n')
+	w.line++
 }
 
 func (w *mergeWriter) side(ls []string) {

@@ -201,6 +201,9 @@ func TestMerge3_Table(t *testing.T) {
 				t.Errorf("Merge3(base=%q, ours=%q, theirs=%q)\n got %d conflicts: %q\nwant %d conflicts: %q",
 					tt.base, tt.ours, tt.theirs, n, got, tt.conflicts, tt.want)
 			}
+			if found := notes.FindConflicts(got); len(found) != n {
+				t.Errorf("FindConflicts finds %v in %q, Merge3 counted %d", found, got, n)
+			}
 		})
 	}
 }
@@ -254,5 +257,50 @@ func BenchmarkMerge3_1MiB(b *testing.B) {
 	b.SetBytes(int64(base.Len()))
 	for b.Loop() {
 		notes.Merge3(base.Bytes(), ours, theirs, testLabels)
+	}
+}
+
+func TestFindConflicts_Table(t *testing.T) {
+	tests := []struct {
+		name, text string
+		want       string
+	}{
+		{"none", "a\nb\n", "[]"},
+		{"one, labelled", "a\n" + conflict("x\n", "y\n") + "c\n", "[lines 2-6]"},
+		{"two", conflict("x\n", "y\n") + "m\n" + conflict("", "z\n"), "[lines 1-5 lines 7-10]"},
+		{"bare markers", "<<<<<<<\nx\n=======\ny\n>>>>>>>\n", "[lines 1-5]"},
+		{"diff3 style with the base", "<<<<<<< ours\nx\n||||||| base\nb\n=======\ny\n>>>>>>> theirs\n", "[lines 1-7]"},
+		{"CRLF", "<<<<<<< a\r\nx\r\n=======\r\ny\r\n>>>>>>> b\r\n", "[lines 1-5]"},
+		{"no final newline", "<<<<<<<\n=======\n>>>>>>>", "[lines 1-3]"},
+		{"unclosed", "<<<<<<< a\nx\n=======\ny\n", "[]"},
+		{"no separator", "<<<<<<< a\nx\n>>>>>>> b\n", "[]"},
+		{"a reopened region counts from the last opening", "<<<<<<< a\n<<<<<<< b\nx\n=======\n>>>>>>> c\n", "[lines 2-5]"},
+		{"longer runs are not markers", "<<<<<<<<\n=======\n>>>>>>>\n", "[]"},
+		{"markers inside lines are not markers", "x <<<<<<< a\n=======\n>>>>>>> b\n", "[]"},
+		{"separator with text is not one", "<<<<<<< a\n======= x\n>>>>>>> b\n", "[]"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := fmt.Sprint(notes.FindConflicts([]byte(tt.text))); got != tt.want {
+				t.Errorf("FindConflicts(%q) = %s, want %s", tt.text, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestDescribeRegions(t *testing.T) {
+	r := func(a, b int) notes.ConflictRegion { return notes.ConflictRegion{Start: a, End: b} }
+	for _, tt := range []struct {
+		rs   []notes.ConflictRegion
+		want string
+	}{
+		{nil, "no lines"},
+		{[]notes.ConflictRegion{r(2, 6)}, "lines 2-6"},
+		{[]notes.ConflictRegion{r(2, 6), r(9, 12)}, "lines 2-6 and 9-12"},
+		{[]notes.ConflictRegion{r(1, 5), r(9, 12), r(20, 30)}, "lines 1-5, 9-12 and 20-30"},
+	} {
+		if got := notes.DescribeRegions(tt.rs); got != tt.want {
+			t.Errorf("DescribeRegions(%v) = %q, want %q", tt.rs, got, tt.want)
+		}
 	}
 }

@@ -30,14 +30,16 @@ type NoteInfo struct {
 	Modified time.Time
 }
 
-// MergeResult is what Merge saved.
+// MergeResult is what Merge saved, or what MergePreview would merge.
 type MergeResult struct {
-	// Revision is the note's revision holding Content: a new one, or the
-	// latest when merging changed nothing.
+	// Revision is, from Merge, the note's revision holding Content: a new
+	// one, or the latest when merging changed nothing. From MergePreview,
+	// the revision the edit was merged with.
 	Revision uint64
-	// Conflicts counts the regions both sides changed differently; each is
-	// marked in Content.
-	Conflicts int
+	// Conflicts are the regions both sides changed differently, each
+	// marked in Content. Always none from Merge: a merge with conflicts
+	// is not saved but returned as a *MergeConflictError.
+	Conflicts []ConflictRegion
 	Content   []byte
 }
 
@@ -129,8 +131,10 @@ func Open(ctx context.Context, js jetstream.JetStream, opts ...Option) (*Store, 
 // Save refuses with a *ConflictError naming the latest, so a device never
 // overwrites a revision it has not seen; Merge is the way forward then.
 // Of concurrent saves from the same base exactly one succeeds. Content
-// larger than MaxNoteSize is ErrTooLarge, and creating a note beyond
-// MaxNotes ErrTooMany; nothing is written then.
+// identical to the latest revision's, saved on top of it, makes no new
+// revision: Save returns baseRevision, so a result equal to baseRevision
+// means "unchanged". Content larger than MaxNoteSize is ErrTooLarge, and
+// creating a note beyond MaxNotes ErrTooMany; nothing is written then.
 func (s *Store) Save(ctx context.Context, name string, content []byte, baseRevision uint64) (uint64, error) {
 	if err := ValidateName(name); err != nil {
 		return 0, err
@@ -139,8 +143,8 @@ func (s *Store) Save(ctx context.Context, name string, content []byte, baseRevis
 }
 
 func (s *Store) save(ctx context.Context, name string, content []byte, base uint64) (uint64, error) {
-	if len(content) > s.cfg.maxSize {
-		return 0, fmt.Errorf("%w: note %q would be %d bytes, more than the %d-byte limit", ErrTooLarge, name, len(content), s.cfg.maxSize)
+	if err := s.checkSize(name, content); err != nil {
+		return 0, err
 	}
 	key := keyFor(name)
 	rec, kvRev, err := s.load(ctx, key, name)
@@ -160,6 +164,10 @@ func (s *Store) save(ctx context.Context, name string, content []byte, base uint
 		if err := s.checkRoom(ctx, name); err != nil {
 			return 0, err
 		}
+	} else if same, err := s.sameAsLatest(ctx, name, rec, content); err != nil {
+		return 0, err
+	} else if same {
+		return latest, nil
 	}
 
 	// The content goes in first, under a name no other attempt uses, so that
@@ -213,6 +221,25 @@ func (s *Store) save(ctx context.Context, name string, content []byte, base uint
 		s.deleteContent(ctx, name, d.Object)
 	}
 	return next, nil
+}
+
+// sameAsLatest reports whether content is the latest revision's. Only a
+// latest of the same size is read back to compare.
+func (s *Store) sameAsLatest(ctx context.Context, name string, rec *record, content []byte) (bool, error) {
+	r := rec.latest()
+	if r.Size != int64(len(content)) {
+		return false, nil
+	}
+	latest, err := s.obj.GetBytes(ctx, r.Object)
+	if errors.Is(err, jetstream.ErrObjectNotFound) {
+		// A save since our read dropped it: ours will lose the
+		// compare-and-set and say so.
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("notes: save %q: read revision %d: %w", name, r.Revision, err)
+	}
+	return bytes.Equal(latest, content), nil
 }
 
 // checkRoom refuses to create a note when the Store holds MaxNotes. The KV
@@ -320,8 +347,13 @@ func (s *Store) get(ctx context.Context, name string, rec *record, rev uint64) (
 // content is the device's text, edited from baseRevision. If that is the
 // latest revision, Merge is a plain Save. Otherwise it merges line by line
 // (Merge3 with base = revision baseRevision, ours = the latest, theirs =
-// content) and saves the result as a new revision — also when it has
-// conflicts, which are marked in the text:
+// content) and, when the two sides' changes merge cleanly, saves the
+// result as a new revision. A result identical to the latest revision is
+// not saved again; Merge then returns the latest revision.
+//
+// Where both sides changed the same lines differently, Merge saves
+// nothing: it returns a *MergeConflictError holding the merged text with
+// each conflict marked,
 //
 //	<<<<<<< latest (revision 7)
 //	…
@@ -329,20 +361,22 @@ func (s *Store) get(ctx context.Context, name string, rec *record, rev uint64) (
 //	…
 //	>>>>>>> yours (edited from revision 5)
 //
-// so that the next device to open the note sees and resolves them. A
-// result identical to the latest revision is not saved again; Merge then
-// returns the latest revision. baseRevision 0 with an existing note merges
-// against an empty base (both sides created the note). If other saves land
-// while Merge works, it merges again against the newer latest. A base no
-// longer kept is ErrNotFound. content, or a merged result, larger than
-// MaxNoteSize is ErrTooLarge, and creating a note beyond MaxNotes
-// ErrTooMany; nothing is written then.
+// for the person to resolve and Save with base revision 7. So text with
+// conflict markers never becomes everyone's latest revision unless a
+// person saves it.
+//
+// baseRevision 0 with an existing note merges against an empty base (both
+// sides created the note). If other saves land while Merge works, it
+// merges again against the newer latest. A base no longer kept is
+// ErrNotFound. content, or a merged result, larger than MaxNoteSize is
+// ErrTooLarge, and creating a note beyond MaxNotes ErrTooMany; nothing is
+// written then.
 func (s *Store) Merge(ctx context.Context, name string, content []byte, baseRevision uint64) (MergeResult, error) {
 	if err := ValidateName(name); err != nil {
 		return MergeResult{}, err
 	}
-	if len(content) > s.cfg.maxSize {
-		return MergeResult{}, fmt.Errorf("%w: note %q would be %d bytes, more than the %d-byte limit", ErrTooLarge, name, len(content), s.cfg.maxSize)
+	if err := s.checkSize(name, content); err != nil {
+		return MergeResult{}, err
 	}
 	key := keyFor(name)
 	var base *Note
@@ -351,23 +385,18 @@ func (s *Store) Merge(ctx context.Context, name string, content []byte, baseRevi
 		if err != nil {
 			return MergeResult{}, err
 		}
-		var (
-			merged    = content
-			conflicts int
-			latestRev uint64
-		)
-		switch {
-		case rec == nil && baseRevision != 0:
+		if rec == nil && baseRevision != 0 {
 			return MergeResult{}, fmt.Errorf("%w: no note named %q (the merge was based on revision %d)", ErrNotFound, name, baseRevision)
-		case rec != nil && rec.latest().Revision != baseRevision:
+		}
+		var latestRev uint64
+		if rec != nil {
+			latestRev = rec.latest().Revision
+		}
+		merged := content
+		if rec != nil && latestRev != baseRevision {
 			if base == nil {
-				base = &Note{}
-				if baseRevision != 0 {
-					b, err := s.get(ctx, name, rec, baseRevision)
-					if err != nil {
-						return MergeResult{}, fmt.Errorf("notes: merge %q: base: %w", name, err)
-					}
-					base = &b
+				if base, err = s.mergeBase(ctx, name, rec, baseRevision); err != nil {
+					return MergeResult{}, err
 				}
 			}
 			latest, err := s.get(ctx, name, rec, 0)
@@ -377,21 +406,19 @@ func (s *Store) Merge(ctx context.Context, name string, content []byte, baseRevi
 			if err != nil {
 				return MergeResult{}, fmt.Errorf("notes: merge %q: latest: %w", name, err)
 			}
-			latestRev = latest.Revision
-			merged, conflicts = Merge3(base.Content, latest.Content, content, Labels{
-				Ours:   fmt.Sprintf("latest (revision %d)", latest.Revision),
-				Theirs: yoursLabel(baseRevision),
-			})
+			var conflicts []ConflictRegion
+			merged, conflicts = merge3(base.Content, latest.Content, content, mergeLabels(latest.Revision, true, baseRevision))
+			if len(conflicts) > 0 {
+				return MergeResult{}, &MergeConflictError{
+					Name: name, Base: baseRevision, Latest: latest.Revision, Conflicts: conflicts, Content: merged,
+				}
+			}
 			if bytes.Equal(merged, latest.Content) {
 				return MergeResult{Revision: latest.Revision, Content: merged}, nil
 			}
 			if len(merged) > s.cfg.maxSize {
 				return MergeResult{}, fmt.Errorf("%w: merging into note %q gives %d bytes, more than the %d-byte limit",
 					ErrTooLarge, name, len(merged), s.cfg.maxSize)
-			}
-		default:
-			if rec != nil {
-				latestRev = rec.latest().Revision
 			}
 		}
 		rev, err := s.save(ctx, name, merged, latestRev)
@@ -401,15 +428,77 @@ func (s *Store) Merge(ctx context.Context, name string, content []byte, baseRevi
 		if err != nil {
 			return MergeResult{}, err
 		}
-		return MergeResult{Revision: rev, Conflicts: conflicts, Content: merged}, nil
+		return MergeResult{Revision: rev, Content: merged}, nil
 	}
 }
 
-func yoursLabel(base uint64) string {
-	if base == 0 {
-		return "yours (new)"
+// MergePreview merges content, edited from baseRevision, with the note's
+// revision revision (0: the latest) as Merge would, and saves nothing. The
+// result is the merged text with its conflicts marked, and the revision it
+// was merged with: the base to Save a resolution on. It is how a client
+// that was told of a merge conflict over the wire, where only the error's
+// description travels, fetches the text to resolve. With baseRevision
+// equal to the revision merged with, the result is content itself.
+// Unknown notes and revisions are ErrNotFound, content larger than
+// MaxNoteSize ErrTooLarge.
+func (s *Store) MergePreview(ctx context.Context, name string, content []byte, baseRevision, revision uint64) (MergeResult, error) {
+	if err := ValidateName(name); err != nil {
+		return MergeResult{}, err
 	}
-	return fmt.Sprintf("yours (edited from revision %d)", base)
+	if err := s.checkSize(name, content); err != nil {
+		return MergeResult{}, err
+	}
+	rec, _, err := s.load(ctx, keyFor(name), name)
+	if err != nil {
+		return MergeResult{}, err
+	}
+	other, err := s.get(ctx, name, rec, revision)
+	if err != nil {
+		return MergeResult{}, err
+	}
+	if other.Revision == baseRevision {
+		return MergeResult{Revision: other.Revision, Content: content}, nil
+	}
+	base, err := s.mergeBase(ctx, name, rec, baseRevision)
+	if err != nil {
+		return MergeResult{}, err
+	}
+	merged, conflicts := merge3(base.Content, other.Content, content,
+		mergeLabels(other.Revision, other.Revision == rec.latest().Revision, baseRevision))
+	return MergeResult{Revision: other.Revision, Conflicts: conflicts, Content: merged}, nil
+}
+
+// mergeBase reads the revision an edit was based on; 0 is the empty text
+// (the edit created the note).
+func (s *Store) mergeBase(ctx context.Context, name string, rec *record, rev uint64) (*Note, error) {
+	if rev == 0 {
+		return &Note{Name: name}, nil
+	}
+	b, err := s.get(ctx, name, rec, rev)
+	if err != nil {
+		return nil, fmt.Errorf("notes: merge %q: base: %w", name, err)
+	}
+	return &b, nil
+}
+
+func (s *Store) checkSize(name string, content []byte) error {
+	if len(content) > s.cfg.maxSize {
+		return fmt.Errorf("%w: note %q would be %d bytes, more than the %d-byte limit", ErrTooLarge, name, len(content), s.cfg.maxSize)
+	}
+	return nil
+}
+
+// mergeLabels name the two sides of a conflict: the revision merged with
+// and the device's edit.
+func mergeLabels(rev uint64, latest bool, base uint64) Labels {
+	l := Labels{Ours: fmt.Sprintf("revision %d", rev), Theirs: "yours (new)"}
+	if latest {
+		l.Ours = fmt.Sprintf("latest (revision %d)", rev)
+	}
+	if base != 0 {
+		l.Theirs = fmt.Sprintf("yours (edited from revision %d)", base)
+	}
+	return l
 }
 
 // List describes the latest revision of every note, sorted by name. Entries

@@ -184,6 +184,42 @@ func TestStore_SaveConflicts(t *testing.T) {
 	}
 }
 
+// Saving the latest revision's text again on top of it makes no new
+// revision: Save returns the base. Any other text, even of the same size,
+// is a new revision, and a stale base is a conflict as ever.
+func TestStore_SaveUnchanged(t *testing.T) {
+	s, js := newStore(t)
+	ctx := ctxT(t)
+	save(t, s, "todo", "milk\n", 0)
+	save(t, s, "todo", "eggs\n", 1)
+
+	if rev := save(t, s, "todo", "eggs\n", 2); rev != 2 {
+		t.Fatalf("unchanged save = revision %d, want 2 (the base)", rev)
+	}
+	if hist, _ := s.History(ctx, "todo"); fmt.Sprint(revisions(hist)) != "[1 2]" {
+		t.Fatalf("history after an unchanged save = %v", revisions(hist))
+	}
+	if c := objectCount(t, js); c != 2 {
+		t.Fatalf("%d content objects after an unchanged save, want 2", c)
+	}
+	// Merge on top of the latest is a save: unchanged too.
+	if res, err := s.Merge(ctx, "todo", []byte("eggs\n"), 2); err != nil || res.Revision != 2 {
+		t.Fatalf("unchanged merge at the latest = %+v, %v", res, err)
+	}
+	if rev := save(t, s, "todo", "EGGS\n", 2); rev != 3 {
+		t.Fatalf("a same-size edit = revision %d, want 3", rev)
+	}
+	if _, err := s.Save(ctx, "todo", []byte("EGGS\n"), 2); !errors.Is(err, notes.ErrConflict) {
+		t.Fatalf("identical text on a stale base: %v, want a conflict", err)
+	}
+	if rev := save(t, s, "empty", "", 0); rev != 1 {
+		t.Fatalf("empty note = revision %d", rev)
+	}
+	if rev := save(t, s, "empty", "", 1); rev != 1 {
+		t.Fatalf("empty note saved again = revision %d, want 1", rev)
+	}
+}
+
 func TestStore_NotFoundAndInvalid(t *testing.T) {
 	s, _ := newStore(t, notes.MaxHistory(2))
 	ctx := ctxT(t)
@@ -236,7 +272,7 @@ func TestStore_MergeClean(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := "MILK\neggs\nbread\nbutter\n"
-	if res.Revision != 3 || res.Conflicts != 0 || string(res.Content) != want {
+	if res.Revision != 3 || len(res.Conflicts) != 0 || string(res.Content) != want {
 		t.Fatalf("Merge = r%d, %d conflicts, %q", res.Revision, res.Conflicts, res.Content)
 	}
 	if n := get(t, s, "todo", 0); n.Revision != 3 || string(n.Content) != want {
@@ -244,22 +280,85 @@ func TestStore_MergeClean(t *testing.T) {
 	}
 }
 
-func TestStore_MergeConflict(t *testing.T) {
-	s, _ := newStore(t)
+// Both sides changed the same line: nothing is saved, and the error holds
+// the merged text with the conflict marked, for a person to resolve.
+func TestStore_MergeConflictSavesNothing(t *testing.T) {
+	s, js := newStore(t)
 	ctx := ctxT(t)
 	save(t, s, "todo", "a\nb\nc\n", 0)
 	save(t, s, "todo", "a\nlaptop\nc\n", 1)
 
 	res, err := s.Merge(ctx, "todo", []byte("a\nphone\nc\n"), 1)
-	if err != nil {
-		t.Fatal(err)
+	var mc *notes.MergeConflictError
+	if !errors.As(err, &mc) || !errors.Is(err, notes.ErrMergeConflict) || errors.Is(err, notes.ErrConflict) {
+		t.Fatalf("Merge = %+v, %v; want a *MergeConflictError", res, err)
 	}
 	want := "a\n<<<<<<< latest (revision 2)\nlaptop\n=======\nphone\n>>>>>>> yours (edited from revision 1)\nc\n"
-	if res.Revision != 3 || res.Conflicts != 1 || string(res.Content) != want {
-		t.Fatalf("Merge = r%d, %d conflicts, %q", res.Revision, res.Conflicts, res.Content)
+	if mc.Name != "todo" || mc.Base != 1 || mc.Latest != 2 || string(mc.Content) != want ||
+		fmt.Sprint(mc.Conflicts) != "[lines 2-6]" {
+		t.Fatalf("conflict = %+v (content %q)", mc, mc.Content)
 	}
-	if n := get(t, s, "todo", 3); string(n.Content) != want {
-		t.Fatalf("saved %q", n.Content)
+	for _, s := range []string{`note "todo"`, "from revision 1", "with revision 2", "1 conflict, at lines 2-6", "nothing was saved"} {
+		if !strings.Contains(err.Error(), s) {
+			t.Errorf("%q does not say %q", err, s)
+		}
+	}
+	if n := get(t, s, "todo", 0); n.Revision != 2 || string(n.Content) != "a\nlaptop\nc\n" {
+		t.Fatalf("latest after a conflicting merge = r%d %q", n.Revision, n.Content)
+	}
+	if c := objectCount(t, js); c != 2 {
+		t.Fatalf("%d content objects, want the 2 saved revisions'", c)
+	}
+
+	// The person resolves it and saves on top of the revision merged with.
+	if rev := save(t, s, "todo", "a\nlaptop\nphone\nc\n", mc.Latest); rev != 3 {
+		t.Fatalf("resolution saved as revision %d, want 3", rev)
+	}
+}
+
+// MergePreview gives the text Merge would, conflicts and all, merged with
+// any kept revision, and saves nothing.
+func TestStore_MergePreview(t *testing.T) {
+	s, _ := newStore(t)
+	ctx := ctxT(t)
+	save(t, s, "todo", "a\nb\nc\n", 0)
+	save(t, s, "todo", "a\nlaptop\nc\n", 1)
+	save(t, s, "todo", "a\nlaptop\nc\nd\n", 2)
+	phone := []byte("a\nphone\nc\n")
+
+	_, err := s.Merge(ctx, "todo", phone, 1)
+	var mc *notes.MergeConflictError
+	if !errors.As(err, &mc) {
+		t.Fatalf("Merge: %v", err)
+	}
+	res, err := s.MergePreview(ctx, "todo", phone, 1, 0)
+	if err != nil || res.Revision != 3 || string(res.Content) != string(mc.Content) || fmt.Sprint(res.Conflicts) != fmt.Sprint(mc.Conflicts) {
+		t.Fatalf("MergePreview with the latest = r%d %v %q, %v; want Merge's %q", res.Revision, res.Conflicts, res.Content, err, mc.Content)
+	}
+	res, err = s.MergePreview(ctx, "todo", phone, 1, 2)
+	want := "a\n<<<<<<< revision 2\nlaptop\n=======\nphone\n>>>>>>> yours (edited from revision 1)\nc\n"
+	if err != nil || res.Revision != 2 || string(res.Content) != want || len(res.Conflicts) != 1 {
+		t.Fatalf("MergePreview with revision 2 = r%d %v %q, %v", res.Revision, res.Conflicts, res.Content, err)
+	}
+	if res, err = s.MergePreview(ctx, "todo", []byte("A\nlaptop\nc\n"), 2, 0); err != nil || len(res.Conflicts) != 0 ||
+		string(res.Content) != "A\nlaptop\nc\nd\n" {
+		t.Fatalf("clean MergePreview = %v %q, %v", res.Conflicts, res.Content, err)
+	}
+	if res, err = s.MergePreview(ctx, "todo", phone, 3, 3); err != nil || string(res.Content) != string(phone) {
+		t.Fatalf("MergePreview onto its own base = %q, %v", res.Content, err)
+	}
+	if hist, _ := s.History(ctx, "todo"); len(hist) != 3 {
+		t.Fatalf("MergePreview saved: %d revisions", len(hist))
+	}
+	for _, tc := range []struct {
+		base, rev uint64
+	}{{1, 9}, {9, 0}} {
+		if _, err := s.MergePreview(ctx, "todo", phone, tc.base, tc.rev); !errors.Is(err, notes.ErrNotFound) {
+			t.Errorf("MergePreview base %d, revision %d: %v, want ErrNotFound", tc.base, tc.rev, err)
+		}
+	}
+	if _, err := s.MergePreview(ctx, "nope", phone, 1, 0); !errors.Is(err, notes.ErrNotFound) {
+		t.Errorf("MergePreview of an unknown note: %v", err)
 	}
 }
 
@@ -268,7 +367,7 @@ func TestStore_MergeAtLatestIsPlainSave(t *testing.T) {
 	ctx := ctxT(t)
 	save(t, s, "todo", "a\n", 0)
 	res, err := s.Merge(ctx, "todo", []byte("b\n"), 1)
-	if err != nil || res.Revision != 2 || res.Conflicts != 0 || string(res.Content) != "b\n" {
+	if err != nil || res.Revision != 2 || len(res.Conflicts) != 0 || string(res.Content) != "b\n" {
 		t.Fatalf("Merge = %+v, %v", res, err)
 	}
 	// And at base 0 of a missing note, a create.
@@ -278,18 +377,20 @@ func TestStore_MergeAtLatestIsPlainSave(t *testing.T) {
 	}
 }
 
-// Base 0 on an existing note: both sides created it, merged against nothing.
+// Base 0 on an existing note: both sides created it, merged against
+// nothing: a conflict.
 func TestStore_MergeBothCreated(t *testing.T) {
 	s, _ := newStore(t)
 	ctx := ctxT(t)
 	save(t, s, "todo", "laptop\n", 0)
-	res, err := s.Merge(ctx, "todo", []byte("phone\n"), 0)
-	if err != nil {
-		t.Fatal(err)
+	_, err := s.Merge(ctx, "todo", []byte("phone\n"), 0)
+	var mc *notes.MergeConflictError
+	if !errors.As(err, &mc) {
+		t.Fatalf("Merge: %v, want a *MergeConflictError", err)
 	}
 	want := "<<<<<<< latest (revision 1)\nlaptop\n=======\nphone\n>>>>>>> yours (new)\n"
-	if res.Revision != 2 || res.Conflicts != 1 || string(res.Content) != want {
-		t.Fatalf("Merge = r%d, %d conflicts, %q", res.Revision, res.Conflicts, res.Content)
+	if mc.Latest != 1 || string(mc.Content) != want || fmt.Sprint(mc.Conflicts) != "[lines 1-5]" {
+		t.Fatalf("conflict = %+v (content %q)", mc, mc.Content)
 	}
 }
 
@@ -468,7 +569,7 @@ func TestStore_BigNote(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := append(bytes.Clone(edited), "the end\n"...)
-	if res.Conflicts != 0 || !bytes.Equal(res.Content, want) || !bytes.Equal(get(t, s, "big", 0).Content, want) {
+	if len(res.Conflicts) != 0 || !bytes.Equal(res.Content, want) || !bytes.Equal(get(t, s, "big", 0).Content, want) {
 		t.Fatalf("merge of a big note: %d conflicts, content as expected: %v", res.Conflicts, bytes.Equal(res.Content, want))
 	}
 }

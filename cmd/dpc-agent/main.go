@@ -26,6 +26,7 @@ import (
 
 	"github.com/alecthomas/kong"
 	"github.com/dpc-project/dpc/internal/command"
+	"github.com/dpc-project/dpc/internal/hubconn"
 )
 
 const description = `Run the DPC agent: start and stop service instances on this host for a supervisor.
@@ -44,6 +45,8 @@ func main() {
 		// shell can configure every DPC command); the hub connection reads
 		// NATS_URL, DPC_CREDS and DPC_TLS_CA, shared by the client commands.
 		kong.DefaultEnvars("DPC_AGENT"),
+		// --help shows where --nats goes when not given.
+		kong.Vars(hubconn.HelpVars()),
 		kong.Description(description+indent(exampleConfig)),
 	)
 }

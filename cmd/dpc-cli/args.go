@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/dpc-project/dpc/internal/suggest"
 	"github.com/dpc-project/dpc/manifests"
+	"github.com/dpc-project/dpc/omq"
 )
 
 // callArgs builds a call's arguments from the command line: each word is
@@ -15,6 +17,12 @@ import (
 // argsJSON, if not empty, is the arguments as JSON instead. The result is
 // a JSON array in declaration order, or argsJSON as given, or nil for no
 // arguments. Problems are usage errors naming the argument.
+//
+// A word NAME=VALUE whose NAME is not declared is a plain value ("x=y" to
+// a string argument), unless it reads as a misspelt name: NAME is close to
+// a declared one (txt=… for text), or the word fits no argument as a
+// value (c=2 to add, whose next argument is an int). Then the error says
+// the function has no argument NAME, and which it probably meant.
 func callArgs(f *manifests.Function, words []string, argsJSON string) (json.RawMessage, error) {
 	if argsJSON != "" {
 		if len(words) > 0 {
@@ -33,6 +41,11 @@ func callArgs(f *manifests.Function, words []string, argsJSON string) (json.RawM
 		name, value, ok := strings.Cut(w, "=")
 		i := argIndex(f, name)
 		if !ok || i < 0 {
+			if ok && len(name) > 1 && looksLikeName(name) {
+				if meant := suggest.Closest(name, argNames(f)); meant != "" {
+					return nil, usageErrorf("%s has no argument %s; did you mean %s? (a value with '=' in it is given by name: %s=%s); %s", f.Name, name, meant, meant, w, usageOf(f))
+				}
+			}
 			positional = append(positional, w)
 			continue
 		}
@@ -51,10 +64,16 @@ func callArgs(f *manifests.Function, words []string, argsJSON string) (json.RawM
 			next++
 		}
 		if next == n {
+			if err := noSuchArg(f, w, vals); err != nil {
+				return nil, err
+			}
 			return nil, usageErrorf("%s takes %s; %q is one value too many; %s", f.Name, arity(f), w, usageOf(f))
 		}
 		v, err := parseArg(f, next, w)
 		if err != nil {
+			if err := noSuchArg(f, w, vals); err != nil {
+				return nil, err
+			}
 			return nil, err
 		}
 		vals[next] = v
@@ -90,6 +109,45 @@ func parseArg(f *manifests.Function, i int, s string) (json.RawMessage, error) {
 		return nil, usageErrorf("argument %s (%s) of %s: %v", a.Name, a.Type, f.Name, err)
 	}
 	return v, nil
+}
+
+// noSuchArg is the error for a word NAME=VALUE that fits no argument as
+// a value, when NAME reads as an argument name: f has no argument NAME,
+// with the one meant among those still without a value. nil otherwise.
+func noSuchArg(f *manifests.Function, w string, vals []json.RawMessage) error {
+	name, _, ok := strings.Cut(w, "=")
+	if !ok || !looksLikeName(name) {
+		return nil
+	}
+	var free []string
+	for i, v := range vals {
+		if v == nil {
+			free = append(free, f.Args[i].Name)
+		}
+	}
+	if meant := suggest.Closest(name, free); meant != "" {
+		return usageErrorf("%s has no argument %s; did you mean %s? %s", f.Name, name, meant, usageOf(f))
+	}
+	return usageErrorf("%s has no argument %s; %s", f.Name, name, usageOf(f))
+}
+
+// looksLikeName: s could be an argument's name (which the manifest
+// allows: letters, digits, '-' and '_'), starting with a letter or '_'
+// so that a number such as the 2 of "2=x" does not count.
+func looksLikeName(s string) bool {
+	if s == "" || !omq.ValidName(s) {
+		return false
+	}
+	c := s[0]
+	return c == '_' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z'
+}
+
+func argNames(f *manifests.Function) []string {
+	names := make([]string, len(f.Args))
+	for i, a := range f.Args {
+		names[i] = a.Name
+	}
+	return names
 }
 
 func argIndex(f *manifests.Function, name string) int {

@@ -191,16 +191,3 @@ func TestShellQuote(t *testing.T) {
 		}
 	}
 }
-
-func TestHasConflicts(t *testing.T) {
-	for text, want := range map[string]bool{
-		"a\n<<<<<<< latest (revision 2)\nb\n=======\nc\n>>>>>>> yours\n": true,
-		"<<<<<<< latest\n": true,
-		"a <<<<<<< b\n":    false,
-		"plain\n":          false,
-	} {
-		if hasConflicts(text) != want {
-			t.Errorf("hasConflicts(%q) != %v", text, want)
-		}
-	}
-}

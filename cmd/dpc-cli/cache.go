@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"time"
 )
 
@@ -9,7 +10,9 @@ import (
 // cacheable: {ttl: …}) for the interactive mode, per function and
 // arguments. The thesis named caching of cacheable functions as future
 // work; a session that asks the same question twice gets the answer at
-// once. It is used from the shell's one goroutine only.
+// once, and while the function's service is not available it can still
+// see what it was told before — always labelled as cached, with its age.
+// It is used from the shell's one goroutine only.
 type resultCache struct {
 	now     func() time.Time
 	entries map[cacheKey]cacheEntry
@@ -22,6 +25,7 @@ type cacheKey struct {
 
 type cacheEntry struct {
 	result  json.RawMessage
+	stored  time.Time
 	expires time.Time
 }
 
@@ -30,16 +34,34 @@ func newResultCache(now func() time.Time) *resultCache {
 }
 
 func (c *resultCache) get(function string, args json.RawMessage) (json.RawMessage, bool) {
+	res, _, ok := c.lookup(function, args)
+	return res, ok
+}
+
+// lookup is get with the result's age.
+func (c *resultCache) lookup(function string, args json.RawMessage) (json.RawMessage, time.Duration, bool) {
 	k := cacheKey{function, string(args)}
 	e, ok := c.entries[k]
 	if !ok {
-		return nil, false
+		return nil, 0, false
 	}
-	if !c.now().Before(e.expires) {
+	now := c.now()
+	if !now.Before(e.expires) {
 		delete(c.entries, k)
-		return nil, false
+		return nil, 0, false
 	}
-	return e.result, true
+	return e.result, now.Sub(e.stored), true
+}
+
+// has reports whether any result of function is cached.
+func (c *resultCache) has(function string) bool {
+	now := c.now()
+	for k, e := range c.entries {
+		if k.function == function && now.Before(e.expires) {
+			return true
+		}
+	}
+	return false
 }
 
 func (c *resultCache) put(function string, args json.RawMessage, result json.RawMessage, ttl time.Duration) {
@@ -52,5 +74,19 @@ func (c *resultCache) put(function string, args json.RawMessage, result json.Raw
 			delete(c.entries, k)
 		}
 	}
-	c.entries[cacheKey{function, string(args)}] = cacheEntry{result: result, expires: now.Add(ttl)}
+	c.entries[cacheKey{function, string(args)}] = cacheEntry{result: result, stored: now, expires: now.Add(ttl)}
+}
+
+// ago says how long ago something happened, as a person would: "just
+// now", "12 s ago", "2 min ago", "3 h ago" (rounded down).
+func ago(d time.Duration) string {
+	switch {
+	case d < time.Second:
+		return "just now"
+	case d < time.Minute:
+		return fmt.Sprintf("%d s ago", int(d/time.Second))
+	case d < time.Hour:
+		return fmt.Sprintf("%d min ago", int(d/time.Minute))
+	}
+	return fmt.Sprintf("%d h ago", int(d/time.Hour))
 }

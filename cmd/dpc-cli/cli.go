@@ -5,20 +5,26 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 
 	"github.com/alecthomas/kong"
+	"github.com/dpc-project/dpc/internal/hubconn"
 )
 
 // Globals are the flags every command takes.
 type Globals struct {
-	NATS    string        `name:"nats" help:"Hub URL(s), comma-separated (default: this machine's DPC profile, else nats://127.0.0.1:4222)." env:"NATS_URL" placeholder:"URL"`
+	NATS    string        `name:"nats" help:"Hub URL(s), comma-separated (default: ${hub_default=this machine's DPC profile, else nats://127.0.0.1:4222})." env:"NATS_URL" placeholder:"URL"`
 	Creds   string        `name:"creds" help:"NATS credentials file of this device's identity (default: the profile's, in $DPC_HOME or ~/.config/dpc)." env:"DPC_CREDS" type:"existingfile" placeholder:"FILE"`
 	TLSCA   string        `name:"tls-ca" help:"PEM CA of the hub (default: the profile's)." env:"DPC_TLS_CA" type:"existingfile" placeholder:"FILE"`
-	Timeout time.Duration `help:"Timeout of catalog queries and of calls; a function's manifest timeout overrides it for that function." default:"5s"`
-	JSON    bool          `name:"json" help:"Machine-readable JSON output."`
-	App     string        `help:"Application whose functions to use (interactive mode and funcs)." placeholder:"APP"`
+	Timeout time.Duration `help:"Timeout of catalog queries and of calls. Given, it applies to every call; not given, a function whose manifest sets a timeout gets that one, the others this default." default:"5s" env:"DPC_CLI_TIMEOUT"`
+	JSON    bool          `name:"json" help:"Machine-readable JSON output." env:"DPC_CLI_JSON"`
+	App     string        `help:"Application whose functions to use (interactive mode and funcs)." placeholder:"APP" env:"DPC_CLI_APP"`
+
+	// timeoutSet: --timeout was given (not its default), so it wins over
+	// the manifests' timeouts.
+	timeoutSet bool `kong:"-"`
 }
 
 // CLI is dpc-cli's command line.
@@ -65,6 +71,7 @@ func run(ctx context.Context, args []string, s streams) (code int) {
 		kong.Writers(s.out, s.err),
 		kong.Exit(func(c int) { panic(kongExit(c)) }),
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
+		kong.Vars(hubconn.HelpVars()),
 	)
 	if err != nil {
 		fmt.Fprintln(s.err, "dpc-cli:", err)
@@ -81,17 +88,31 @@ func run(ctx context.Context, args []string, s streams) (code int) {
 	}()
 	kctx, err := parser.Parse(args)
 	if err != nil {
-		fmt.Fprintln(s.err, "dpc-cli:", err)
+		// The error, then where help is (as the server commands do, in
+		// internal/command): not the whole help, which would push the one
+		// line that matters off the screen.
 		var pe *kong.ParseError
+		var words []string
 		if errors.As(err, &pe) {
-			fmt.Fprintf(s.err, "dpc-cli: run %q for help\n", strings.Join(append([]string{"dpc-cli"}, append(commandOf(pe.Context), "--help")...), " "))
+			words = commandOf(pe.Context)
 		}
+		if cli.JSON || jsonRequested(args) {
+			writeJSONError(s.err, err, exitUsage, err.Error())
+			return exitUsage
+		}
+		usageError(s.err, err, words)
 		return exitUsage
 	}
 	if cli.Timeout <= 0 {
-		fmt.Fprintln(s.err, "dpc-cli: --timeout must be positive, like 5s")
+		err := errors.New("--timeout must be positive, like 5s")
+		if cli.JSON {
+			writeJSONError(s.err, err, exitUsage, err.Error())
+			return exitUsage
+		}
+		usageError(s.err, err, nil)
 		return exitUsage
 	}
+	cli.timeoutSet = flagGiven(kctx, "timeout")
 	if kctx.Command() != "shell" {
 		// Outside the interactive mode Ctrl-C stops the command.
 		var cancel context.CancelFunc
@@ -115,8 +136,39 @@ func run(ctx context.Context, args []string, s streams) (code int) {
 	if code == exitInterrupted && !strings.Contains(msg, "interrupt") {
 		msg = "interrupted"
 	}
+	if cli.JSON { // a JSON object instead of the line (output.go)
+		writeJSONError(s.err, err, code, msg)
+		return code
+	}
 	fmt.Fprintln(s.err, "dpc-cli:", msg)
 	return code
+}
+
+// usageError prints a usage error and where the help of the command
+// (words: "notes", "save") is.
+func usageError(w io.Writer, err error, words []string) {
+	fmt.Fprintf(w, "dpc-cli: %v\nRun '%s' for usage.\n", err, strings.Join(append(append([]string{"dpc-cli"}, words...), "--help"), " "))
+}
+
+// flagGiven says whether the flag was given, on the command line or by
+// its environment variable, rather than left at its default.
+func flagGiven(kctx *kong.Context, name string) bool {
+	for _, p := range kctx.Path {
+		if p.Flag != nil && p.Flag.Name == name {
+			return true
+		}
+	}
+	for _, f := range kctx.Flags() {
+		if f.Name != name || f.Tag == nil {
+			continue
+		}
+		for _, env := range f.Tag.Envs {
+			if _, ok := os.LookupEnv(env); ok {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // commandOf is the words of the command being parsed: "notes", "save".

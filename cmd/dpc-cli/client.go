@@ -6,12 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/dpc-project/dpc/catalog"
 	"github.com/dpc-project/dpc/internal/hubconn"
+	"github.com/dpc-project/dpc/internal/suggest"
 	"github.com/dpc-project/dpc/manifests"
 	"github.com/dpc-project/dpc/omq"
 	"github.com/nats-io/nats.go"
@@ -38,6 +41,9 @@ type client struct {
 	url         string
 	creds       bool          // connected with credentials (not as a guest, not to a plain server)
 	timeout     time.Duration // --timeout: catalog queries and functions without their own
+	// timeoutSet: --timeout was given, and wins over a function's own
+	// timeout (its manifest's is the default, not a floor).
+	timeoutSet bool
 }
 
 // connectOptions says how to connect.
@@ -53,7 +59,7 @@ type connectOptions struct {
 // connect opens the connection. The first connection fails fast, also in
 // the interactive mode: there is nothing to do without the hub.
 func (g *Globals) connect(opts connectOptions) (*client, error) {
-	c := &client{url: g.NATS, timeout: g.Timeout, refused: make(chan struct{})}
+	c := &client{url: g.NATS, timeout: g.Timeout, timeoutSet: g.timeoutSet, refused: make(chan struct{})}
 	nopts := []nats.Option{
 		nats.Name("dpc-cli"),
 		nats.Timeout(min(g.Timeout, 5*time.Second)),
@@ -186,9 +192,11 @@ func (g *Globals) lookup(ctx context.Context, name string) (*client, catalog.Fun
 	return cl, fi, nil
 }
 
-// describe resolves a function name, plain or service.function. An unknown
-// name is "not available" (exit 3); an ambiguous one is bad usage (exit
-// 2), since the user has to say which service they mean.
+// describe resolves a function name, plain or service.function. A name
+// the catalog does not know is not found (exit 7), with the closest names
+// it does know; an ambiguous one is bad usage (exit 2), since the user
+// has to say which service they mean. A function the catalog lists but
+// no instance answers is found here: the call says it is unavailable.
 func (c *client) describe(ctx context.Context, name string) (catalog.FunctionInfo, error) {
 	var fi catalog.FunctionInfo
 	err := c.query(ctx, "describe", omq.Args(name), &fi)
@@ -196,7 +204,7 @@ func (c *client) describe(ctx context.Context, name string) (catalog.FunctionInf
 	if errors.As(err, &re) {
 		switch re.Code {
 		case omq.CodeUnknownFunction:
-			return fi, unavailableErrorf(err, "%s is not available: %s (dpc-cli funcs lists what is)", name, re.Description)
+			return fi, c.unknownFunction(ctx, name, err)
 		case catalog.CodeAmbiguous:
 			return fi, &cliError{code: exitUsage, msg: re.Description, err: err}
 		case omq.CodeBadArguments:
@@ -206,10 +214,60 @@ func (c *client) describe(ctx context.Context, name string) (catalog.FunctionInf
 	return fi, err
 }
 
-// timeoutFor is the function's own timeout from its manifest, else
-// --timeout.
+// unknownFunction is the error for a function name the catalog does not
+// know, suggesting the closest one it does.
+func (c *client) unknownFunction(ctx context.Context, name string, cause error) error {
+	msg := fmt.Sprintf("no live service has a function %q", name)
+	if fs, err := c.funcs(ctx, ""); err == nil {
+		if s := closestFunction(name, fs); s != "" {
+			msg += "; did you mean " + s + "?"
+		}
+	}
+	return notFoundErrorf(cause, "%s (dpc-cli funcs lists them)", msg)
+}
+
+// closestFunction is the function in fs a person probably meant by name:
+// its plain name, or its qualified names when several services have it;
+// "" if none is close.
+func closestFunction(name string, fs []catalog.FunctionInfo) string {
+	var names []string
+	for _, f := range fs {
+		names = append(names, f.Name, f.Function.Name)
+	}
+	best := suggest.Closest(name, names)
+	if best == "" {
+		return ""
+	}
+	var qualified []string
+	for _, f := range fs {
+		if f.Function.Name == best && f.Name != best {
+			qualified = append(qualified, f.Name)
+		}
+	}
+	if len(qualified) > 1 {
+		return strings.Join(qualified, " or ")
+	}
+	return best
+}
+
+// checkApp fails unless some live service names app in its app_list,
+// suggesting the closest application that one does.
+func (c *client) checkApp(ctx context.Context, app string) error {
+	apps, err := c.apps(ctx)
+	if err != nil || slices.Contains(apps, app) {
+		return err
+	}
+	msg := fmt.Sprintf("no live service names the application %q", app)
+	if s := suggest.Closest(app, apps); s != "" {
+		msg += "; did you mean " + s + "?"
+	}
+	return notFoundErrorf(nil, "%s (dpc-cli apps lists them)", msg)
+}
+
+// timeoutFor is the timeout of a call of f: --timeout when given, else
+// the function's own from its manifest, else --timeout's default.
 func (c *client) timeoutFor(f manifests.Function) time.Duration {
-	if d := f.Timeout.D(); d > 0 {
+	if d := f.Timeout.D(); d > 0 && !c.timeoutSet {
 		return d
 	}
 	return c.timeout
@@ -230,15 +288,39 @@ func (c *client) call(ctx context.Context, fi catalog.FunctionInfo, args json.Ra
 	var res json.RawMessage
 	ctx, done := c.guard(ctx)
 	defer done()
+	start := time.Now()
 	err := c.node.Lookup(fi.Service).Call(ctx, fi.Function.Name, args, &res, c.callOptions(fi.Function)...)
-	return res, err
+	return res, noInstance(err, start)
+}
+
+// noInstanceError is a call that no instance answered: omq waits for one
+// for a while (omq.WithInstanceWait; an idempotent call tries again
+// after that), and the message says how long, so that the wait does not
+// read as a hang.
+type noInstanceError struct {
+	err    error
+	waited time.Duration
+}
+
+func (e *noInstanceError) Error() string { return e.err.Error() }
+func (e *noInstanceError) Unwrap() error { return e.err }
+
+// noInstance is err, with how long the call waited if no instance
+// answered it.
+func noInstance(err error, start time.Time) error {
+	if errors.Is(err, omq.ErrNoResponders) {
+		return &noInstanceError{err: err, waited: time.Since(start)}
+	}
+	return err
 }
 
 // multiCall calls the function on every instance of its service.
 func (c *client) multiCall(ctx context.Context, fi catalog.FunctionInfo, args json.RawMessage) ([]omq.Reply, error) {
 	ctx, done := c.guard(ctx)
 	defer done()
-	return c.node.Lookup(fi.Service).MultiCall(ctx, fi.Function.Name, args, omq.Timeout(c.timeoutFor(fi.Function)))
+	start := time.Now()
+	replies, err := c.node.Lookup(fi.Service).MultiCall(ctx, fi.Function.Name, args, omq.Timeout(c.timeoutFor(fi.Function)))
+	return replies, noInstance(err, start)
 }
 
 // guard is ctx for one call, ended at once if the hub refuses the call

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -28,10 +29,36 @@ func check(t *testing.T, url string, code int, stdout, stderr []string, args ...
 			t.Fatalf("dpc-cli %s: stderr lacks %q\n%s", strings.Join(args, " "), s, r)
 		}
 	}
-	if code != 0 && !strings.HasPrefix(r.stderr, "dpc-cli: ") {
+	if code != 0 && slices.Contains(args, "--json") {
+		if e := decodeJSONError(t, r); e.Exit != code {
+			t.Fatalf("dpc-cli %s: JSON error with exit %d\n%s", strings.Join(args, " "), e.Exit, r)
+		}
+	} else if code != 0 && !strings.HasPrefix(r.stderr, "dpc-cli: ") {
 		t.Fatalf("dpc-cli %s: error not prefixed with dpc-cli:\n%s", strings.Join(args, " "), r)
 	}
 	return r
+}
+
+// testJSONError is the error of a --json run, on stderr (output.go).
+type testJSONError struct {
+	Message string          `json:"message"`
+	Exit    int             `json:"exit"`
+	Code    int             `json:"code"`
+	Details json.RawMessage `json:"details"`
+}
+
+// decodeJSONError decodes the error a --json run wrote to stderr.
+func decodeJSONError(t *testing.T, r result) testJSONError {
+	t.Helper()
+	var e struct {
+		Error *testJSONError `json:"error"`
+	}
+	dec := json.NewDecoder(strings.NewReader(r.stderr))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&e); err != nil || dec.More() || e.Error == nil {
+		t.Fatalf("stderr is not one JSON error (%v):\n%s", err, r)
+	}
+	return *e.Error
 }
 
 func decodeJSON(t *testing.T, r result, v any) {
@@ -80,7 +107,7 @@ func TestCommands_Catalog(t *testing.T) {
 	if fi.Name != "tst.add" || fi.Instances != 1 || len(fi.Function.Args) != 2 {
 		t.Fatalf("describe --json: %+v", fi)
 	}
-	check(t, u, exitUnavailable, nil, []string{`dpc-cli: nope is not available: no live service has a function "nope"`}, "describe", "nope")
+	check(t, u, exitNotFound, nil, []string{`dpc-cli: no live service has a function "nope"`}, "describe", "nope")
 
 	r = check(t, u, 0, []string{"hub 0.1.0", "tst 0.1.0", "textutil 0.1.0", "INSTANCE", "testhost", "P90 WAIT"}, nil, "status")
 	var ss []catalog.ServiceInfo
@@ -158,20 +185,19 @@ func TestCommands_Call(t *testing.T) {
 		check(t, u, exitUsage, nil, []string{tc.want}, tc.args...)
 	}
 
-	// Unavailable: not in the catalog, or the hub unreachable.
-	check(t, u, exitUnavailable, nil, []string{"nope is not available"}, "call", "nope")
-	check(t, u, exitUnavailable, nil, []string{"tst.nope is not available"}, "call", "tst.nope")
+	// Not found: not in the catalog. Unavailable: the hub unreachable.
+	check(t, u, exitNotFound, nil, []string{`no live service has a function "nope"`}, "call", "nope")
+	check(t, u, exitNotFound, nil, []string{`no live service has a function "tst.nope"`}, "call", "tst.nope")
 	for _, cmd := range [][]string{{"apps"}, {"call", "add", "1", "2"}, {"status"}, {"notes", "list"}} {
 		check(t, "nats://127.0.0.1:1", exitUnavailable, nil, []string{"dpc-cli: cannot reach the hub at nats://127.0.0.1:1"}, cmd...)
 	}
 
 	// --help documents the exit codes, and exits 0.
-	check(t, u, 0, []string{"Exit codes: 0 ok; 1 error; 2 bad usage", "3 unavailable", "4 timeout", "5 conflict", "multi-call", "notes merge"}, nil, "--help")
+	check(t, u, 0, []string{"Exit codes: 0 ok; 1 error", "2 bad usage", "3 unavailable", "4 timeout", "5 conflict", "7 not found", "multi-call", "notes merge"}, nil, "--help")
 }
 
-// A service that stops is not available (3) at once, before the catalog
-// notices; a name two services have must be qualified (2); the service's
-// own error codes map to exit codes.
+// A name two services have must be qualified (2); the service's own
+// error codes map to exit codes; a service that stopped is not found.
 func TestCommands_CallErrors(t *testing.T) {
 	t.Parallel()
 	sys := startSystem(t)
@@ -188,13 +214,16 @@ func TestCommands_CallErrors(t *testing.T) {
 	check(t, u, exitTimeout, nil, []string{"dpc-cli: extra.nap timed out: no reply within 100ms"}, "call", "nap")
 	// --timeout applies to functions without a timeout of their own.
 	check(t, u, exitTimeout, nil, []string{"dpc-cli: extra.wait timed out: no reply within 1s"}, "--timeout", "1s", "call", "wait")
-	// A function's own timeout overrides --timeout.
-	check(t, u, exitTimeout, nil, []string{"no reply within 100ms"}, "--timeout", "1m", "call", "nap")
+	// An explicit --timeout wins over a function's own (TestNewUser shows
+	// the shorter way).
+	check(t, u, exitTimeout, nil, []string{"no reply within 300ms"}, "--timeout", "300ms", "call", "nap")
 
-	// The catalog still lists tst for a moment after a crash; the call
-	// finds out at once that nothing answers.
+	// A service that stopped, and withdrew, has left the catalog: its
+	// functions are not found (7). One the catalog still lists but no
+	// instance answers is unavailable (3): TestNewUser.
 	sys.tst.stop()
-	check(t, u, exitUnavailable, nil, []string{"not available"}, "call", "tst.add", "1", "2")
+	waitCatalog(t, u, "tst.add", false)
+	check(t, u, exitNotFound, nil, []string{`no live service has a function "tst.add"`}, "call", "tst.add", "1", "2")
 }
 
 func TestCommands_MultiCall(t *testing.T) {

@@ -55,9 +55,12 @@ func writeDescription(s streams, fi catalog.FunctionInfo, cl *client) error {
 	}
 	fmt.Fprintf(tw, "  returns:\t%s\n", f.ReturnType)
 	fmt.Fprintf(tw, "  idempotent:\t%s\n", yesNo(f.Idempotent))
-	if f.Timeout > 0 {
+	switch {
+	case cl.timeoutSet && f.Timeout > 0:
+		fmt.Fprintf(tw, "  timeout:\t%s (--timeout; its own: %s)\n", cl.timeout, f.Timeout)
+	case f.Timeout > 0:
 		fmt.Fprintf(tw, "  timeout:\t%s\n", f.Timeout)
-	} else {
+	default:
 		fmt.Fprintf(tw, "  timeout:\t%s (--timeout)\n", cl.timeout)
 	}
 	if f.Cacheable != nil {

@@ -18,6 +18,13 @@ func (c *FuncsCmd) Run(ctx context.Context, g *Globals, s streams) error {
 		return err
 	}
 	defer cl.Close()
+	if g.App != "" {
+		// An application nobody names is a typo, not one with only the
+		// functions open to all.
+		if err := cl.checkApp(ctx, g.App); err != nil {
+			return err
+		}
+	}
 	fs, err := cl.funcs(ctx, g.App)
 	if err != nil {
 		return err

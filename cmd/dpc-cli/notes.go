@@ -6,12 +6,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/dpc-project/dpc/catalog"
+	"github.com/dpc-project/dpc/notes"
 	"github.com/dpc-project/dpc/omq"
 )
 
@@ -19,7 +22,9 @@ import (
 // (manifests/hub.yml). Their arguments go by position, in the order the
 // hub's handlers read them: save(name, content, base_revision) → revision,
 // get(name, revision) → content, merge(name, content, base_revision) →
-// merged revision, list() → names, history(name) → lines,
+// merged revision (a 409 when it has conflicts: nothing saved),
+// merge_preview(name, content, base_revision, revision) → merged text,
+// list() → names, history(name) → lines (notes.ParseHistoryLine),
 // revision(name) → latest revision.
 const notesService = "hub"
 
@@ -29,20 +34,20 @@ type NotesCmd struct {
 
 	Save    NotesSaveCmd    `cmd:"" help:"Save a file as a note's next revision, based on the revision this device last saw."`
 	Get     NotesGetCmd     `cmd:"" help:"Print a note, or write it to a file, and remember its revision (not when an older revision is only printed)."`
-	Merge   NotesMergeCmd   `cmd:"" help:"Merge your edit of a note with what others saved since, save the result, and update the file."`
+	Merge   NotesMergeCmd   `cmd:"" help:"Merge your edit of a note with what others saved since and save the result; with conflicts, save nothing and leave the text with conflict markers to resolve (exit 5)."`
 	List    NotesListCmd    `cmd:"" help:"List the notes."`
 	History NotesHistoryCmd `cmd:"" help:"List the kept revisions of a note."`
 }
 
-// notes is a connection to the hub's notes functions and this device's
+// notesClient is a connection to the hub's notes functions and this device's
 // state file.
-type notes struct {
+type notesClient struct {
 	cl    *client
 	state *noteState
 	fns   map[string]catalog.FunctionInfo
 }
 
-func (n *NotesCmd) open(g *Globals) (*notes, error) {
+func (n *NotesCmd) open(g *Globals) (*notesClient, error) {
 	path := n.State
 	if path == "" {
 		var err error
@@ -58,14 +63,14 @@ func (n *NotesCmd) open(g *Globals) (*notes, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &notes{cl: cl, state: st, fns: map[string]catalog.FunctionInfo{}}, nil
+	return &notesClient{cl: cl, state: st, fns: map[string]catalog.FunctionInfo{}}, nil
 }
 
-func (n *notes) Close() { n.cl.Close() }
+func (n *notesClient) Close() { n.cl.Close() }
 
 // call calls one of the hub's notes functions, found through the catalog
 // (for its manifest: timeout, idempotence), and decodes its result.
-func (n *notes) call(ctx context.Context, fn string, reply any, args ...any) error {
+func (n *notesClient) call(ctx context.Context, fn string, reply any, args ...any) error {
 	fi, ok := n.fns[fn]
 	if !ok {
 		var err error
@@ -83,7 +88,7 @@ func (n *notes) call(ctx context.Context, fn string, reply any, args ...any) err
 		var re *omq.Error
 		if errors.As(err, &re) && re.Code == omq.CodeUnknownFunction {
 			// The function is in the catalog, so the 404 is the note's.
-			return &cliError{code: exitError, msg: re.Description, err: err}
+			return &cliError{code: exitNotFound, msg: re.Description, err: err}
 		}
 		return n.cl.failure(fi.Name, err, n.cl.timeoutFor(fi.Function))
 	}
@@ -108,9 +113,29 @@ func readNote(path string) (string, error) {
 	return string(data), nil
 }
 
+// checkMarkers refuses text that still has conflict markers, unless the
+// person said to keep them: saving it would make the markers everyone's
+// latest revision.
+func checkMarkers(file, content string, allow bool) error {
+	regions := notes.FindConflicts([]byte(content))
+	if len(regions) == 0 || allow {
+		return nil
+	}
+	return &cliError{code: exitConflict, msg: fmt.Sprintf(
+		"%s still has %s, at %s: resolve them (keep what you want between <<<<<<< and >>>>>>>, remove the marker lines), then run this again; to keep the markers as they are, add --allow-markers",
+		file, conflictCount(len(regions)), notes.DescribeRegions(regions))}
+}
+
+func conflictCount(n int) string {
+	if n == 1 {
+		return "1 unresolved conflict"
+	}
+	return fmt.Sprintf("%d unresolved conflicts", n)
+}
+
 // base is the revision an edit was based on: --base if given, else the
 // one this device last saw (0, a new note, if none).
-func (n *notes) base(name string, flag *uint64) uint64 {
+func (n *notesClient) base(name string, flag *uint64) uint64 {
 	if flag != nil {
 		return *flag
 	}
@@ -119,20 +144,27 @@ func (n *notes) base(name string, flag *uint64) uint64 {
 
 // NotesSaveCmd saves a file as a note.
 type NotesSaveCmd struct {
-	File string  `arg:"" type:"existingfile" help:"Text file to save."`
-	Name string  `help:"Note name (default: the file's name)."`
-	Base *uint64 `help:"Revision the file was edited from (default: the revision this device last saw of the note; 0 creates it)." placeholder:"REV"`
+	File         string  `arg:"" type:"existingfile" help:"Text file to save."`
+	Name         string  `help:"Note name (default: the file's name)."`
+	Base         *uint64 `help:"Revision the file was edited from (default: the revision this device last saw of the note; 0 creates it)." placeholder:"REV"`
+	AllowMarkers bool    `help:"Save the file even though it has conflict markers (<<<<<<< … >>>>>>>) left by a merge."`
 }
 
 type savedNote struct {
 	Name     string `json:"name"`
 	Revision uint64 `json:"revision"`
 	Base     uint64 `json:"base_revision"`
+	// Unchanged: the file holds the latest revision's text; no new
+	// revision was made.
+	Unchanged bool `json:"unchanged"`
 }
 
 func (c *NotesSaveCmd) Run(ctx context.Context, g *Globals, s streams, nc *NotesCmd) error {
 	content, err := readNote(c.File)
 	if err != nil {
+		return err
+	}
+	if err := checkMarkers(c.File, content, c.AllowMarkers); err != nil {
 		return err
 	}
 	name := noteName(c.Name, c.File)
@@ -156,10 +188,17 @@ func (c *NotesSaveCmd) Run(ctx context.Context, g *Globals, s streams, nc *Notes
 	if err := n.state.remember(name, rev); err != nil {
 		return err
 	}
-	if g.JSON {
-		return writeJSON(s.out, savedNote{Name: name, Revision: rev, Base: base})
+	// The hub makes no revision of text identical to the latest: it
+	// answers with the base itself.
+	unchanged := base != 0 && rev == base
+	switch {
+	case g.JSON:
+		return writeJSON(s.out, savedNote{Name: name, Revision: rev, Base: base, Unchanged: unchanged})
+	case unchanged:
+		fmt.Fprintf(s.out, "Note %q is unchanged: its latest revision, %d, holds the same text; nothing saved.\n", name, rev)
+	default:
+		fmt.Fprintf(s.out, "Saved note %q as revision %d.\n", name, rev)
 	}
-	fmt.Fprintf(s.out, "Saved note %q as revision %d.\n", name, rev)
 	return nil
 }
 
@@ -223,26 +262,41 @@ func (c *NotesGetCmd) Run(ctx context.Context, g *Globals, s streams, nc *NotesC
 
 // NotesMergeCmd merges an edit with what was saved since.
 type NotesMergeCmd struct {
-	File string  `arg:"" type:"existingfile" help:"Your edited text file; it is replaced by the merged text."`
-	Name string  `help:"Note name (default: the file's name)."`
-	Base *uint64 `help:"Revision the file was edited from (default: the revision this device last saw of the note)." placeholder:"REV"`
+	File         string  `arg:"" type:"existingfile" help:"Your edited text file; it is replaced by the merged text (see --output)."`
+	Name         string  `help:"Note name (default: the file's name)."`
+	Base         *uint64 `help:"Revision the file was edited from (default: the revision this device last saw of the note)." placeholder:"REV"`
+	Output       string  `short:"o" help:"Write the merged text to this file ('-': standard output) instead of replacing FILE; then FILE and the revision this device remembers stay as they are." type:"path" placeholder:"FILE"`
+	AllowMarkers bool    `help:"Merge the file even though it has conflict markers (<<<<<<< … >>>>>>>) left by an earlier merge."`
 }
 
 type mergedNote struct {
-	Name      string `json:"name"`
-	Revision  uint64 `json:"revision"`
-	Base      uint64 `json:"base_revision"`
-	File      string `json:"file"`
-	Conflicts bool   `json:"conflicts"`
+	Name     string `json:"name"`
+	Revision uint64 `json:"revision"`
+	Base     uint64 `json:"base_revision"`
+	File     string `json:"file"`
 }
 
-// conflictMarker starts the lines notes.Merge3 puts before a conflict.
-const conflictMarker = "<<<<<<< "
+// mergeConflict is the details of a merge with conflicts, in the --json
+// error: where the text to resolve went, and the revision to save it on.
+type mergeConflict struct {
+	Name string `json:"name"`
+	Base uint64 `json:"base_revision"`
+	// Revision is the revision merged with: the --base of the resolution.
+	Revision  uint64                 `json:"revision"`
+	File      string                 `json:"file"`
+	Conflicts []notes.ConflictRegion `json:"conflicts"`
+}
 
 func (c *NotesMergeCmd) Run(ctx context.Context, g *Globals, s streams, nc *NotesCmd) error {
 	content, err := readNote(c.File)
 	if err != nil {
 		return err
+	}
+	if err := checkMarkers(c.File, content, c.AllowMarkers); err != nil {
+		return err
+	}
+	if c.Output == "-" && g.JSON {
+		return usageErrorf("--output - and --json would both write to standard output")
 	}
 	name := noteName(c.Name, c.File)
 	n, err := nc.open(g)
@@ -252,35 +306,100 @@ func (c *NotesMergeCmd) Run(ctx context.Context, g *Globals, s streams, nc *Note
 	defer n.Close()
 	base := n.base(name, c.Base)
 	// merge answers with the revision it saved; that revision holds the
-	// merged text, whatever others save after it.
+	// merged text, whatever others save after it. With conflicts it saves
+	// nothing and answers 409.
 	var rev uint64
 	if err := n.call(ctx, "merge", &rev, name, content, base); err != nil {
-		return err
+		if exitCode(err) != exitConflict {
+			return err
+		}
+		return c.conflicts(ctx, s, n, name, content, base, err)
 	}
 	var merged string
 	if err := n.call(ctx, "get", &merged, name, rev); err != nil {
 		return err
 	}
-	if err := os.WriteFile(c.File, []byte(merged), 0o644); err != nil {
+	out := c.output()
+	if err := c.write(s, merged); err != nil {
 		return err
 	}
-	if err := n.state.remember(name, rev); err != nil {
-		return err
+	if out == c.File { // the file now holds rev
+		if err := n.state.remember(name, rev); err != nil {
+			return err
+		}
 	}
-	conflicts := hasConflicts(merged)
 	if g.JSON {
-		return writeJSON(s.out, mergedNote{Name: name, Revision: rev, Base: base, File: c.File, Conflicts: conflicts})
+		return writeJSON(s.out, mergedNote{Name: name, Revision: rev, Base: base, File: out})
 	}
-	fmt.Fprintf(s.out, "Merged your edit of note %q (from revision %d) and saved it as revision %d; %s holds the merged text.\n", name, base, rev, c.File)
-	if conflicts {
-		fmt.Fprintf(s.out, "It has conflicts, between lines marked <<<<<<< and >>>>>>>: edit %s to resolve them, then run: dpc-cli notes save %s --name %s\n",
-			c.File, shellQuote(c.File), shellQuote(name))
+	say, where := s.out, out+" holds the merged text"
+	if out == "-" { // stdout holds the text: the message goes aside
+		say, where = s.err, "the merged text is on standard output"
 	}
+	if rev == base {
+		fmt.Fprintf(say, "Note %q is unchanged: its latest revision, %d, holds the same text; nothing saved.\n", name, rev)
+		return nil
+	}
+	fmt.Fprintf(say, "Merged your edit of note %q (from revision %d) and saved it as revision %d; %s.\n", name, base, rev, where)
 	return nil
 }
 
-func hasConflicts(text string) bool {
-	return strings.HasPrefix(text, conflictMarker) || strings.Contains(text, "\n"+conflictMarker)
+// conflicts handles a merge the hub refused with a 409: the edit and the
+// latest revision changed the same lines (or others kept saving while it
+// merged). As git does, it saves nothing and leaves the merged text with
+// conflict markers for the person to resolve, then to save on the
+// revision it was merged with.
+func (c *NotesMergeCmd) conflicts(ctx context.Context, s streams, n *notesClient, name, content string, base uint64, mergeErr error) error {
+	var latest uint64
+	if err := n.call(ctx, "revision", &latest, name); err != nil {
+		return err
+	}
+	var merged string
+	if err := n.call(ctx, "merge_preview", &merged, name, content, base, latest); err != nil {
+		return err
+	}
+	regions := notes.FindConflicts([]byte(merged))
+	if len(regions) == 0 {
+		// Not conflicting lines (others kept saving): as the hub said.
+		return mergeErr
+	}
+	out := c.output()
+	if err := c.write(s, merged); err != nil {
+		return err
+	}
+	where, file := out, shellQuote(out)
+	switch out {
+	case c.File:
+		// The file now derives from latest: once resolved, a plain save
+		// of it builds on latest.
+		if err := n.state.remember(name, latest); err != nil {
+			return err
+		}
+	case "-":
+		where, file = "the merged text on standard output", "FILE"
+	}
+	msg := fmt.Sprintf("merge conflict: your edit of note %q (from revision %d) and revision %d changed the same lines: %s, at %s of %s; nothing was saved. "+
+		"Resolve them (keep what you want between <<<<<<< and >>>>>>>, remove the marker lines), then run: dpc-cli notes save %s --name %s --base %d",
+		name, base, latest, conflictCount(len(regions)), notes.DescribeRegions(regions), where, file, shellQuote(name), latest)
+	return &detailedError{
+		error:   &cliError{code: exitConflict, msg: msg, err: mergeErr},
+		details: mergeConflict{Name: name, Base: base, Revision: latest, File: out, Conflicts: regions},
+	}
+}
+
+// output is where the merged text goes: FILE, or --output ("-": stdout).
+func (c *NotesMergeCmd) output() string {
+	if c.Output != "" {
+		return c.Output
+	}
+	return c.File
+}
+
+func (c *NotesMergeCmd) write(s streams, text string) error {
+	if c.output() == "-" {
+		_, err := io.WriteString(s.out, text)
+		return err
+	}
+	return os.WriteFile(c.output(), []byte(text), 0o644)
 }
 
 // NotesListCmd lists the notes.
@@ -295,8 +414,40 @@ type NotesHistoryCmd struct {
 	Name string `arg:"" help:"Note name."`
 }
 
+// noteHistory is history's --json output.
+type noteHistory struct {
+	Name      string         `json:"name"`
+	Revisions []noteRevision `json:"revisions"` // oldest first
+}
+
+type noteRevision struct {
+	Revision uint64    `json:"revision"`
+	Modified time.Time `json:"modified"` // RFC 3339, UTC
+	Bytes    int64     `json:"bytes"`
+}
+
 func (c *NotesHistoryCmd) Run(ctx context.Context, g *Globals, s streams, nc *NotesCmd) error {
-	return notesLines(ctx, g, s, nc, "history", c.Name)
+	if !g.JSON {
+		return notesLines(ctx, g, s, nc, "history", c.Name)
+	}
+	n, err := nc.open(g)
+	if err != nil {
+		return err
+	}
+	defer n.Close()
+	var lines []string
+	if err := n.call(ctx, "history", &lines, c.Name); err != nil {
+		return err
+	}
+	out := noteHistory{Name: c.Name, Revisions: make([]noteRevision, 0, len(lines))}
+	for _, l := range lines {
+		info, err := notes.ParseHistoryLine(l)
+		if err != nil {
+			return fmt.Errorf("%s.history: unexpected result: %w", notesService, err)
+		}
+		out.Revisions = append(out.Revisions, noteRevision{Revision: info.Revision, Modified: info.Modified, Bytes: info.Size})
+	}
+	return writeJSON(s.out, out)
 }
 
 // notesLines prints a notes function's list of strings, one a line.

@@ -20,8 +20,15 @@ import (
 // applications, then a menu of the functions the application may use
 // (built-in and extra alike) with quit, change_app and refresh; each
 // argument is asked for by its description and checked by its type; the
-// result is printed. A function whose service has gone is reported as not
-// available and the menu refreshed.
+// result is printed.
+//
+// Each menu is read afresh from the catalog when it is drawn, so it
+// follows services that come and go without refresh, saying what changed
+// ("tst is back."; see catalogView). A function whose service no instance
+// answers is said to be not available as soon as it is chosen, before its
+// arguments are asked for; results of cacheable functions are kept for
+// the session and shown labelled as cached, with their age, also while
+// their service is not available.
 //
 // It reads lines with bufio, so it works on a pipe as on a terminal. EOF
 // (Ctrl-D) ends it with exit code 0. Ctrl-C during a call cancels that
@@ -89,10 +96,11 @@ type shell struct {
 	lines      <-chan string
 	interrupts <-chan struct{}
 	cache      *resultCache
+	view       catalogView
 
-	app   string // "" for every function
-	fns   []catalog.FunctionInfo
-	names []string // display names of fns
+	app   string                 // allApps for every function
+	fns   []catalog.FunctionInfo // the functions menu as drawn
+	names []string               // display names of fns
 }
 
 // input prints prompt and returns the next line; io.EOF at the end of the
@@ -143,15 +151,12 @@ const allApps = "*"
 // later the menu offers to try again.
 func (sh *shell) chooseApp(ctx context.Context, first bool) (string, error) {
 	for {
-		apps, err := sh.cl.apps(ctx)
-		if err != nil {
-			if first {
-				return "", err
-			}
-			fmt.Fprintf(sh.out, "Could not list the applications: %v\n", err)
+		if err := sh.refresh(ctx, allApps, false); err != nil && first {
+			return "", err
 		}
+		apps := sh.view.apps()
 		entries := append([]string{"quit"}, apps...)
-		if err == nil && len(apps) == 0 {
+		if sh.view.read && len(apps) == 0 {
 			entries = append(entries, "all functions (no service names an application)")
 		}
 		fmt.Fprintln(sh.out)
@@ -189,13 +194,16 @@ const (
 	fixedEntries
 )
 
-// functions runs the functions menu of app until quit or change_app.
+// functions runs the functions menu of app until quit or change_app. The
+// menu is read afresh each time it is drawn.
 func (sh *shell) functions(ctx context.Context, app string) error {
 	sh.app = app
-	if err := sh.refresh(ctx); err != nil {
-		return err
-	}
 	for {
+		if err := sh.refresh(ctx, app, true); errors.Is(err, context.Canceled) {
+			return err
+		}
+		sh.fns = sh.view.functions(app)
+		sh.names = displayNames(sh.fns)
 		sh.printFunctions()
 		if err := sh.selectFunction(ctx); err != nil {
 			return err
@@ -203,23 +211,30 @@ func (sh *shell) functions(ctx context.Context, app string) error {
 	}
 }
 
-// refresh fetches the app's functions. A hub that does not answer leaves
-// the list as it was, with a message.
-func (sh *shell) refresh(ctx context.Context) error {
-	app := sh.app
-	if app == allApps {
-		app = ""
-	}
-	fns, err := sh.cl.funcs(ctx, app)
-	if errors.Is(err, context.Canceled) {
+// refresh reads the catalog for a menu about to be drawn (of app's
+// functions, or with withFunctions false of the applications) and says
+// what has changed since the last menu. A hub that cannot be reached or
+// does not answer leaves the lists as they were, with a message; the error
+// is returned too.
+func (sh *shell) refresh(ctx context.Context, app string, withFunctions bool) error {
+	err := sh.view.update(ctx, sh.cl)
+	switch {
+	case errors.Is(err, context.Canceled):
 		return err
+	case errors.Is(err, errHubUnreachable) && sh.view.read:
+		fmt.Fprintln(sh.out, "The hub is not reachable at the moment: the menu below is as it was.")
+	case err != nil && sh.view.read:
+		fmt.Fprintf(sh.out, "Could not refresh the menu: %v\n", err)
+	case err != nil:
+		fmt.Fprintf(sh.out, "Could not read the catalog: %v\n", err)
 	}
-	if err != nil {
-		fmt.Fprintf(sh.out, "Could not refresh the functions: %v\n", err)
-		return nil
+	for _, c := range sh.view.changes(app, withFunctions) {
+		fmt.Fprintln(sh.out, c)
 	}
-	sh.fns, sh.names = fns, displayNames(fns)
-	return nil
+	for _, s := range sh.view.silentServices(app) {
+		fmt.Fprintf(sh.out, "%s does not answer at the moment: its functions are not available.\n", s)
+	}
+	return err
 }
 
 func (sh *shell) printFunctions() {
@@ -256,17 +271,35 @@ func (sh *shell) selectFunction(ctx context.Context) error {
 		case entryChangeApp:
 			return errChangeApp
 		case entryRefresh:
-			return sh.refresh(ctx)
+			return nil // the menu is read again as it is drawn
 		}
 		return sh.invoke(ctx, i-fixedEntries)
 	}
 }
 
-// invoke asks for the arguments of function i, calls it and prints the
-// result or what went wrong.
+// invoke checks that function i's service answers, asks for the
+// arguments, and prints the result — from the cache if it has one, else
+// from a call — or what went wrong. While the service is not available,
+// only cached results can be shown.
 func (sh *shell) invoke(ctx context.Context, i int) error {
 	fi, name := sh.fns[i], sh.names[i]
 	f := fi.Function
+	up, why, err := sh.available(ctx, fi.Service)
+	if errors.Is(err, errInterrupted) {
+		fmt.Fprintln(sh.out)
+		fmt.Fprintf(sh.out, "Cancelled %s().\n", name)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if !up {
+		fmt.Fprintf(sh.out, "%s is not available at the moment: %s.\n", name, why)
+		if !sh.cache.has(fi.Name) {
+			return nil
+		}
+		fmt.Fprintln(sh.out, "Its results cached earlier in this session can still be shown.")
+	}
 	args, err := sh.askArgs(ctx, &f)
 	if errors.Is(err, errInterrupted) {
 		fmt.Fprintln(sh.out)
@@ -276,8 +309,16 @@ func (sh *shell) invoke(ctx context.Context, i int) error {
 	if err != nil {
 		return err
 	}
-	if res, ok := sh.cache.get(fi.Name, args); ok {
-		sh.printResult(f, res, " (cached)")
+	if res, age, ok := sh.cache.lookup(fi.Name, args); ok {
+		note := " (cached " + ago(age)
+		if !up {
+			note += "; the service is not available"
+		}
+		sh.printResult(f, res, note+")")
+		return nil
+	}
+	if !up {
+		fmt.Fprintf(sh.out, "No result of %s for these arguments is cached; the service is not available.\n", name)
 		return nil
 	}
 	res, err := sh.call(ctx, fi, args)
@@ -297,9 +338,11 @@ func (sh *shell) invoke(ctx context.Context, i int) error {
 	case errors.Is(err, context.Canceled):
 		fmt.Fprintf(sh.out, "Call of %s() cancelled.\n", name)
 	case errors.Is(err, omq.ErrNoResponders), errors.Is(err, omq.ErrUnknownFunction):
+		if errors.Is(err, omq.ErrNoResponders) { // it went between the check and the call
+			sh.view.markSilent(fi.Service)
+		}
 		fmt.Fprintf(sh.out, "Error when calling %s()\n", name)
 		fmt.Fprintln(sh.out, "This functionality is not available at the moment.")
-		return sh.refresh(ctx)
 	case errors.Is(err, omq.ErrTimeout):
 		fmt.Fprintf(sh.out, "Error when calling %s(): no reply within %s (timeout).\n", name, sh.cl.timeoutFor(f))
 	case errors.As(err, &re) && re.Code == codeConflict:
@@ -328,19 +371,9 @@ func codeText(re *omq.Error) string {
 }
 
 // call calls fi; Ctrl-C meanwhile cancels the call.
-func (sh *shell) call(ctx context.Context, fi catalog.FunctionInfo, args json.RawMessage) (json.RawMessage, error) {
-	cctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	finished := make(chan struct{})
-	defer close(finished)
-	go func() {
-		select {
-		case <-sh.interrupts:
-			cancel()
-		case <-finished:
-		}
-	}()
-	return sh.cl.call(cctx, fi, args)
+func (sh *shell) call(ctx context.Context, fi catalog.FunctionInfo, args json.RawMessage) (res json.RawMessage, err error) {
+	sh.interruptibly(ctx, func(ctx context.Context) { res, err = sh.cl.call(ctx, fi, args) })
+	return res, err
 }
 
 // askArgs asks for each argument, "Please input a (first number): ",

@@ -1,15 +1,23 @@
 package main
 
 import (
+	"os/exec"
+	"path/filepath"
+	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/dpc-project/dpc/internal/proctest"
 )
 
 // The session of the thesis's Appendix A: choose the notes application,
-// use one of its functions, add 45 and 38, mistype a number, and call add
-// after Tst-serv has stopped: "not available", and the refreshed menu has
-// none of its functions.
+// use one of its functions, add 45 and 38, mistype a number, ask again
+// (from the cache, with its age), and choose add after Tst-serv has
+// stopped: "not available" before any argument is asked for, its cached
+// result still shown as such, and the next menu, drawn afresh, has none
+// of its functions.
 func TestShell_ThesisSession(t *testing.T) {
 	t.Parallel()
 	sys := startSystem(t)
@@ -83,14 +91,17 @@ func TestShell_ThesisSession(t *testing.T) {
 	s.Send("2")
 	s.Expect("Result: 5\n")
 
-	// add is cacheable: the same question is answered from the cache.
+	// add is cacheable: the same question is answered from the cache,
+	// which says how old its answer is.
 	s.Expect("Select functionality: ")
 	s.Send(add)
 	s.Expect("Please input a (First number): ")
 	s.Send("45")
 	s.Expect("Please input b (Second number): ")
 	s.Send("38")
-	s.Expect("Result: 83 (cached)\n")
+	if got := s.Expect("\n"); !cachedAge.MatchString(got) || strings.Contains(got, "not available") {
+		t.Fatalf("want the cached result with its age, got %q", got)
+	}
 
 	// An invalid choice is said so, and asked again.
 	s.Expect("Select functionality: ")
@@ -101,28 +112,34 @@ func TestShell_ThesisSession(t *testing.T) {
 	s.Expect(`Invalid choice "two"`)
 	s.Expect("Select functionality: ")
 
-	// Tst-serv stops; the menu still offers add until it is refreshed.
+	// Tst-serv stops. The menu on the screen still offers add: choosing it
+	// says at once that it is not available; its cached result can still
+	// be seen, labelled so.
 	sys.tst.stop()
 	waitCatalog(t, sys.url, "tst.add", false)
 	s.Send(add)
-	s.Expect("Please input a (First number): ")
-	s.Send("6")
-	s.Expect("Please input b (Second number): ")
-	s.Send("7")
-	s.Expect("Error when calling add()\nThis functionality is not available at the moment.\n")
-	fns = s.Expect("Select functionality: ")
-	if !strings.HasPrefix(fns, "\nAvailable functionality for test:") {
-		t.Fatalf("no refreshed menu after the error:\n%s", fns)
+	if got := s.Expect("Please input a (First number): "); !strings.Contains(got, "add is not available at the moment: no instance of tst answers.\n") {
+		t.Fatalf("arguments asked for before saying add is not available:\n%s", got)
 	}
-	// The catalog may list tst again for up to its expiry if a sweep that
-	// began before the withdrawal ends after it; refresh until it has
-	// caught up.
+	s.Send("45")
+	s.Expect("Please input b (Second number): ")
+	s.Send("38")
+	if got := s.Expect("\n"); !cachedAge.MatchString(got) || !strings.Contains(got, "; the service is not available)") {
+		t.Fatalf("want the cached result with its age and the service not available, got %q", got)
+	}
+	// The next menu is drawn from the catalog, which no longer lists tst
+	// (should a sweep that began before the withdrawal list it once more,
+	// the next one drops it: draw the menu again until then).
+	fns = s.Expect("Select functionality: ")
 	for deadline := time.Now().Add(waitLong); menu(fns)["add"] != ""; {
 		if time.Now().After(deadline) {
-			t.Fatalf("refreshed menu still has tst's functions:\n%s", fns)
+			t.Fatalf("the menu still has tst's functions:\n%s", fns)
 		}
-		s.Send("2")
+		s.Send("")
 		fns = s.Expect("Select functionality: ")
+	}
+	if !strings.Contains(fns, "tst has gone.\n\nAvailable functionality for test:") {
+		t.Fatalf("the menu does not say that tst has gone:\n%s", fns)
 	}
 	m = menu(fns)
 	if m["test_int"] != "" {
@@ -264,4 +281,87 @@ func TestShell_NoHub(t *testing.T) {
 	if code := s.exit(); code != exitUnavailable {
 		t.Fatalf("exit code %d, want %d", code, exitUnavailable)
 	}
+}
+
+// cachedAge is a result from the cache: "Result: 83 (cached 3 s ago)", or
+// "…; the service is not available)" while it is not.
+var cachedAge = regexp.MustCompile(`^Result: 83 \(cached (just now|\d+ s ago)(; the service is not available)?\)\n$`)
+
+// A service killed with SIGKILL (it withdraws nothing) and started again:
+// the menu on the screen still offers its functions, and choosing one
+// says at once that it is not available, without asking for arguments;
+// the menu then follows the catalog by itself — without refresh — saying
+// that tst has gone, and later that it is back.
+func TestShell_FollowsServiceKilledAndRestarted(t *testing.T) {
+	t.Parallel()
+	h := startHub(t, -1, t.TempDir())
+	waitCatalog(t, h.url, "hub.save", true)
+	tst := startServiceProcess(t, h.url, "tst")
+	waitCatalog(t, h.url, "tst.split", true)
+
+	s := startShell(t, h.url, "--app", "test")
+	fns := s.Expect("Select functionality: ")
+	tst.Kill()
+	s.choose(fns, "split")
+	// "answers", or "answered within 2s" if the server routed the PING to
+	// the dead process before it noticed its connection closed.
+	if got := s.Expect("split is not available at the moment: no instance of tst answer"); strings.Contains(got, "Please input") {
+		t.Fatalf("arguments asked for before saying split is not available:\n%s", got)
+	}
+	// The menu drawn next says so of all tst's functions, if the catalog
+	// has not dropped them yet.
+	seen := s.Expect("Select functionality: ")
+	if strings.Contains(seen, "Please input") {
+		t.Fatalf("arguments asked for after saying split is not available:\n%s", seen)
+	}
+	if !strings.Contains(seen, "tst does not answer at the moment: its functions are not available.\n") && !strings.Contains(seen, "tst has gone.\n") {
+		t.Fatalf("the menu drawn next does not say that tst's functions are not available:\n%s", seen)
+	}
+
+	// An empty line draws the menu again: once the catalog has dropped tst,
+	// so has the menu (the menu drawn after the message may have already).
+	waitCatalog(t, h.url, "tst.split", false)
+	s.Send("")
+	fns = s.Expect("Select functionality: ")
+	seen += fns
+	if !strings.Contains(seen, "tst has gone.\n") || menu(fns)["split"] != "" || menu(fns)["nopKserv"] == "" {
+		t.Fatalf("the menu has not followed tst's going:\n%s", seen)
+	}
+
+	startServiceProcess(t, h.url, "tst")
+	waitCatalog(t, h.url, "tst.split", true)
+	s.Send("")
+	fns = s.Expect("Select functionality: ")
+	if !strings.Contains(fns, "tst is back.\n") || menu(fns)["split"] == "" {
+		t.Fatalf("the menu has not followed tst's return:\n%s", fns)
+	}
+	s.choose(fns, "add")
+	s.Expect("Please input a (First number): ")
+	s.Send("2")
+	s.Expect("Please input b (Second number): ")
+	s.Send("3")
+	s.Expect("Result: 5\n")
+	s.Send("0")
+	if code := s.exit(); code != 0 {
+		t.Fatalf("exit code %d", code)
+	}
+}
+
+// serviceBinary is dpc-service, built on first use next to the other
+// binaries (only the tests that kill a service need it).
+var serviceBinary = sync.OnceValues(func() (string, error) {
+	bins, err := proctest.Build(filepath.Dir(hubBinary), "./cmd/dpc-service")
+	return bins["./cmd/dpc-service"], err
+})
+
+// startServiceProcess runs dpc-service NAME against the hub at url, as
+// its owner, until the test ends.
+func startServiceProcess(t *testing.T, url, name string) *proctest.Process {
+	t.Helper()
+	bin, err := serviceBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := append(append([]string{"--nats", url}, auth(url)...), "--log-format", "json", name)
+	return proctest.Start(t, "dpc-service "+name, exec.Command(bin, args...))
 }

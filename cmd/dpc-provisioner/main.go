@@ -17,6 +17,7 @@ package main
 import (
 	"github.com/alecthomas/kong"
 	"github.com/dpc-project/dpc/internal/command"
+	"github.com/dpc-project/dpc/internal/hubconn"
 )
 
 func main() {
@@ -25,6 +26,8 @@ func main() {
 		// shell can configure every DPC command); the hub connection reads
 		// NATS_URL, DPC_CREDS and DPC_TLS_CA, shared by the client commands.
 		kong.DefaultEnvars("DPC_PROVISIONER"),
+		// --help shows where --nats goes when not given.
+		kong.Vars(hubconn.HelpVars()),
 		kong.Description("Keep DPC services sized to their load: spawn and stop instances through dpc-agents as each service's policy decides.\n\n"+configHelp),
 	)
 }

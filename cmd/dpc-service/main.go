@@ -22,6 +22,7 @@ import (
 
 	"github.com/alecthomas/kong"
 	"github.com/dpc-project/dpc/internal/command"
+	"github.com/dpc-project/dpc/internal/hubconn"
 	"github.com/dpc-project/dpc/services"
 )
 
@@ -31,6 +32,8 @@ func main() {
 		// shell can configure every DPC command); the hub connection reads
 		// NATS_URL, DPC_CREDS and DPC_TLS_CA, shared by the client commands.
 		kong.DefaultEnvars("DPC_SERVICE"),
+		// --help shows where --nats goes when not given.
+		kong.Vars(hubconn.HelpVars()),
 		kong.Description("Run a DPC extra service and plug its functions into the hub: a Go service by name, or, with --manifest alone, "+
 			"a manifest whose functions run commands (exec: [program, args…], with {arg} placeholders). "+
 			"A command runs without a shell, in a process group of its own, killed at the function's timeout (default 30s); "+

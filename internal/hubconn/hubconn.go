@@ -18,9 +18,10 @@ import (
 
 // HubFlags are the hub's address and this command's identity on it,
 // embedded in a command's kong arguments (`embed:""`). What is not given
-// comes from this machine's DPC profile (see Resolve).
+// comes from this machine's DPC profile (see Resolve). With HelpVars
+// among kong's options, --help shows the hub --nats defaults to here.
 type HubFlags struct {
-	NATS  string `name:"nats" help:"Hub URL(s), comma-separated (default: this machine's DPC profile, else nats://127.0.0.1:4222)." env:"NATS_URL" placeholder:"URL"`
+	NATS  string `name:"nats" help:"Hub URL(s), comma-separated (default: ${hub_default=this machine's DPC profile, else nats://127.0.0.1:4222})." env:"NATS_URL" placeholder:"URL"`
 	Creds string `name:"creds" help:"NATS credentials file of this identity (default: the DPC profile's, in $DPC_HOME or ~/.config/dpc)." env:"DPC_CREDS" type:"existingfile" placeholder:"FILE"`
 	TLSCA string `name:"tls-ca" help:"PEM CA of the hub (default: the DPC profile's)." env:"DPC_TLS_CA" type:"existingfile" placeholder:"FILE"`
 }

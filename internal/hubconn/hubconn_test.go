@@ -2,6 +2,8 @@ package hubconn
 
 import (
 	"maps"
+	"os"
+	"path/filepath"
 	"testing"
 )
 
@@ -32,5 +34,24 @@ func TestPublicURL(t *testing.T) {
 		if got := PublicURL(in); got != want {
 			t.Errorf("PublicURL(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// --help says which hub --nats defaults to here, and why.
+func TestDefaultHub(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("DPC_HOME", dir)
+	if got, want := DefaultHub(), "nats://127.0.0.1:4222; no DPC profile in "+dir+" yet"; got != want {
+		t.Errorf("no profile: %q, want %q", got, want)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "hub.json"), []byte(`{"urls": ["tls://u:p@hub.lan:4222", "tls://nas:4222"]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := DefaultHub(), "tls://hub.lan:4222,tls://nas:4222, from the DPC profile in "+dir; got != want {
+		t.Errorf("profile: %q, want %q", got, want)
+	}
+	t.Setenv("DPC_HOME", "none")
+	if got, want := HelpVars()["hub_default"], "nats://127.0.0.1:4222; this machine has no DPC profile"; got != want {
+		t.Errorf("DPC_HOME=none: %q, want %q", got, want)
 	}
 }

@@ -1,6 +1,7 @@
 package hubconn
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -50,4 +51,31 @@ func ResolveConnection(urls, creds, ca string) (trust.Connection, error) {
 		c.URLs = []string{DefaultURL}
 	}
 	return c, nil
+}
+
+// HelpVars are the kong variables of HubFlags' help (kong.Vars): with
+// them --help shows the hub that --nats defaults to on this machine
+// (DefaultHub); without them, how that default is found.
+func HelpVars() map[string]string {
+	return map[string]string{"hub_default": DefaultHub()}
+}
+
+// DefaultHub says where a command connects when neither --nats nor
+// NATS_URL says: the hub(s) of this machine's DPC profile, else
+// DefaultURL — and why, for --help.
+func DefaultHub() string {
+	dir, err := trust.ProfileDir()
+	if err != nil {
+		return DefaultURL + "; this machine has no DPC profile"
+	}
+	p, err := trust.LoadProfile(dir)
+	switch {
+	case errors.Is(err, trust.ErrNoProfile):
+		return fmt.Sprintf("%s; no DPC profile in %s yet", DefaultURL, dir)
+	case err != nil:
+		return fmt.Sprintf("this machine's DPC profile, which cannot be read (%v)", err)
+	case len(p.URLs) == 0:
+		return fmt.Sprintf("%s; the DPC profile in %s names no hub", DefaultURL, dir)
+	}
+	return fmt.Sprintf("%s, from the DPC profile in %s", PublicURL(strings.Join(p.URLs, ",")), dir)
 }
