@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/dpc-project/dpc/internal/procgroup"
 	"log/slog"
 	"maps"
 	"os"
@@ -254,7 +255,14 @@ func (a *Agent) Spawn(ctx context.Context, req SpawnRequest) (Process, error) {
 	cmd := exec.Command(l.argv[0], l.argv[1:]...)
 	cmd.Dir = l.dir
 	cmd.Env = a.environ(id, req.Service, l.env, creds)
-	cmd.SysProcAttr = procAttr()
+	// A group of its own: stop signals the instance and every child it
+	// started, and a Ctrl-C at the agent's terminal reaches the agent
+	// alone (which then stops its processes with their grace). SIGTERM
+	// should the agent die without stopping it (an agent that restarts
+	// knows nothing of its old processes), so that the instance withdraws
+	// and finishes its calls; children the instance started itself, or an
+	// instance that ignores SIGTERM, outlive a crashed agent.
+	cmd.SysProcAttr = procgroup.Attr(syscall.SIGTERM)
 	pipes, err := start(cmd)
 
 	a.mu.Lock()
@@ -421,7 +429,7 @@ func (a *Agent) environ(id, service string, env, creds map[string]string) []stri
 // await reaps the process, kills what it left in its group, and records
 // its exit.
 func (a *Agent) await(p *process, log *slog.Logger, outputs []*os.File) {
-	err := reap(p.cmd, func() {
+	err := procgroup.Reap(p.cmd, func() {
 		a.mu.Lock()
 		p.gone = true // no more signals: the group may go once it is reaped
 		a.mu.Unlock()

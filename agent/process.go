@@ -3,6 +3,7 @@ package agent
 import (
 	"bufio"
 	"errors"
+	"github.com/dpc-project/dpc/internal/procgroup"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -111,7 +112,7 @@ func forward(log *slog.Logger, r *os.File) {
 // signal sends sig to the process's group, logging a failure other than
 // the group being gone already.
 func (p *process) signal(log *slog.Logger, sig syscall.Signal) {
-	err := signalGroup(p.cmd.Process, sig)
+	err := procgroup.Signal(p.cmd.Process, sig)
 	if err != nil && !errors.Is(err, syscall.ESRCH) && !errors.Is(err, os.ErrProcessDone) {
 		log.Warn("signal failed", "instance", p.id, "signal", sig.String(), "err", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/dpc-project/dpc/internal/procgroup"
 	"io"
 	"log/slog"
 	"os"
@@ -68,12 +69,16 @@ func (r *runner) run(ctx context.Context, c command) (stdout []byte, stderr stri
 		return nil, "", fmt.Errorf("%s: %w", c.fn, err)
 	}
 	cmd := &exec.Cmd{
-		Path:        c.path,
-		Args:        append([]string{c.program}, c.args...),
-		Env:         r.env,
-		Stdout:      outW,
-		Stderr:      errW,
-		SysProcAttr: procAttr(),
+		Path:   c.path,
+		Args:   append([]string{c.program}, c.args...),
+		Env:    r.env,
+		Stdout: outW,
+		Stderr: errW,
+		// A group of its own, so that a timeout kills the command and all
+		// it started, and a Ctrl-C at dpc-service's terminal reaches
+		// dpc-service alone; SIGKILL should dpc-service die without
+		// stopping it.
+		SysProcAttr: procgroup.Attr(syscall.SIGKILL),
 	}
 	start := time.Now()
 	err = cmd.Start()
@@ -117,7 +122,7 @@ func (r *runner) run(ctx context.Context, c command) (stdout []byte, stderr stri
 		mu.Lock()
 		defer mu.Unlock()
 		if !gone {
-			if err := killGroup(cmd.Process); err != nil && !errors.Is(err, syscall.ESRCH) && !errors.Is(err, os.ErrProcessDone) {
+			if err := procgroup.Signal(cmd.Process, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) && !errors.Is(err, os.ErrProcessDone) {
 				log.Warn("killing the command failed", "err", err)
 			}
 		}
@@ -126,7 +131,7 @@ func (r *runner) run(ctx context.Context, c command) (stdout []byte, stderr stri
 	var waitErr error
 	go func() {
 		defer close(done)
-		waitErr = reap(cmd, func() {
+		waitErr = procgroup.Reap(cmd, func() {
 			kill() // what it left running in its group
 			mu.Lock()
 			gone = true

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/dpc-project/dpc/internal/procgroup"
 	"io"
 	"os"
 	"os/exec"
@@ -344,7 +345,10 @@ func (s *system) startProcReady(name, bin string, env []string, ready string, ar
 	}
 	p.cmd.Stderr = out
 	p.cmd.Stdout = out
-	p.cmd.SysProcAttr = childAttr()
+	// A group of its own: a Ctrl-C at the terminal reaches the bench
+	// alone, which stops its processes in order (services, then the hub)
+	// with SIGTERM; SIGTERM too should the bench die without doing so.
+	p.cmd.SysProcAttr = procgroup.Attr(syscall.SIGTERM)
 	if err := p.cmd.Start(); err != nil {
 		if logFile != nil {
 			logFile.Close()
