@@ -97,6 +97,7 @@ func (i *Instance) onMsg(kind Kind) nats.MsgHandler {
 
 func (i *Instance) serveCore(kind Kind, fn *function, fnName string, m *nats.Msg, arrival, start time.Time) {
 	o := i.run(kind, fn, fnName, m.Header, m.Data, arrival, start, time.Time{})
+	defer o.release() // the reply is sent (nats.go copies it) or not at all
 	if o.noReply() || m.Reply == "" {
 		return
 	}

@@ -68,11 +68,29 @@ type Request struct {
 	Header nats.Header
 	// Sent is the caller's send time (zero if the caller did not say).
 	Sent time.Time
+
+	// positional, when hasPositional, is Args already split: see
+	// SetPositional.
+	positional    []json.RawMessage
+	hasPositional bool
+}
+
+// SetPositional hands the handler its arguments already split, one raw
+// JSON value each, in order: a host that checks every call against a
+// manifest (package servicehost) splits them once, and Positional and
+// Decode then take them as they are instead of parsing Args again. Args
+// must hold the same arguments, as a JSON array, for handlers that read
+// it; a handler that changes Args afterwards calls SetPositional again.
+func (r *Request) SetPositional(args []json.RawMessage) {
+	r.positional, r.hasPositional = args, true
 }
 
 // Positional returns the arguments of a by-position call, one raw JSON value
 // each. It fails with a 400 *Error when the arguments are an object.
 func (r *Request) Positional() ([]json.RawMessage, error) {
+	if r.hasPositional {
+		return r.positional, nil
+	}
 	t := bytes.TrimSpace(r.Args)
 	if len(t) == 0 {
 		return nil, nil
@@ -115,7 +133,7 @@ func (r *Request) Decode(dst ...any) error {
 		return Errorf(CodeBadArguments, "%s takes %d arguments, got %d", r.Function, len(dst), len(vals))
 	}
 	for i, v := range vals {
-		if err := json.Unmarshal(v, dst[i]); err != nil {
+		if err := unmarshal(v, dst[i]); err != nil {
 			return Errorf(CodeBadArguments, "argument %d of %s: %v", i+1, r.Function, err)
 		}
 	}

@@ -56,6 +56,8 @@ type function struct {
 	subject string
 	stats   funcStats
 	metrics *fnMetrics
+	// method is handler when it is a bound method, called directly.
+	method *methodHandler
 	// usesContext is false for bound methods that take no
 	// context.Context: they are spared building one per call.
 	usesContext bool
@@ -95,6 +97,7 @@ func newInstance(ctx context.Context, n *Node, name string, hs Handlers, cfg bin
 		i.funcs[fn].ewma.Store(int64(inlineBelow) * 10)
 		if mh, ok := h.(*methodHandler); ok {
 			i.funcs[fn].usesContext = mh.hasCtx
+			i.funcs[fn].method = mh
 		}
 	}
 	if err := i.subscribe(ctx); err != nil {
@@ -212,13 +215,22 @@ var jsonNull = []byte("null")
 // outcome is what handling one call produced.
 type outcome struct {
 	data []byte // encoded result when err is nil
-	err  *Error
+	// buf holds data when it is pooled: release gives it back once the
+	// reply is sent. An outcome never released leaves it to the GC.
+	buf *bytes.Buffer
+	err *Error
 	// expired: the caller's deadline had passed before handling started;
 	// the handler did not run.
 	expired bool
 	// late: the deadline passed while the handler ran; the caller has
 	// stopped waiting.
 	late bool
+}
+
+// release gives the outcome's buffer back; data is gone after.
+func (o *outcome) release() {
+	putBuffer(o.buf)
+	o.buf, o.data = nil, nil
 }
 
 // noReply tells the core lanes not to answer: nobody is waiting, and a
@@ -271,23 +283,25 @@ func (i *Instance) run(kind Kind, fn *function, fnName string, hdr nats.Header, 
 		if fn.usesContext {
 			ctx, cancel = i.handlerContext(deadline, hasDeadline, ackBy)
 		}
-		req := &Request{Service: i.name, Function: fnName, Instance: i.id, Kind: kind, Args: body, Header: hdr, Sent: sent}
-		res, err = i.call(ctx, fn, req)
+		res, err = i.call(ctx, fn, kind, hdr, body, sent)
 		if cancel != nil {
 			cancel()
 		}
 	}
 	var o outcome
 	if err == nil {
-		o.data, err = encodeResult(res)
+		o.buf = getBuffer()
+		o.data, err = encodeResult(o.buf, res)
 	}
 	end := time.Now()
 	service := end.Sub(start)
 	fn.observeService(service)
 	if err != nil {
-		if !errors.As(err, &o.err) {
-			o.err = &Error{Code: CodeHandlerFailure, Description: err.Error()}
+		var e *Error // not &o.err: that would move o to the heap on every call
+		if !errors.As(err, &e) {
+			e = &Error{Code: CodeHandlerFailure, Description: err.Error()}
 		}
+		o.err = e
 		if o.err.Code >= 500 {
 			i.node.log.Warn("omq: handler failed", "service", i.name, "function", fnName, "code", o.err.Code, "err", o.err.Description)
 		}
@@ -333,14 +347,19 @@ func (i *Instance) handlerContext(deadline time.Time, hasDeadline bool, ackBy ti
 
 // call runs the handler, turning a panic into a 500 so that one bad call
 // never takes the instance down.
-func (i *Instance) call(ctx context.Context, fn *function, req *Request) (res any, err error) {
+func (i *Instance) call(ctx context.Context, fn *function, kind Kind, hdr nats.Header, body []byte, sent time.Time) (res any, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			i.node.log.Error("omq: handler panicked", "service", i.name, "function", fn.name, "panic", p, "stack", string(debug.Stack()))
 			res, err = nil, Errorf(CodeHandlerFailure, "%s panicked: %v", fn.name, p)
 		}
 	}()
-	return fn.handler.Handle(ctx, req)
+	if fn.method != nil {
+		// A bound method reads nothing of the request but its body:
+		// no Request is built for it.
+		return fn.method.call(ctx, body)
+	}
+	return fn.handler.Handle(ctx, &Request{Service: i.name, Function: fn.name, Instance: i.id, Kind: kind, Args: body, Header: hdr, Sent: sent})
 }
 
 // checkArgs rejects bodies that are not empty, a JSON array or a JSON
@@ -363,7 +382,8 @@ func truncate(b []byte, n int) string {
 	return string(b[:n]) + "…"
 }
 
-func encodeResult(res any) ([]byte, error) {
+// encodeResult encodes a handler's result, into buf when not nil.
+func encodeResult(buf *bytes.Buffer, res any) ([]byte, error) {
 	switch r := res.(type) {
 	case nil:
 		return jsonNull, nil
@@ -373,7 +393,7 @@ func encodeResult(res any) ([]byte, error) {
 		}
 		return r, nil
 	}
-	b, err := json.Marshal(res)
+	b, err := marshalInto(buf, res)
 	if err != nil {
 		return nil, Errorf(CodeHandlerFailure, "encoding result: %v", err)
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+	"sync"
 	"unicode"
 )
 
@@ -29,6 +30,11 @@ type methodHandler struct {
 	// direct calls the common signatures func() and func() error without
 	// reflect.Value.Call, which costs more than the call itself.
 	direct func() (any, error)
+	// frame is a struct type with one field per parameter: a call's
+	// arguments are decoded into one (pooled in scratch), not into an
+	// allocation each.
+	frame   reflect.Type
+	scratch sync.Pool // of *callScratch
 }
 
 // FunctionName is the function name a method is bound under: the method name
@@ -136,6 +142,13 @@ func newMethodHandler(recv reflect.Value, m reflect.Method) (*methodHandler, err
 	if h.hasValue && !jsonable(mt.Out(0)) {
 		return nil, fmt.Errorf("result type %s cannot be carried as JSON", mt.Out(0))
 	}
+	if len(h.params) > 0 {
+		fields := make([]reflect.StructField, len(h.params))
+		for i, p := range h.params {
+			fields[i] = reflect.StructField{Name: fmt.Sprintf("A%d", i), Type: p}
+		}
+		h.frame = reflect.StructOf(fields)
+	}
 	if len(h.params) == 0 && !h.hasCtx {
 		switch f := recv.Method(m.Index).Interface().(type) {
 		case func():
@@ -161,20 +174,60 @@ func jsonable(t reflect.Type) bool {
 
 // Handle decodes the arguments into the method's parameters and calls it.
 func (h *methodHandler) Handle(ctx context.Context, req *Request) (any, error) {
-	args, err := h.decode(req)
-	if err != nil {
-		return nil, err
+	return h.call(ctx, req.Args)
+}
+
+// callScratch is what one call needs besides the arguments themselves,
+// pooled per method: nothing in it outlives the call.
+type callScratch struct {
+	in []reflect.Value // the receiver, the context, the arguments
+	// frame holds the decoded arguments, zero between calls (encoding/json
+	// would otherwise reuse a slice's array or a map a call was given).
+	// Call copies them to the method, which keeps nothing of the frame.
+	frame reflect.Value
+	ptrs  []any // pointers to frame's fields
+	// work is a copy of ptrs for each call: encoding/json sets an element
+	// to nil where the array has null. dst is the slice it decodes into.
+	work []any
+	dst  []any
+}
+
+func (h *methodHandler) newScratch() *callScratch {
+	n := len(h.params)
+	sc := &callScratch{in: make([]reflect.Value, 0, n+2), ptrs: make([]any, n), work: make([]any, n)}
+	if n > 0 {
+		sc.frame = reflect.New(h.frame).Elem()
+		for i := range sc.ptrs {
+			sc.ptrs[i] = sc.frame.Field(i).Addr().Interface()
+		}
 	}
+	return sc
+}
+
+// call decodes args, the request body, and calls the method.
+func (h *methodHandler) call(ctx context.Context, args []byte) (any, error) {
 	if h.direct != nil {
+		if _, err := h.decode(args, nil, nil); err != nil {
+			return nil, err
+		}
 		return h.direct()
 	}
-	in := make([]reflect.Value, 0, len(args)+2)
-	in = append(in, h.recv)
+	sc, _ := h.scratch.Get().(*callScratch)
+	if sc == nil {
+		sc = h.newScratch()
+	}
+	defer h.release(sc)
+	in := append(sc.in[:0], h.recv)
 	if h.hasCtx {
 		in = append(in, reflect.ValueOf(ctx))
 	}
-	in = append(in, args...)
-	out := h.method.Func.Call(in)
+	decoded, err := h.decode(args, in, sc)
+	if err != nil {
+		sc.in = in
+		return nil, err
+	}
+	sc.in = decoded
+	out := h.method.Func.Call(decoded)
 	var res any
 	if h.hasValue {
 		res = out[0].Interface()
@@ -187,19 +240,41 @@ func (h *methodHandler) Handle(ctx context.Context, req *Request) (any, error) {
 	return res, nil
 }
 
-func (h *methodHandler) decode(req *Request) ([]reflect.Value, error) {
-	body := bytes.TrimSpace(req.Args)
+// release returns sc to the pool holding nothing of the call.
+func (h *methodHandler) release(sc *callScratch) {
+	clear(sc.in)
+	sc.in = sc.in[:0]
+	clear(sc.work)
+	sc.dst = nil
+	if sc.frame.IsValid() {
+		sc.frame.SetZero()
+	}
+	h.scratch.Put(sc)
+}
+
+// decode decodes the arguments into the method's parameters, appended to
+// in. sc, when not nil, lends decodePositional its pointers.
+func (h *methodHandler) decode(args []byte, in []reflect.Value, sc *callScratch) ([]reflect.Value, error) {
+	body := bytes.TrimSpace(args)
 	n := len(h.params)
 	if n == 0 && (string(body) == "{}" || string(body) == "[]") {
-		return nil, nil
+		return in, nil
 	}
 	switch {
 	case len(body) == 0:
 		if n != 0 {
 			return nil, Errorf(CodeBadArguments, "%s takes %s, got none", h.name, h.arity())
 		}
-		return nil, nil
+		return in, nil
 	case body[0] == '[':
+		if sc == nil {
+			sc = h.newScratch()
+		}
+		if in, ok := h.decodePositional(body, in, sc); ok {
+			return in, nil
+		}
+		// Something did not fit: decode again, one argument at a time,
+		// to say which.
 		var raw []json.RawMessage
 		if err := json.Unmarshal(body, &raw); err != nil {
 			return nil, Errorf(CodeBadArguments, "malformed arguments to %s: %v", h.name, err)
@@ -215,7 +290,7 @@ func (h *methodHandler) decode(req *Request) ([]reflect.Value, error) {
 			}
 			vals[i] = p.Elem()
 		}
-		return vals, nil
+		return append(in, vals...), nil
 	case body[0] == '{' && h.argNames != nil:
 		var raw map[string]json.RawMessage
 		if err := json.Unmarshal(body, &raw); err != nil {
@@ -237,7 +312,7 @@ func (h *methodHandler) decode(req *Request) ([]reflect.Value, error) {
 		for extra := range raw {
 			return nil, Errorf(CodeBadArguments, "%s has no argument %q (takes %s)", h.name, extra, h.signature())
 		}
-		return vals, nil
+		return append(in, vals...), nil
 	case body[0] == '{' && n == 1:
 		// One parameter: the object is that parameter (a struct's fields
 		// are the names).
@@ -247,11 +322,28 @@ func (h *methodHandler) decode(req *Request) ([]reflect.Value, error) {
 		if err := dec.Decode(p.Interface()); err != nil {
 			return nil, Errorf(CodeBadArguments, "arguments of %s: %v", h.name, jsonProblem(err))
 		}
-		return []reflect.Value{p.Elem()}, nil
+		return append(in, p.Elem()), nil
 	case body[0] == '{':
 		return nil, Errorf(CodeBadArguments, "%s takes arguments by position (%s); it has no argument names", h.name, h.signature())
 	}
 	return nil, Errorf(CodeBadArguments, "malformed arguments to %s: want a JSON array or object", h.name)
+}
+
+// decodePositional decodes a JSON array of exactly one argument per
+// parameter in one pass, into one frame for all of them: encoding/json
+// decodes into the pointers an []any already holds. It says false on any
+// problem, for decode to find and name it.
+func (h *methodHandler) decodePositional(body []byte, in []reflect.Value, sc *callScratch) ([]reflect.Value, bool) {
+	n := len(h.params)
+	sc.dst = sc.work[:n:n] // a longer array grows a copy, never work
+	copy(sc.dst, sc.ptrs)
+	if err := unmarshal(body, &sc.dst); err != nil || len(sc.dst) != n {
+		return nil, false
+	}
+	for i := range n {
+		in = append(in, sc.frame.Field(i))
+	}
+	return in, true
 }
 
 func (h *methodHandler) paramName(i int) string {

@@ -5,7 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
+	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -19,7 +23,14 @@ type Stub struct {
 	node     *Node
 	service  string
 	instance string
+	// subjects caches the call subject of each function called (up to
+	// maxCachedSubjects), copied on write: a call builds none.
+	subjects atomic.Pointer[map[string]string]
 }
+
+// maxCachedSubjects bounds a stub's subject cache: function names come
+// from callers, who may make up any number of them.
+const maxCachedSubjects = 64
 
 // Service is the name the stub calls.
 func (s *Stub) Service() string { return s.service }
@@ -31,10 +42,28 @@ func (s *Stub) At(instanceID string) *Stub {
 }
 
 func (s *Stub) subject(fn string) string {
-	if s.instance != "" {
-		return s.node.subj.direct(s.service, s.instance, fn)
+	cached := s.subjects.Load()
+	if cached != nil {
+		if subj, ok := (*cached)[fn]; ok {
+			return subj
+		}
 	}
-	return s.node.subj.unicast(s.service, fn)
+	var subj string
+	if s.instance != "" {
+		subj = s.node.subj.direct(s.service, s.instance, fn)
+	} else {
+		subj = s.node.subj.unicast(s.service, fn)
+	}
+	if cached == nil || len(*cached) < maxCachedSubjects {
+		m := map[string]string{}
+		if cached != nil {
+			m = maps.Clone(*cached)
+		}
+		m[fn] = subj
+		// Losing a race to another call only loses a cache entry.
+		s.subjects.CompareAndSwap(cached, &m)
+	}
+	return subj
 }
 
 func (s *Stub) check(fn string) error {
@@ -99,7 +128,9 @@ func (s *Stub) call(ctx context.Context, fn string, args, reply any, cc callConf
 	if err := s.check(fn); err != nil {
 		return err
 	}
-	body, err := encodeArgs(args)
+	buf := getBuffer()
+	defer putBuffer(buf)
+	body, err := encodeArgsInto(buf, args)
 	if err != nil {
 		return err
 	}
@@ -218,17 +249,24 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 // waits for the reply until deadline or the end of ctx. The caller has
 // checked body against the node's maximum.
 func (s *Stub) request(ctx context.Context, fn, subject string, body []byte, now, deadline time.Time) (*nats.Msg, error) {
-	msg := &nats.Msg{Subject: subject, Data: body, Header: nats.Header{
-		HeaderSent:     {formatTime(now)},
-		HeaderDeadline: {formatTime(deadline)},
-	}}
+	var msg *nats.Msg
 	if s.node.tooLarge(len(body)) {
+		msg = &nats.Msg{Subject: subject, Data: body, Header: nats.Header{
+			HeaderSent:     {formatTime(now)},
+			HeaderDeadline: {formatTime(deadline)},
+		}}
 		bctx, cancel := context.WithDeadline(ctx, deadline)
 		err := s.node.outgoing(bctx, bodyOf{"arguments", s.service, fn}, msg)
 		cancel()
 		if err != nil {
 			return nil, err
 		}
+	} else {
+		// nats.go encodes the message as it sends it and keeps none of
+		// it, so the message and its headers are reused.
+		rm := requestMsgs.Get().(*requestMsg)
+		defer requestMsgs.Put(rm)
+		msg = rm.set(subject, body, now, deadline)
 	}
 	var resp *nats.Msg
 	var err error
@@ -268,6 +306,30 @@ func (s *Stub) request(ctx context.Context, fn, subject string, body []byte, now
 	return nil, fmt.Errorf("omq: request %s: %w", subject, err)
 }
 
+// requestMsg is a request's message with its two time headers, pooled.
+type requestMsg struct {
+	msg    nats.Msg
+	header nats.Header
+	vals   [2]string
+	times  [2 * 20]byte // the digits of both times
+}
+
+var requestMsgs = sync.Pool{New: func() any { return &requestMsg{header: make(nats.Header, 2)} }}
+
+// set fills the message in for one attempt.
+func (rm *requestMsg) set(subject string, body []byte, now, deadline time.Time) *nats.Msg {
+	// Both values share one string: one allocation for the two.
+	b := strconv.AppendInt(rm.times[:0], now.UnixNano(), 10)
+	k := len(b)
+	b = strconv.AppendInt(b, deadline.UnixNano(), 10)
+	both := string(b)
+	rm.vals = [2]string{both[:k], both[k:]}
+	rm.header[HeaderSent] = rm.vals[0:1:1]
+	rm.header[HeaderDeadline] = rm.vals[1:2:2]
+	rm.msg = nats.Msg{Subject: subject, Data: body, Header: rm.header}
+	return &rm.msg
+}
+
 // decodeReply turns a reply message into the caller's result or error.
 func decodeReply(svc, fn string, resp *nats.Msg, reply any) error {
 	if e := replyError(resp); e != nil {
@@ -276,7 +338,7 @@ func decodeReply(svc, fn string, resp *nats.Msg, reply any) error {
 	if reply == nil || len(resp.Data) == 0 {
 		return nil
 	}
-	if err := json.Unmarshal(resp.Data, reply); err != nil {
+	if err := unmarshal(resp.Data, reply); err != nil {
 		return fmt.Errorf("omq: decoding the reply of %s.%s into %T: %w", svc, fn, reply, err)
 	}
 	return nil

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"regexp"
 	"strconv"
+	"sync"
 	"time"
 )
 
@@ -77,7 +78,11 @@ func (s subjects) durableAll() string            { return s.prefix + ".async.>" 
 
 // encodeArgs turns the caller's args into the request body: a JSON array
 // (positional), a JSON object (by name), or empty (no arguments).
-func encodeArgs(args any) ([]byte, error) {
+func encodeArgs(args any) ([]byte, error) { return encodeArgsInto(nil, args) }
+
+// encodeArgsInto is encodeArgs writing into buf, when not nil, for a
+// caller that is done with the body before it reuses buf.
+func encodeArgsInto(buf *bytes.Buffer, args any) ([]byte, error) {
 	if args == nil {
 		return nil, nil
 	}
@@ -89,7 +94,7 @@ func encodeArgs(args any) ([]byte, error) {
 		b = a
 	default:
 		var err error
-		if b, err = json.Marshal(args); err != nil {
+		if b, err = marshalInto(buf, args); err != nil {
 			return nil, fmt.Errorf("omq: encoding arguments: %w", err)
 		}
 	}
@@ -102,6 +107,69 @@ func encodeArgs(args any) ([]byte, error) {
 	}
 	return b, nil
 }
+
+// marshalInto is json.Marshal, into buf when it is not nil.
+func marshalInto(buf *bytes.Buffer, v any) ([]byte, error) {
+	if buf == nil {
+		return json.Marshal(v)
+	}
+	buf.Reset()
+	// The same encoding as json.Marshal (HTML escaped), and a newline.
+	if err := json.NewEncoder(buf).Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte{'\n'}), nil
+}
+
+// buffers hold the bodies a call encodes and is done with once it is
+// sent: nats.go copies what it sends.
+var buffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// maxPooledBuffer keeps a rare large body from being held by the pool.
+const maxPooledBuffer = 64 << 10
+
+func getBuffer() *bytes.Buffer { return buffers.Get().(*bytes.Buffer) }
+
+func putBuffer(b *bytes.Buffer) {
+	if b != nil && b.Cap() <= maxPooledBuffer {
+		buffers.Put(b)
+	}
+}
+
+// unmarshal is json.Unmarshal with the decoder's state reused: a pooled
+// json.Decoder, fed one whole value that json.Valid has already accepted,
+// decodes it as Unmarshal would (the same decoder code) without
+// allocating its state anew. Anything else, and large bodies (whose copy
+// the decoder would keep), go to json.Unmarshal, which also words the
+// errors.
+func unmarshal(data []byte, v any) error {
+	if len(data) > maxPooledDecode || !json.Valid(data) {
+		return json.Unmarshal(data, v)
+	}
+	d, _ := decoders.Get().(*pooledDecoder)
+	if d == nil {
+		d = &pooledDecoder{}
+		d.dec = json.NewDecoder(&d.r)
+	}
+	d.r.Reset(data)
+	if err := d.dec.Decode(v); err != nil {
+		return err // and the decoder, which may keep the error, is dropped
+	}
+	d.r.Reset(nil)
+	decoders.Put(d)
+	return nil
+}
+
+// maxPooledDecode is the largest body unmarshal decodes with a pooled
+// decoder.
+const maxPooledDecode = 4 << 10
+
+type pooledDecoder struct {
+	r   bytes.Reader
+	dec *json.Decoder
+}
+
+var decoders sync.Pool // of *pooledDecoder
 
 // Args is shorthand for positional arguments: Args(1, 2) sends [1,2].
 func Args(values ...any) []any { return values }

@@ -13,10 +13,13 @@
 //
 // Handlers receive their arguments as a JSON array in the manifest's
 // order, whether the caller sent them by position or by name, so
-// Request.Decode fills them in.
+// Request.Decode fills them in. They are parsed once, by the check, and
+// handed on split (Request.SetPositional): Decode and Positional do not
+// parse them again.
 package servicehost
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -121,11 +124,11 @@ func checked(service string, f *manifests.Function, h omq.Handler) omq.Handler {
 		if err != nil {
 			return nil, omq.Errorf(omq.CodeBadArguments, "%v", err)
 		}
-		if len(args) == 0 {
-			req.Args = nil
-		} else if req.Args, err = json.Marshal(args); err != nil {
-			return nil, omq.Errorf(omq.CodeBadArguments, "%s: %v", f.Name, err)
-		}
+		// The arguments are parsed once, here: the handler gets them
+		// split (Request.Decode and Positional use them as they are) and
+		// as a JSON array in Args.
+		req.Args = positionalArray(req.Args, args)
+		req.SetPositional(args)
 		res, err := h.Handle(ctx, req)
 		if err != nil {
 			return nil, err
@@ -142,6 +145,30 @@ func checked(service string, f *manifests.Function, h omq.Handler) omq.Handler {
 		}
 		return json.RawMessage(out), nil
 	})
+}
+
+// positionalArray is the JSON array of args, checked arguments in the
+// manifest's order: body itself when the caller sent them by position,
+// else built from args (a call by name), without encoding them again.
+func positionalArray(body json.RawMessage, args []json.RawMessage) json.RawMessage {
+	if len(args) == 0 {
+		return nil
+	}
+	if t := bytes.TrimSpace(body); len(t) > 0 && t[0] == '[' {
+		return t
+	}
+	n := 1
+	for _, a := range args {
+		n += len(a) + 1
+	}
+	out := append(make([]byte, 0, n), '[')
+	for i, a := range args {
+		if i > 0 {
+			out = append(out, ',')
+		}
+		out = append(out, a...)
+	}
+	return append(out, ']')
 }
 
 // Run binds svc, announces it to the catalog, and serves until ctx ends;

@@ -1,0 +1,5 @@
+//go:build race
+
+package omq_test
+
+const raceEnabled = true
