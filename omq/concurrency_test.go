@@ -71,3 +71,37 @@ func TestInstance_ConcurrencyBoundsParallelCalls(t *testing.T) {
 		t.Fatalf("concurrency 8 was only %.1fx faster than 1", float64(one)/float64(eight))
 	}
 }
+
+// Backlog counts each call received but not started once: with one slot
+// taken by a running call, one call blocked in the subscription's
+// callback for a slot and one more queued behind it, it is 2.
+func TestInstance_BacklogCountsEachWaitingCallOnce(t *testing.T) {
+	e := newEnv(t)
+	srvNode, _ := e.node()
+	release := make(chan struct{})
+	inst := bind(t, srvNode, "slow", omq.Handlers{
+		"wait": omq.HandlerFunc(func(ctx context.Context, r *omq.Request) (any, error) {
+			select {
+			case <-release:
+			case <-ctx.Done():
+			}
+			return nil, nil
+		}),
+	}, omq.Concurrency(1))
+	cli, _ := e.node()
+	var wg sync.WaitGroup
+	for range 3 {
+		wg.Go(func() { _ = cli.Lookup("slow").Call(ctxT(t, 20*time.Second), "wait", nil, nil) })
+	}
+	waitFor(t, func() bool { return inst.Stats().Data.InFlight == 1 && inst.Backlog() == 2 }, "one call running and two waiting")
+	// It stays 2: nothing is counted twice once everything has arrived.
+	for range 5 {
+		if n := inst.Backlog(); n != 2 {
+			t.Fatalf("backlog %d, want 2", n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	close(release)
+	wg.Wait()
+	waitFor(t, func() bool { return inst.Backlog() == 0 }, "no backlog once the calls are done")
+}

@@ -79,6 +79,8 @@ func (i *Instance) release() {
 
 func (i *Instance) onMsg(kind Kind) nats.MsgHandler {
 	return func(m *nats.Msg) {
+		i.inCallback.Add(1)
+		defer i.inCallback.Add(-1)
 		fnName := lastToken(m.Subject)
 		fn := i.funcs[fnName]
 		arrival := i.arrive(fn)

@@ -32,6 +32,8 @@ type Instance struct {
 	inflight  sync.WaitGroup
 	running   atomic.Int64
 	waiting   atomic.Int64
+	// inCallback counts the core lanes' subscription callbacks running.
+	inCallback atomic.Int64
 
 	subs    []*nats.Subscription // call subscriptions
 	srvSubs []*nats.Subscription // $SRV subscriptions
@@ -403,13 +405,16 @@ func encodeResult(buf *bytes.Buffer, res any) ([]byte, error) {
 // Backlog is the number of calls received but not started: those waiting
 // for a free handler slot plus those queued in the NATS client.
 func (i *Instance) Backlog() int64 {
-	n := i.waiting.Load()
+	// nats.go counts a message as pending until its callback returns, so
+	// a call running inline, or blocked in the callback for a slot, is
+	// in Pending too: take those out (a blocked one is in waiting).
+	n := -i.inCallback.Load()
 	for _, s := range i.subs {
 		if p, _, err := s.Pending(); err == nil {
 			n += int64(p)
 		}
 	}
-	return n
+	return max(n, 0) + i.waiting.Load()
 }
 
 // Unbind stops the instance: it stops answering $SRV requests at once (so
