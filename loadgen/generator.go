@@ -21,6 +21,11 @@ type Config struct {
 	// MaxInflight is the most calls in flight per service; a call over it
 	// is dropped (and recorded as such), not queued.
 	MaxInflight int
+	// Served, if set, is told of every call that ended well: the
+	// service's index, the instance that answered (the reply decoded as
+	// a string) and when the reply was collected. It runs on the
+	// service's collector goroutine, so it must be quick.
+	Served func(svc int, instance string, at time.Time)
 }
 
 // target is one service the load goes to.
@@ -124,6 +129,9 @@ func (g *Generator) collect(i int, t *target) {
 			o = OutcomeError
 		}
 		g.rec.Done(i, r.sec, o, lat)
+		if o == OutcomeOK && g.cfg.Served != nil {
+			g.cfg.Served(i, r.instance, r.due.Add(lat))
+		}
 		t.inflight.Add(-1)
 		g.wg.Done()
 	}

@@ -21,7 +21,11 @@
 // (a diurnal day compressed in time, with a flash crowd, or a trace of
 // request times) as open-loop calls to the work service resized by
 // dpc-provisioner and to a fixed-size copy of it, and writes per-second
-// CSV, a summary of SLA violations and instance-seconds, and a chart.
+// CSV, a summary of SLA violations and instance-seconds (against an
+// oracle's), and a chart. The step command measures the response to a
+// step in offered load: the time until a new instance serves, until p95
+// is back within the SLA, and, after the step down, until the surplus is
+// gone.
 //
 //	go run ./cmd/dpc-bench                 # compare: embedded server, 1 and 8 clients
 //	go run ./cmd/dpc-bench --clients 1,4,16 --duration 10s --json
@@ -30,6 +34,7 @@
 //	go run ./cmd/dpc-bench thesis          # 5 runs of 1000 calls each of nopKserv and nopExtra
 //	go run ./cmd/dpc-bench soak            # 30 s idle, then 100,000 calls
 //	go run ./cmd/dpc-bench replay          # 3 days of 2 minutes; results in replay-out/
+//	go run ./cmd/dpc-bench step            # 10 → 100 → 10 calls/s; results in step-out/
 //
 // It exits 0 when the bench ran, whether or not omq met its targets; 1 on
 // an error; 130 when interrupted (after printing the runs that finished).
@@ -50,7 +55,7 @@ func main() {
 	var cli CLI
 	kctx := kong.Parse(&cli,
 		kong.Name("dpc-bench"),
-		kong.Description("Measure DPC's call path: omq against raw NATS (compare), the thesis's nop experiment on real processes (thesis), idle CPU and memory over many calls (soak), and elasticity under a replayed load (replay). Without a command, or with only flags, it runs compare."),
+		kong.Description("Measure DPC's call path: omq against raw NATS (compare), the thesis's nop experiment on real processes (thesis), idle CPU and memory over many calls (soak), elasticity under a replayed load (replay) and after a step in load (step). Without a command, or with only flags, it runs compare."),
 		kong.UsageOnError(),
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
 	)
