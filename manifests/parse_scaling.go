@@ -8,7 +8,7 @@ import (
 
 // The fields of a manifest's scaling section.
 var (
-	scalingFields    = []string{"min", "max", "policy", "reactive", "predictive", "target_tracking", "instances"}
+	scalingFields    = []string{"min", "max", "policy", "reactive", "predictive", "target_tracking", "instances", "idle"}
 	reactiveFields   = []string{"response_time", "tau1", "tau2"}
 	predictiveFields = []string{"response_time", "slot", "day", "days", "percentile", "lead"}
 	targetFields     = []string{"target", "percentile", "tolerance", "up_window", "down_window"}
@@ -51,6 +51,7 @@ func (p *parser) scaling(n *yaml.Node) *Scaling {
 		Max:       p.optInt(f.value("max"), "scaling.max"),
 		Policy:    p.str(f.value("policy"), "scaling.policy"),
 		Instances: derefInt(p.optInt(f.value("instances"), "scaling.instances")),
+		Idle:      p.optDuration(f.value("idle"), "scaling.idle"),
 	}
 	if s.Policy != "" && !contains(Policies, s.Policy) {
 		p.errorf(f.value("policy"), "scaling.policy", "unknown policy %q (want one of %v)", s.Policy, Policies)

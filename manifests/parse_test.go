@@ -154,7 +154,8 @@ func TestParse_Errors(t *testing.T) {
 		{"complex key", head + "? [a]\n: b\n", []string{"t.yml:4: want a field name, got a list"}},
 
 		{"scaling unknown field", head + "scaling:\n  mni: 1\n", []string{"t.yml:5: scaling.mni: unknown field (did you mean min?)"}},
-		{"scaling field far from any", head + "scaling:\n  count: 1\n", []string{"t.yml:5: scaling.count: unknown field (valid here: min, max, policy, reactive, predictive, target_tracking, instances)"}},
+		{"scaling field far from any", head + "scaling:\n  count: 1\n", []string{"t.yml:5: scaling.count: unknown field (valid here: min, max, policy, reactive, predictive, target_tracking, instances, idle)"}},
+		{"scaling bad idle", head + "scaling:\n  idle: soon\n", []string{`t.yml:5: scaling.idle: want a duration like "2s", "500ms" or "1m30s", got "soon"`}},
 		{"scaling bad policy", head + "scaling:\n  policy: magic\n", []string{"t.yml:5: scaling.policy: unknown policy \"magic\" (want one of [reactive predictive combined target-tracking fixed])"}},
 		{"scaling max below min", head + "scaling:\n  min: 3\n  max: 2\n", []string{"t.yml:6: scaling.max: 2 is less than min 3"}},
 		{"scaling negative", head + "scaling:\n  min: -1\n", []string{`t.yml:5: scaling.min: want a whole number ≥ 0, got an integer (-1)`}},
@@ -384,6 +385,7 @@ scaling:
   reactive: {response_time: 100ms, tau1: 1.2, tau2: 0.5}
   predictive: {slot: 1h, day: 24h, days: 7, percentile: 95, lead: 1h}
   target_tracking: {target: 50ms, percentile: 90, tolerance: 0.1, down_window: 1m}
+  idle: 45s
 `
 	m, err := Parse("work.yml", []byte(src))
 	if err != nil {
@@ -404,6 +406,9 @@ scaling:
 	}
 	if s.TargetTracking.Target.D() != 50*time.Millisecond || s.TargetTracking.DownWindow.D() != time.Minute {
 		t.Errorf("target tracking = %+v", s.TargetTracking)
+	}
+	if s.Idle == nil || s.Idle.D() != 45*time.Second {
+		t.Errorf("idle = %v, want 45s", s.Idle)
 	}
 	// Validate round-trips it.
 	if err := m.Validate(); err != nil {

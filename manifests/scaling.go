@@ -17,6 +17,10 @@ type Scaling struct {
 	TargetTracking *TargetSpec     `yaml:"target_tracking,omitempty" json:"target_tracking,omitempty"`
 	// Instances is the fixed policy's count (default: Min).
 	Instances int `yaml:"instances,omitempty" json:"instances,omitempty"`
+	// Idle, with min 0, is how long the service may handle no calls
+	// before it is scaled to zero (nil: the provisioner's default, 30s;
+	// 0: the policy alone decides).
+	Idle *Duration `yaml:"idle,omitempty" json:"idle,omitempty"`
 }
 
 // ReactiveSpec parameterises the SLA-driven reactive policy: the target d

@@ -41,6 +41,10 @@ const (
 	// enough that a person calling a service that is not running hears so
 	// soon.
 	DefaultInstanceWait = 2 * time.Second
+	// WakeEvery is how often, at most, one node publishes a wake for one
+	// service while its calls find no instance (see docs/PROTOCOL.md,
+	// "Waking a service").
+	WakeEvery = 250 * time.Millisecond
 )
 
 // Option configures a Node.
@@ -56,6 +60,9 @@ type nodeConfig struct {
 	maxBody   int
 	// instanceWait: see WithInstanceWait.
 	instanceWait time.Duration
+	// woken is when this node last published a wake for each service
+	// (see Node.wake), guarded by the node's mu and made on first use.
+	woken map[string]time.Time
 	// bodyDeleter, if set, deletes a body object this node has read, in
 	// place of the object store's own delete.
 	bodyDeleter func(ctx context.Context, name string) error
@@ -64,7 +71,9 @@ type nodeConfig struct {
 // WithInstanceWait sets how long the node's calls wait for an instance
 // of their service to be bound when the server answers that there is none
 // (default DefaultInstanceWait; 0 fails at once). WaitForInstance sets it
-// for one call.
+// for one call. While a unicast call waits, the node asks for an instance
+// on <prefix>.wake.<service> (at most once per WakeEvery per service), so
+// a provisioner can start one for a service scaled to zero.
 func WithInstanceWait(d time.Duration) Option { return func(c *nodeConfig) { c.instanceWait = d } }
 
 // WithLogger sends the node's logs to l (default: discarded).

@@ -151,7 +151,7 @@ func (s *Stub) call(ctx context.Context, fn string, args, reply any, cc callConf
 		wait = cc.instanceWait
 	}
 	var waitUntil time.Time
-	pause := 10 * time.Millisecond
+	pause, maxPause := 10*time.Millisecond, 500*time.Millisecond
 	subject := s.subject(fn)
 	for a := 0; ; {
 		attemptDeadline := deadline
@@ -179,6 +179,14 @@ func (s *Stub) call(ctx context.Context, fn string, args, reply any, cc callConf
 				waitUntil = time.Now().Add(wait)
 			}
 			free = time.Now().Before(waitUntil)
+			if free && s.instance == "" {
+				// Someone may start an instance for this wait (a
+				// provisioner, for a service scaled to zero): ask, and
+				// look again often enough that the backoff adds little
+				// to the cold start.
+				s.node.wake(s.service)
+				maxPause = wakePause
+			}
 		case errors.Is(err, ErrUnavailable):
 			free = cc.idempotent
 		}
@@ -190,7 +198,7 @@ func (s *Stub) call(ctx context.Context, fn string, args, reply any, cc callConf
 			// or one that cannot serve yet: back off, with jitter,
 			// doubling to half a second.
 			d := pause/2 + time.Duration(rand.Int64N(int64(pause)))
-			pause = min(2*pause, 500*time.Millisecond)
+			pause = min(2*pause, maxPause)
 			if time.Until(deadline) < d || !sleepCtx(ctx, d) {
 				return s.callError(ctx, fn, err)
 			}
@@ -201,6 +209,57 @@ func (s *Stub) call(ctx context.Context, fn string, args, reply any, cc callConf
 		now = time.Now()
 	}
 }
+
+// wakePause caps the backoff of a call waiting for an instance it asked
+// for: a few no-responders round trips a second cost the server next to
+// nothing, and a cap of 500 ms would add 250 ms on average (up to 750 ms)
+// to a cold start that itself takes a few hundred.
+const wakePause = 100 * time.Millisecond
+
+// maxWoken bounds how many services a node remembers waking: callers may
+// name any number of services.
+const maxWoken = 1024
+
+// wake publishes a wake for service (fire-and-forget, empty body) unless
+// this node did so less than WakeEvery ago. It reports whether it
+// published.
+func (n *Node) wake(service string) bool {
+	now := time.Now()
+	n.mu.Lock()
+	if n.cfg.woken == nil {
+		n.cfg.woken = map[string]time.Time{}
+	}
+	w := n.cfg.woken
+	last, ok := w[service]
+	send := !ok || now.Sub(last) >= WakeEvery
+	if send && !ok && len(w) >= maxWoken {
+		for k, t := range w {
+			if now.Sub(t) >= WakeEvery {
+				delete(w, k)
+			}
+		}
+		send = len(w) < maxWoken
+	}
+	if send {
+		w[service] = now
+	}
+	n.mu.Unlock()
+	if !send {
+		return false
+	}
+	// A publish that fails (connection closed, or denied: the caller
+	// then only waits, as before) does not fail the call.
+	if err := n.nc.Publish(n.WakeSubject(service), nil); err != nil {
+		n.log.Debug("wake", "service", service, "err", err)
+	}
+	return true
+}
+
+// WakeSubject is the subject on which this node's calls ask for an
+// instance of service while they wait for one (<prefix>.wake.<service>);
+// "*" gives the subject of every service's wakes, for a provisioner to
+// subscribe to.
+func (n *Node) WakeSubject(service string) string { return n.subj.prefix + ".wake." + service }
 
 // deadline is when the call gives up: the context's deadline, or Timeout
 // (else the node's default) from now, whichever is sooner.

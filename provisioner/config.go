@@ -19,6 +19,12 @@ import (
 const (
 	DefaultMin = 1
 	DefaultMax = 8
+	// DefaultIdle is how long a min-0 service may handle no calls before
+	// it is scaled to zero: long enough that a person's next call, a few
+	// seconds or tens of seconds later, does not pay a cold start again;
+	// short next to Knative's and OpenFaaS's defaults (a minute and
+	// more), since a DPC cold start costs a few hundred milliseconds.
+	DefaultIdle = 30 * time.Second
 )
 
 // FileConfig is dpc-provisioner's YAML configuration file:
@@ -37,6 +43,11 @@ const (
 //	    max: 8
 //	    policy: target-tracking
 //	    target_tracking: {target: 50ms, percentile: 90, tolerance: 0.1, down_window: 30s}
+//	  - name: report
+//	    min: 0                # scaled to zero while idle, started by the first call
+//	    idle: 30s             # no calls for this long: scaled to zero (default 30s)
+//	    policy: fixed
+//	    instances: 1
 //
 // A service's scaling fields override its manifest's. How an instance
 // starts is up to the agents (their config, the manifests installed on
@@ -249,6 +260,9 @@ func overlay(base, top manifests.Scaling) manifests.Scaling {
 	if top.Instances != 0 {
 		base.Instances = top.Instances
 	}
+	if top.Idle != nil {
+		base.Idle = top.Idle
+	}
 	return base
 }
 
@@ -281,7 +295,14 @@ func ServiceFromScaling(name string, sc manifests.Scaling, hist History) (Servic
 	if err != nil {
 		return Service{}, err
 	}
-	return Service{Name: name, Limits: lim, Policy: pol}, nil
+	svc := Service{Name: name, Limits: lim, Policy: pol}
+	if lim.Min == 0 {
+		svc.Idle = DefaultIdle
+		if sc.Idle != nil {
+			svc.Idle = sc.Idle.D()
+		}
+	}
+	return svc, nil
 }
 
 // NewPolicy builds the policy a scaling section names, with its settings

@@ -117,3 +117,36 @@ func TestFileConfig_StartTimeoutAndLease(t *testing.T) {
 		t.Errorf("default start timeout %v", DefaultConfig().StartTimeout)
 	}
 }
+
+// A min-0 service gets the default idle time unless it names one (0:
+// the policy alone decides); a service with instances kept has none. A
+// manifest's idle is overridden by the file's.
+func TestServiceSpec_Idle(t *testing.T) {
+	dir := t.TempDir()
+	man := filepath.Join(dir, "cold.yml")
+	if err := os.WriteFile(man, []byte("name: cold\nfunctions:\n  - funct_name: f\nscaling:\n  min: 0\n  idle: 1m\n  policy: fixed\n  instances: 1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fc, err := ParseConfig("p.yml", []byte(`services:
+  - {name: a, min: 0, policy: fixed, instances: 1}
+  - {name: b, min: 0, idle: 5s, policy: fixed, instances: 1}
+  - {name: c, min: 0, idle: 0s, policy: fixed, instances: 1}
+  - {name: d, min: 1, idle: 5s, policy: fixed}
+  - {name: cold, manifest: `+man+`}
+  - {name: cold2, manifest: `+man+`, idle: 2s}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fc.Services[5].Name = "cold" // the manifest's name; the config's spec is what differs
+	want := []time.Duration{DefaultIdle, 5 * time.Second, 0, 0, time.Minute, 2 * time.Second}
+	for i, spec := range fc.Services {
+		svc, err := spec.Build(nil)
+		if err != nil {
+			t.Fatalf("%s: %v", spec.Name, err)
+		}
+		if svc.Idle != want[i] {
+			t.Errorf("services[%d] (%s): idle %v, want %v", i, spec.Name, svc.Idle, want[i])
+		}
+	}
+}

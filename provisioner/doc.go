@@ -24,6 +24,12 @@
 // The supervisor clamps the count to the Limits, so a policy need not;
 // it only proposes. A policy logs nothing and starts nothing.
 //
+// A service with Limits.Min 0 may scale to zero: a call that then finds
+// no instance waits and publishes a wake (omq's Node.WakeSubject), on
+// which the supervisor starts one instance at once (Supervisor.Wake); the
+// period's wakes reach the policy as Observation.Woken. After Service.Idle
+// without calls the supervisor scales the service back to zero.
+//
 // # The policies
 //
 // Reactive, Predictive and Combined follow Urgaonkar et al. Each instance

@@ -18,6 +18,7 @@ type Metrics struct {
 	deaths    *prometheus.CounterVec
 	agents    *prometheus.GaugeVec
 	absent    *prometheus.CounterVec
+	wakes     *prometheus.CounterVec
 	active    prometheus.Gauge
 	rounds    prometheus.Histogram
 }
@@ -52,13 +53,15 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Agents known to the supervisor: live (answered list within the expiry) or vanished; silent: answered $SRV.PING but not list in the last round."}, []string{"state"}),
 		absent: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "absent_instances_total",
 			Help: "Processes an agent runs that never appeared in $SRV under their instance id within the start timeout (each reported once)."}, []string{"service"}),
+		wakes: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "wake_spawns_total",
+			Help: "Instances started at once for a wake: a call waiting for an instance of a service that had none (scale from zero)."}, []string{"service"}),
 		active: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "active",
 			Help: "1 while this provisioner supervises (it holds the lease, or runs without one), 0 while it stands by."}),
 		rounds: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub, Name: "round_duration_seconds",
 			Help: "Time one supervision round took (gather, decide, enforce).", Buckets: prometheus.ExponentialBuckets(0.001, 2, 14)}),
 	}
 	reg.MustRegister(m.instances, m.proposed, m.lambda, m.service, m.queueWait, m.backlog,
-		m.decisions, m.spawns, m.stops, m.deaths, m.agents, m.absent, m.active, m.rounds)
+		m.decisions, m.spawns, m.stops, m.deaths, m.agents, m.absent, m.wakes, m.active, m.rounds)
 	return m
 }
 

@@ -61,6 +61,10 @@ type Observation struct {
 	// Durable is calls waiting in the durable lane (pending plus
 	// delivered but not acknowledged).
 	Durable int64
+	// Woken is how many wakes were heard over the period: calls that
+	// found no instance and waited for one (a service scaled to zero).
+	// The supervisor keeps at least one instance while it is not 0.
+	Woken int
 }
 
 // Limits bound a service's instance count.

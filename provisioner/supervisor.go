@@ -7,11 +7,14 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dpc-project/dpc/agent"
 	"github.com/dpc-project/dpc/omq"
+	"github.com/nats-io/nats.go"
 )
 
 // Agents is how the supervisor reaches the hosts that run instances;
@@ -32,6 +35,12 @@ type Service struct {
 	Name   string
 	Limits Limits
 	Policy Provisioner
+	// Idle, with Limits.Min 0, is how long the service may handle no
+	// calls before its instances are stopped (scaled to zero), whatever
+	// its policy proposes; until then it keeps at least one. 0 leaves
+	// the count to the policy, which may scale to zero in the first
+	// quiet period. ServiceFromScaling sets DefaultIdle for min 0.
+	Idle time.Duration
 }
 
 // Config tunes a Supervisor.
@@ -107,6 +116,10 @@ type Supervisor struct {
 	log      *slog.Logger
 	services []*serviceState
 
+	// mu guards what follows, and every serviceState's mutable fields:
+	// a round holds it to decide and enforce, not while it gathers, so
+	// that a wake is handled within milliseconds whenever it comes.
+	mu sync.Mutex
 	// Agents' last known states, by agent ID: an agent that misses a
 	// round keeps its instances counted until it expires.
 	known map[string]*agentSeen
@@ -140,6 +153,16 @@ type serviceState struct {
 	Service
 	sampler   *sampler
 	lastRound time.Time
+	// lastBusy is the last round that saw calls (or a wake); zero: none
+	// since the supervisor started, or took over.
+	lastBusy time.Time
+	// wakes heard since the last round; wakeRetry: a spawn for a wake
+	// failed, none is tried again before it.
+	wakes     int
+	wakeRetry time.Time
+	// wakePending: a wake is queued for the supervising goroutine; more
+	// wakes until it is handled coalesce into it.
+	wakePending atomic.Bool
 	// Processes asked to stop (by ID), not to be picked again while the
 	// agent has not yet listed them as stopping.
 	stopAsked map[string]time.Time
@@ -191,9 +214,39 @@ func New(node *omq.Node, agents Agents, cfg Config, services []Service) (*Superv
 }
 
 // Run supervises until ctx ends, one round per period, then releases the
-// lease, if it holds one, and waits for the stops it asked for.
+// lease, if it holds one, and waits for the stops it asked for. Between
+// rounds it handles the wakes of the services it supervises (see Wake).
 func (s *Supervisor) Run(ctx context.Context) error {
 	defer s.stopping.Wait()
+	// One slot per service: a service's wakes coalesce while one waits,
+	// so the channel never fills and a flood of wakes costs nothing but
+	// the callback's map lookup.
+	wakes := make(chan *serviceState, len(s.services))
+	subject := s.node.WakeSubject("*")
+	sub, err := s.node.Conn().Subscribe(subject, func(m *nats.Msg) {
+		svc := s.service(strings.TrimPrefix(m.Subject, strings.TrimSuffix(subject, "*")))
+		if svc != nil && svc.wakePending.CompareAndSwap(false, true) {
+			wakes <- svc
+		}
+	})
+	if err != nil {
+		s.log.Warn("cannot hear wakes: services scaled to zero start only at the next round", "subject", subject, "err", err)
+	} else {
+		defer func() { _ = sub.Unsubscribe() }()
+	}
+	var waking sync.WaitGroup
+	defer waking.Wait()
+	waking.Go(func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case svc := <-wakes:
+				svc.wakePending.Store(false)
+				s.Wake(ctx, svc.Name)
+			}
+		}
+	})
 	t := time.NewTicker(s.cfg.Period)
 	defer t.Stop()
 	for {
@@ -205,6 +258,44 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		case <-t.C:
 		}
 	}
+}
+
+// Wake handles one wake: a call is waiting for an instance of service.
+// If the supervisor is active, supervises the service and it has no
+// instance running or starting, one is started at once (not at the next
+// round) on an agent; a spawn that fails is not tried again for a
+// period. Every wake also counts as a call waiting in the next round's
+// observation, so that the policy does not stop the instance at once.
+// Wakes for other services are ignored. A round that is gathering does
+// not delay it; one that is deciding does. It reports whether it started
+// an instance.
+func (s *Supervisor) Wake(ctx context.Context, service string) bool {
+	svc := s.service(service)
+	if svc == nil {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	svc.wakes++
+	now := time.Now()
+	if s.role != roleActive || s.cfg.DryRun || now.Before(svc.wakeRetry) {
+		return false
+	}
+	running, _ := s.running(svc, now)
+	if len(running) > 0 {
+		// One runs or starts: this wake waits for it. (So a wake never
+		// takes a service beyond its max, which is at least 1.)
+		return false
+	}
+	if s.spawn(ctx, svc, 1, running) == 0 {
+		svc.wakeRetry = now.Add(s.cfg.Period)
+		return false
+	}
+	s.log.Info("woken: started an instance for a waiting call", "service", svc.Name, "after", time.Since(now).Round(time.Millisecond))
+	if m := s.cfg.Metrics; m != nil {
+		m.wakes.WithLabelValues(svc.Name).Inc()
+	}
+	return true
 }
 
 // release gives up the lease, so that a standby takes over at its next
@@ -229,10 +320,15 @@ func (s *Supervisor) Round(ctx context.Context) {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.Period)
 	defer cancel()
-	if !s.lead(ctx) {
+	s.mu.Lock()
+	lead := s.lead(ctx)
+	if lead {
+		clear(s.hung)
+	}
+	s.mu.Unlock()
+	if !lead {
 		return
 	}
-	clear(s.hung)
 	// Every reply waits out a window, so the agents and all services are
 	// asked at once: a round costs one window (and the agents' list
 	// wait), not one per service.
@@ -243,12 +339,14 @@ func (s *Supervisor) Round(ctx context.Context) {
 		wg.Go(func() { figs[i] = s.gather(ctx, svc) })
 	}
 	wg.Wait()
+	s.mu.Lock()
 	for i, svc := range s.services {
 		if ctx.Err() != nil {
 			break
 		}
 		s.superviseService(ctx, svc, figs[i])
 	}
+	s.mu.Unlock()
 	if m := s.cfg.Metrics; m != nil {
 		m.rounds.Observe(time.Since(start).Seconds())
 	}
@@ -314,6 +412,7 @@ func (s *Supervisor) takeOver() {
 	for _, svc := range s.services {
 		svc.sampler = newSampler()
 		svc.lastRound = time.Time{}
+		svc.lastBusy = time.Time{}
 		clear(svc.procs)
 	}
 }
@@ -330,6 +429,8 @@ func (s *Supervisor) refreshAgents(ctx context.Context, now time.Time) {
 	lctx, cancel := context.WithTimeout(ctx, s.cfg.Window+wait)
 	defer cancel()
 	states, err := s.agents.List(lctx, s.cfg.Window)
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	var failed map[string]error
 	if le := (*agent.ListError)(nil); errors.As(err, &le) {
 		failed = le.Failed
@@ -444,6 +545,7 @@ func (s *Supervisor) superviseService(ctx context.Context, svc *serviceState, g 
 	}
 	svc.lastRound = now
 	obs.Service, obs.Now, obs.Limits, obs.Durable = svc.Name, now, svc.Limits, g.durable
+	obs.Woken, svc.wakes = svc.wakes, 0
 
 	running, listed := s.running(svc, now)
 	c := s.count(svc, now, running, listed, stats)
@@ -460,7 +562,8 @@ func (s *Supervisor) superviseService(ctx context.Context, svc *serviceState, g 
 	} else if dec, err = svc.Policy.Decide(ctx, obs); err != nil {
 		dec = Decision{Desired: obs.Current, Reason: "policy failed, holding: " + err.Error()}
 	}
-	desired, why := clamp(dec.Desired, svc.Limits, obs.Durable)
+	desired, why := clamp(dec.Desired, svc.Limits, obs.Durable, obs.Woken)
+	desired, why = s.idle(svc, obs, desired, why)
 
 	action := "hold"
 	switch {
@@ -610,9 +713,39 @@ func (s *Supervisor) count(svc *serviceState, now time.Time, running []managed, 
 	return c
 }
 
+// idle applies svc.Idle to a min-0 service: a service that has handled
+// no calls (nor been woken) for Idle is scaled to zero, whatever was
+// decided; one that has is kept at one at least. Instances found running
+// when the supervisor starts get a whole Idle before they are stopped.
+func (s *Supervisor) idle(svc *serviceState, obs Observation, desired int, why string) (int, string) {
+	if svc.Idle <= 0 || svc.Limits.Min > 0 {
+		return desired, why
+	}
+	busy := obs.Lambda > 0 || obs.ServiceTime.Count > 0 || obs.Backlog > 0 || obs.Durable > 0 || obs.Woken > 0
+	if busy || (svc.lastBusy.IsZero() && obs.Current > 0) {
+		svc.lastBusy = obs.Now
+	}
+	quiet := obs.Now.Sub(svc.lastBusy)
+	switch {
+	case svc.lastBusy.IsZero() || quiet >= svc.Idle:
+		if desired > 0 {
+			if svc.lastBusy.IsZero() {
+				why += "; no calls since the supervisor started: scaled to zero"
+			} else {
+				why += fmt.Sprintf("; no calls for %v (idle %v): scaled to zero", quiet.Round(100*time.Millisecond), svc.Idle)
+			}
+		}
+		return 0, why
+	case desired == 0:
+		return 1, why + fmt.Sprintf("; kept at 1: no calls for %v of idle %v", quiet.Round(100*time.Millisecond), svc.Idle)
+	}
+	return desired, why
+}
+
 // clamp applies the limits, and keeps at least one instance while calls
-// wait in the durable lane: a service scaled to zero would never drain it.
-func clamp(n int, l Limits, durable int64) (int, string) {
+// wait in the durable lane or for an instance (woken): a service scaled
+// to zero would never serve them.
+func clamp(n int, l Limits, durable int64, woken int) (int, string) {
 	var why string
 	switch {
 	case n < l.Min:
@@ -620,8 +753,11 @@ func clamp(n int, l Limits, durable int64) (int, string) {
 	case n > l.Max:
 		n, why = l.Max, fmt.Sprintf("; capped at max %d", l.Max)
 	}
-	if n == 0 && durable > 0 {
+	switch {
+	case n == 0 && durable > 0:
 		n, why = 1, fmt.Sprintf("; kept at 1: %d calls wait in the durable lane", durable)
+	case n == 0 && woken > 0:
+		n, why = 1, fmt.Sprintf("; kept at 1: %d wakes, calls waited for an instance", woken)
 	}
 	return n, why
 }
@@ -680,7 +816,7 @@ func (s *Supervisor) running(svc *serviceState, now time.Time) (out []managed, l
 // all), so that losing one host loses as few as possible. Agents with a
 // command for the service (their own or an approved manifest's) go
 // before those that would only fall back to dpc-service <service>.
-func (s *Supervisor) spawn(ctx context.Context, svc *serviceState, n int, running []managed) {
+func (s *Supervisor) spawn(ctx context.Context, svc *serviceState, n int, running []managed) (started int) {
 	type load struct {
 		id        string
 		fallback  int // 1: the agent has only its fallback for the service
@@ -712,9 +848,8 @@ func (s *Supervisor) spawn(ctx context.Context, svc *serviceState, n int, runnin
 	if len(agents) == 0 {
 		s.log.Warn("cannot start instances: no live agent can run the service", "service", svc.Name, "wanted", n,
 			"hint", "install the service's manifest (with a command) in an agent's --manifests directory, give the agent a command for it in its config, or allow dpc-service on an agent")
-		return
+		return 0
 	}
-	started := 0
 	failed := map[string]bool{}
 	for started < n {
 		var best *load
@@ -756,6 +891,7 @@ func (s *Supervisor) spawn(ctx context.Context, svc *serviceState, n int, runnin
 			a.state.Processes = append(a.state.Processes, p)
 		}
 	}
+	return started
 }
 
 // spawnWait is how long one spawn may take: an agent that answered list

@@ -351,6 +351,7 @@ type fakeAgents struct {
 	mu      sync.Mutex
 	states  map[string]*agent.State
 	spawned []string // agent ids, one per spawn
+	stopped []string // process ids, one per stop
 }
 
 func (f *fakeAgents) List(context.Context, time.Duration) ([]agent.State, error) {
@@ -375,8 +376,22 @@ func (f *fakeAgents) Spawn(_ context.Context, id string, req agent.SpawnRequest)
 	return p, nil
 }
 
-func (f *fakeAgents) Stop(context.Context, string, agent.StopRequest) (agent.Process, error) {
-	return agent.Process{}, errors.New("not in this test")
+// Stop marks the process exited, stopped on request.
+func (f *fakeAgents) Stop(_ context.Context, id string, req agent.StopRequest) (agent.Process, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	st := f.states[id]
+	if st == nil {
+		return agent.Process{}, errors.New("no such agent")
+	}
+	for i, p := range st.Processes {
+		if p.ID == req.ID {
+			f.stopped = append(f.stopped, p.ID)
+			st.Processes[i].State, st.Processes[i].Stopped = agent.StateExited, true
+			return st.Processes[i], nil
+		}
+	}
+	return agent.Process{}, errors.New("no such process")
 }
 
 // Spawn requests name the service only, so the supervisor starts

@@ -35,6 +35,13 @@ func TestTrust_RoleMatrix(t *testing.T) {
 		{"pub", "dpc.svc.catalog.funcs", []trust.Role{owner, dev, svc, prov}},
 		{"pub", "$SRV.PING.tst", []trust.Role{owner, dev, svc, agent, prov}},
 		{"pub", "$SRV.STATS.tst", []trust.Role{owner, dev, svc, agent, prov}},
+		// Waking a service scaled to zero: callers ask, only the
+		// provisioner (and the owner) hears.
+		{"pub", "dpc.wake.tst", callers},
+		{"pub", "dpc.wake.tst.x", []trust.Role{owner}},
+		{"sub", "dpc.wake.*", []trust.Role{owner, prov}},
+		{"sub", "dpc.wake.tst", []trust.Role{owner, prov}},
+		{"sub", "dpc.wake.tst.x", []trust.Role{owner}},
 		// Identity management and the agents.
 		{"pub", "dpc.svc.devices.add", []trust.Role{owner}},
 		{"pub", "dpc.svc.pairing.pair", []trust.Role{owner}},
@@ -73,6 +80,9 @@ func TestTrust_RoleMatrix(t *testing.T) {
 		// JetStream: dead letters. A service writes its own; only the hub
 		// (and the owner) read them or manage them.
 		{"pub", "dpc.dead.tst.add", []trust.Role{owner, svc}},
+		// A forged max-deliveries advisory would make the hub move a
+		// call that is still being served into the dead letters.
+		{"pub", "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.DPC_ASYNC.omq_tst", []trust.Role{owner}},
 		{"pub", "dpc.dead.other.add", []trust.Role{owner}},
 		{"sub", "dpc.dead.tst.*", []trust.Role{owner}},
 		{"pub", "$JS.API.STREAM.INFO.DPC_DEAD", []trust.Role{owner}},

@@ -26,8 +26,9 @@ const (
 	// credentials for the instances it starts with a signing key of its
 	// own, scoped to the service role.
 	RoleAgent Role = "agent"
-	// RoleProvisioner reads every service's statistics, calls the agents
-	// and keeps its history bucket.
+	// RoleProvisioner reads every service's statistics, calls the agents,
+	// hears the wakes of services scaled to zero and keeps its history
+	// bucket.
 	RoleProvisioner Role = "provisioner"
 	// ServicePrefix starts a service role: service:NAME serves NAME only.
 	ServicePrefix = "service:"
@@ -104,6 +105,11 @@ const (
 	responseExpiry = 15 * time.Minute
 )
 
+// wakeSubjects are the wakes of every service (omq publishes one while a
+// call waits for an instance): callers publish them, only the provisioner
+// hears them.
+const wakeSubjects = "dpc.wake.*"
+
 // Subjects every role that calls functions may publish to: calls of every
 // kind, service discovery and statistics, the durable lane's stream info
 // (omq checks it before a durable send) and large bodies as objects.
@@ -113,6 +119,8 @@ const (
 func callerPub() []string {
 	return []string{
 		"dpc.svc.>", "dpc.all.>", "dpc.one.>", "dpc.async.>",
+		// A call waiting for an instance asks for one (scale from zero).
+		wakeSubjects,
 		"$SRV.>",
 		"$JS.API.STREAM.INFO." + asyncStream,
 		"$JS.API.STREAM.INFO.OBJ_" + bodiesBucket,
@@ -224,7 +232,7 @@ func permissions(r Role) (jwt.Permissions, error) {
 			"$JS.API.STREAM.MSG.GET.KV_"+historyBucket,
 			"$KV."+historyBucket+".>",
 		)
-		p.Sub.Allow.Add(inbox)
+		p.Sub.Allow.Add(inbox, wakeSubjects)
 	default:
 		return p, fmt.Errorf("trust: no permissions for role %q", r)
 	}

@@ -33,6 +33,11 @@ const configHelp = `The config file (YAML) names the services to keep sized:
       target_tracking: {target: 50ms, percentile: 90, tolerance: 0.1, down_window: 30s}
     - name: tst
       manifest: tst.yml              # scaling from the manifest
+    - name: report
+      min: 0                         # no instance while idle: the first call starts one (it waits for it)
+      idle: 30s                      # stopped after this long without calls (default 30s)
+      policy: fixed
+      instances: 1
 
 Spawn requests name the service only: each agent runs its own command for it, the command of the manifest installed in its --manifests directory, or dpc-service <service>.
 
@@ -136,10 +141,14 @@ func (c *CLI) Run(ctx context.Context) error {
 	}
 	names := make([]string, 0, len(services))
 	for _, s := range services {
-		names = append(names, fmt.Sprintf("%s(%s %d..%d)", s.Name, s.Policy.Name(), s.Limits.Min, s.Limits.Max))
+		name := fmt.Sprintf("%s(%s %d..%d)", s.Name, s.Policy.Name(), s.Limits.Min, s.Limits.Max)
+		if s.Idle > 0 {
+			name = fmt.Sprintf("%s(%s %d..%d, idle %v)", s.Name, s.Policy.Name(), s.Limits.Min, s.Limits.Max, s.Idle)
+		}
+		names = append(names, name)
 	}
 	log.Info("dpc-provisioner ready", "nats", c.URL(), "period", cfg.Period, "services", names, "metrics", metricsURL, "dry_run", c.DryRun,
-		"lease", lease)
+		"lease", lease, "wakes", node.WakeSubject("*"))
 	err = sup.Run(ctx)
 	log.Info("dpc-provisioner stopped")
 	return err
