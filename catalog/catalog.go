@@ -56,7 +56,9 @@
 // description is the newest version's.
 //
 // After a hub restart the catalog rebuilds itself from the live services
-// alone — none lost, none stale — with no file of registrations.
+// — none lost, none stale — with no file of registrations; only the
+// manifests of the services that may sleep are kept (see asleep.go), so
+// that one with no instance stays listed, asleep, and callable.
 //
 // The catalog serves its queries as the omq service "catalog" (see
 // Queries); dpc-cli and any other client call them.
@@ -105,7 +107,16 @@ type Config struct {
 	// 1024); services and instances beyond them are ignored.
 	MaxServices  int
 	MaxInstances int
-	Logger       *slog.Logger
+	// MaxAsleep bounds the services kept asleep (default 256; the one
+	// asleep longest is forgotten first), and AsleepFor how long one is
+	// kept (default 30 days). See "Asleep" in the package comment.
+	MaxAsleep int
+	AsleepFor time.Duration
+	// Store, if set, keeps the manifests of the services that may sleep
+	// across restarts (the hub's is a KV bucket, KVStore); nil keeps them
+	// in memory only.
+	Store  Store
+	Logger *slog.Logger
 }
 
 // Defaults of the bounds in Config.
@@ -114,6 +125,8 @@ const (
 	DefaultMaxVerifying  = 8
 	DefaultMaxServices   = 256
 	DefaultMaxInstances  = 1024
+	DefaultMaxAsleep     = 256
+	DefaultAsleepFor     = 30 * 24 * time.Hour
 )
 
 // DefaultConfig sweeps every second and forgets an instance after three
@@ -123,6 +136,7 @@ func DefaultConfig() Config {
 		Interval: time.Second, Expiry: 3 * time.Second,
 		VerifyTimeout: DefaultVerifyTimeout, MaxVerifying: DefaultMaxVerifying,
 		MaxServices: DefaultMaxServices, MaxInstances: DefaultMaxInstances,
+		MaxAsleep: DefaultMaxAsleep, AsleepFor: DefaultAsleepFor,
 	}
 }
 
@@ -150,6 +164,22 @@ type Catalog struct {
 	// fullWarned: the size limit has been logged since the last sweep
 	// began.
 	fullWarned bool
+	// sleepy holds, per service whose newest manifest seen says it may
+	// sleep (scaling.min 0), that manifest: for a live service in case
+	// it sleeps, for one with no instance to list it asleep. stored is
+	// what the Store holds, by entry (a new entry replaces a changed one,
+	// so a differing pointer is a write to make).
+	sleepy      map[string]*sleeper
+	stored      map[string]*sleeper
+	storeWarned bool
+}
+
+// sleeper is the manifest of a service that may sleep, and since when it
+// has had no instance (zero while it has some).
+type sleeper struct {
+	manifest *manifests.Manifest
+	raw      string
+	asleep   time.Time
 }
 
 type service struct {
@@ -185,6 +215,12 @@ func New(node *omq.Node, cfg Config) (*Catalog, error) {
 	if cfg.MaxInstances <= 0 {
 		cfg.MaxInstances = DefaultMaxInstances
 	}
+	if cfg.MaxAsleep <= 0 {
+		cfg.MaxAsleep = DefaultMaxAsleep
+	}
+	if cfg.AsleepFor <= 0 {
+		cfg.AsleepFor = DefaultAsleepFor
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -193,6 +229,7 @@ func New(node *omq.Node, cfg Config) (*Catalog, error) {
 		node: node, cfg: cfg, log: log,
 		verifying: make(chan struct{}, cfg.MaxVerifying),
 		services:  map[string]*service{}, withdrawn: map[string]time.Time{},
+		sleepy: map[string]*sleeper{}, stored: map[string]*sleeper{},
 	}
 	p := omq.DefaultPrefix
 	c.prefix.Store(&p)
@@ -235,6 +272,7 @@ func (c *Catalog) addLocked(m *manifests.Manifest, raw, instanceID, host string,
 			c.log.Info("catalog: instance changed its manifest", "service", m.Name, "instance", instanceID,
 				"version", m.Version, "was", in.manifest.Version)
 			in.manifest, in.raw, in.host, in.since = m, raw, host, now
+			c.noteSleepyLocked(m, raw)
 		}
 		return true
 	}
@@ -253,6 +291,7 @@ func (c *Catalog) addLocked(m *manifests.Manifest, raw, instanceID, host string,
 	}
 	s.instances[instanceID] = &instance{id: instanceID, host: host, manifest: m, raw: raw, since: now, lastSeen: now}
 	c.count++
+	c.noteSleepyLocked(m, raw)
 	c.log.Info("catalog: instance arrived", "service", m.Name, "instance", instanceID, "version", m.Version,
 		"host", host, "instances", len(s.instances))
 	return true
@@ -276,7 +315,8 @@ func (c *Catalog) fullLocked(what, serviceName, instanceID string) {
 		"instances", c.count, "max_instances", c.cfg.MaxInstances)
 }
 
-// Remove forgets one instance, and the service with its last instance.
+// Remove forgets one instance, and the service with its last instance
+// (unless it may sleep: then it is listed asleep).
 // Like Add it trusts its caller; the withdraw query checks first.
 func (c *Catalog) Remove(serviceName, instanceID, why string) {
 	c.mu.Lock()
@@ -296,7 +336,13 @@ func (c *Catalog) removeLocked(serviceName, instanceID, why string) bool {
 	c.log.Info("catalog: instance left", "service", serviceName, "instance", instanceID, "why", why, "instances", len(s.instances))
 	if len(s.instances) == 0 {
 		delete(c.services, serviceName)
-		c.log.Info("catalog: service left", "service", serviceName)
+		if sl := c.sleepy[serviceName]; sl != nil {
+			c.sleepy[serviceName] = &sleeper{manifest: sl.manifest, raw: sl.raw, asleep: time.Now()}
+			c.log.Info("catalog: service asleep: listed until a call wakes it", "service", serviceName, "version", sl.manifest.Version)
+			c.boundAsleepLocked()
+		} else {
+			c.log.Info("catalog: service left", "service", serviceName)
+		}
 	}
 	return true
 }
@@ -376,6 +422,7 @@ func (c *Catalog) expire(cutoff time.Time) {
 			}
 		}
 	}
+	c.expireAsleepLocked(time.Now().Add(-c.cfg.AsleepFor))
 }
 
 // startSweep resets the once-per-sweep warning.
@@ -390,7 +437,7 @@ func (c *Catalog) startSweep() {
 func (c *Catalog) snapshot() []serviceView {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	out := make([]serviceView, 0, len(c.services))
+	out := make([]serviceView, 0, len(c.services)+len(c.sleepy))
 	for name, s := range c.services {
 		v := serviceView{name: name}
 		for _, in := range s.instances {
@@ -399,6 +446,11 @@ func (c *Catalog) snapshot() []serviceView {
 		sort.Slice(v.instances, func(a, b int) bool { return v.instances[a].id < v.instances[b].id })
 		out = append(out, v)
 	}
+	for name := range c.sleepy {
+		if sl := c.asleepLocked(name); sl != nil {
+			out = append(out, serviceView{name: name, asleep: sl})
+		}
+	}
 	sort.Slice(out, func(a, b int) bool { return out[a].name < out[b].name })
 	return out
 }
@@ -406,4 +458,6 @@ func (c *Catalog) snapshot() []serviceView {
 type serviceView struct {
 	name      string
 	instances []instance
+	// asleep: the service has no instance and may sleep (its manifest).
+	asleep *sleeper
 }

@@ -21,6 +21,9 @@ import (
 //	funcs(app string) []FunctionInfo      functions an application may use ("" = all)
 //	describe(name string) FunctionInfo    one function, by name or service.name
 //	services() []ServiceInfo              services, instances and their load
+//
+// Besides the live services, the answers list the services asleep (see
+// "Asleep services"): no instance, "asleep": true.
 
 // Announcement is what a service instance sends when it starts. The
 // catalog takes it as a hint: it reads the instance's manifest and host
@@ -45,6 +48,9 @@ type FunctionInfo struct {
 	// every live version that has the function, newest first.
 	Version  string   `json:"version"`
 	Versions []string `json:"versions"`
+	// Asleep: the service has no instance now and may sleep (scaling.min
+	// 0); a call wakes it (Instances is 0).
+	Asleep bool `json:"asleep,omitempty"`
 }
 
 // ServiceInfo describes one live service.
@@ -60,6 +66,10 @@ type ServiceInfo struct {
 	// newest version's in its order, then those only older versions have.
 	Functions []string       `json:"functions"`
 	Instances []InstanceInfo `json:"instances"`
+	// Asleep: no instance runs, and the service may sleep; a call wakes
+	// it. AsleepSince is when its last instance left.
+	Asleep      bool       `json:"asleep,omitempty"`
+	AsleepSince *time.Time `json:"asleep_since,omitempty"`
 }
 
 // InstanceInfo is one live instance and its load.
@@ -278,7 +288,7 @@ func (c *Catalog) Functions(app string) []FunctionInfo {
 			out = append(out, FunctionInfo{
 				Name: s.name + "." + f.entry.Name, Service: s.name,
 				Function: f.entry, Instances: f.instances,
-				Version: f.version, Versions: f.versions,
+				Version: f.version, Versions: f.versions, Asleep: !s.asleep.IsZero(),
 			})
 		}
 	}
@@ -335,6 +345,9 @@ func (c *Catalog) Services(ctx context.Context) []ServiceInfo {
 	stats := make([]map[string]omq.Stats, len(services))
 	var wg sync.WaitGroup
 	for i, s := range services {
+		if !s.asleep.IsZero() {
+			continue // nothing to ask
+		}
 		wg.Go(func() {
 			sts, _ := c.node.StatsWithin(sctx, s.name, 250*time.Millisecond)
 			stats[i] = map[string]omq.Stats{}
@@ -350,7 +363,11 @@ func (c *Catalog) Services(ctx context.Context) []ServiceInfo {
 	for i, s := range services {
 		si := ServiceInfo{
 			Name: s.name, Version: s.newest.Version, Versions: s.versions,
-			Description: s.newest.Description, Functions: []string{},
+			Description: s.newest.Description, Functions: []string{}, Instances: []InstanceInfo{},
+		}
+		if !s.asleep.IsZero() {
+			since := s.asleep
+			si.Asleep, si.AsleepSince = true, &since
 		}
 		for _, f := range s.functions {
 			si.Functions = append(si.Functions, f.entry.Name)

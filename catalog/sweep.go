@@ -19,8 +19,11 @@ import (
 func (c *Catalog) Run(ctx context.Context) error {
 	// Rebuild before answering: with several hubs the catalog's queries go
 	// to any of them, and one that has just started must not answer from
-	// an empty catalog that a service is "not available".
+	// an empty catalog that a service is "not available". The services
+	// asleep are read first, so that the sweep finds those awake.
+	c.load(ctx)
 	c.Sweep(ctx)
+	c.flush(ctx)
 	inst, err := c.node.Bind(ctx, ServiceName, c.queries(),
 		omq.Description("DPC catalog: live services, their manifests and instances"),
 		omq.NoDurable())
@@ -40,9 +43,11 @@ func (c *Catalog) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			uctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
+			c.flush(uctx)
 			return inst.Unbind(uctx)
 		case <-t.C:
 			c.Sweep(ctx)
+			c.flush(ctx)
 		}
 	}
 }

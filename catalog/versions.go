@@ -3,6 +3,7 @@ package catalog
 import (
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/dpc-project/dpc/manifests"
 )
@@ -17,6 +18,9 @@ type merged struct {
 	versions  []string
 	functions []mergedFunction
 	instances []instance
+	// asleep is when the service, which has no instance, went asleep;
+	// zero for a live service.
+	asleep time.Time
 }
 
 // mergedFunction is one function of a service: the newest version's entry.
@@ -29,6 +33,15 @@ type mergedFunction struct {
 
 // merge combines the manifests of a service's instances.
 func merge(v serviceView) merged {
+	if v.asleep != nil {
+		// Listed from its manifest, with no instance.
+		out := merge(serviceView{name: v.name, instances: []instance{{manifest: v.asleep.manifest}}})
+		out.instances, out.asleep = nil, v.asleep.asleep
+		for i := range out.functions {
+			out.functions[i].instances = 0
+		}
+		return out
+	}
 	ins := v.instances
 	// The manifests, newest first; for one version, the most recently
 	// arrived instance's first.

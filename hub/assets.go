@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/dpc-project/dpc/catalog"
 	"github.com/dpc-project/dpc/omq"
 	"github.com/dpc-project/dpc/provisioner"
 	"github.com/nats-io/nats.go/jetstream"
@@ -25,13 +26,14 @@ var assetStreams = []string{
 	"KV_DPC_NOTES", "OBJ_DPC_NOTES_CONTENT", // notes
 	"KV_" + registryBucket,                   // identities
 	"KV_" + provisioner.DefaultHistoryBucket, // the provisioner's history
+	"KV_" + catalog.DefaultBucket,            // services that may sleep
 }
 
 // leaderReadStreams are read from their stream leader only: with direct
 // gets any replica answers, and one that has just rejoined a cluster
 // answers from its stale copy before it has caught up (a note's revision
 // just saved, a revocation just made, missing).
-var leaderReadStreams = []string{"KV_DPC_NOTES", "OBJ_DPC_NOTES_CONTENT", "KV_" + registryBucket}
+var leaderReadStreams = []string{"KV_DPC_NOTES", "OBJ_DPC_NOTES_CONTENT", "KV_" + registryBucket, "KV_" + catalog.DefaultBucket}
 
 // replicas is how many copies of each asset the hub keeps: Config.Replicas,
 // else 1 alone and min(3, hubs) in a cluster of the hubs its routes name.
@@ -99,6 +101,21 @@ func (h *Hub) ensureAssets(ctx context.Context) error {
 				Bucket:      provisioner.DefaultHistoryBucket,
 				Description: "DPC provisioner: peak arrival rate per service, time-of-day slot and day",
 				History:     1, Storage: jetstream.FileStorage, Replicas: r,
+			})
+			if errors.Is(err, jetstream.ErrBucketExists) {
+				return nil
+			}
+			return err
+		}},
+		{"catalog's services that may sleep", func(ctx context.Context) error {
+			// Read and written by the hub's catalog only (no role's
+			// permissions name it); bounded, one small record per service.
+			_, err := h.js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
+				Bucket:       catalog.DefaultBucket,
+				Description:  "DPC catalog: manifests of the services that may sleep (scaling.min 0), to list them asleep",
+				History:      1,
+				MaxValueSize: catalog.BucketMaxValue, MaxBytes: catalog.BucketMaxBytes,
+				Storage: jetstream.FileStorage, Replicas: r,
 			})
 			if errors.Is(err, jetstream.ErrBucketExists) {
 				return nil

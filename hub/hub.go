@@ -262,7 +262,16 @@ func Start(ctx context.Context, cfg Config) (_ *Hub, err error) {
 	if err := h.startDeadLetters(bg); err != nil {
 		return nil, err
 	}
-	cat, err := catalog.New(h.node, catalog.Config{Interval: cfg.SweepInterval, Expiry: cfg.Expiry, Logger: log})
+	// Opened after ensureReplicas, so that it reads from the stream leader.
+	var catKV jetstream.KeyValue
+	if err := retry(ctx, h, "catalog's services that may sleep", func(ctx context.Context) (err error) {
+		catKV, err = h.js.KeyValue(ctx, catalog.DefaultBucket)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	cat, err := catalog.New(h.node, catalog.Config{Interval: cfg.SweepInterval, Expiry: cfg.Expiry,
+		Store: catalog.KVStore(catKV), Logger: log})
 	if err != nil {
 		return nil, err
 	}

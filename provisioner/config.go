@@ -25,6 +25,17 @@ const (
 	// short next to Knative's and OpenFaaS's defaults (a minute and
 	// more), since a DPC cold start costs a few hundred milliseconds.
 	DefaultIdle = 30 * time.Second
+	// DefaultDownWindow is Service.DownWindow for every policy but
+	// target-tracking (whose own down_window defaults to 30s). A policy
+	// sizing from each period's rate sees Poisson noise: at 100 calls/s a
+	// second's count varies by ±10, enough to cross the boundary between
+	// two counts in a third of the periods; the higher count must then
+	// win in none of the last ten 1 s periods (five of the default 2 s)
+	// before an instance stops, which noise alone does in about 2 rounds
+	// in 10⁵ (0.34¹⁰). Longer holds surplus instances for longer after a real
+	// drop, which costs little: ours start in well under a second, so the
+	// window need not also cover a slow start, as the HPA's 5 minutes do.
+	DefaultDownWindow = 10 * time.Second
 )
 
 // FileConfig is dpc-provisioner's YAML configuration file:
@@ -36,6 +47,7 @@ const (
 //	start_timeout: 30s    # time a started process has to appear in $SRV under its instance id
 //	history: kv           # predictive history: kv (JetStream, survives restarts) or memory
 //	lease_expiry: 6s      # with history kv: a standby takes over after the active one has not renewed for this long
+//	down_window: 10s      # scale down only to the highest count of this long (not target-tracking: it has its own)
 //	services:
 //	  - name: work
 //	    manifest: work.yml    # optional: scaling from the manifest
@@ -61,7 +73,10 @@ type FileConfig struct {
 	StartTimeout manifests.Duration `yaml:"start_timeout"`
 	History      string             `yaml:"history"`
 	LeaseExpiry  manifests.Duration `yaml:"lease_expiry"`
-	Services     []ServiceSpec      `yaml:"services"`
+	// DownWindow, if set, is every service's Service.DownWindow but
+	// target-tracking ones' (0s: none); unset, DefaultDownWindow.
+	DownWindow *manifests.Duration `yaml:"down_window"`
+	Services   []ServiceSpec       `yaml:"services"`
 
 	file string
 }
@@ -110,6 +125,9 @@ func ParseConfig(name string, data []byte) (*FileConfig, error) {
 		if s.Policy != "" && !slices.Contains(manifests.Policies, s.Policy) {
 			errs = append(errs, fmt.Errorf("provisioner: config %s: services[%d] (%s): policy %q: want one of %v", name, i, s.Name, s.Policy, manifests.Policies))
 		}
+	}
+	if fc.DownWindow != nil && *fc.DownWindow < 0 {
+		errs = append(errs, fmt.Errorf("provisioner: config %s: down_window %v: want ≥ 0", name, fc.DownWindow.D()))
 	}
 	switch fc.History {
 	case "", "kv", "memory":
@@ -200,6 +218,9 @@ func (fc *FileConfig) BuildServices(hist History) ([]Service, error) {
 		if err != nil {
 			errs = append(errs, fmt.Errorf("provisioner: config %s: service %s: %w", fc.file, spec.Name, err))
 			continue
+		}
+		if fc.DownWindow != nil && svc.DownWindow > 0 {
+			svc.DownWindow = fc.DownWindow.D()
 		}
 		out = append(out, svc)
 	}
@@ -296,6 +317,9 @@ func ServiceFromScaling(name string, sc manifests.Scaling, hist History) (Servic
 		return Service{}, err
 	}
 	svc := Service{Name: name, Limits: lim, Policy: pol}
+	if _, own := pol.(*TargetTracking); !own {
+		svc.DownWindow = DefaultDownWindow
+	}
 	if lim.Min == 0 {
 		svc.Idle = DefaultIdle
 		if sc.Idle != nil {

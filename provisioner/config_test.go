@@ -150,3 +150,44 @@ func TestServiceSpec_Idle(t *testing.T) {
 		}
 	}
 }
+
+// Every policy but target-tracking, which has a window of its own, gets
+// the default down window; the file's down_window replaces it (0s: none)
+// and may not be negative.
+func TestFileConfig_DownWindow(t *testing.T) {
+	services := `services:
+  - {name: a, policy: combined, reactive: {response_time: 50ms}}
+  - {name: b, policy: reactive, reactive: {response_time: 50ms}}
+  - {name: c, policy: fixed, instances: 2}
+  - {name: d, policy: target-tracking, target_tracking: {target: 50ms}}
+`
+	for _, tc := range []struct {
+		head string
+		want time.Duration
+	}{
+		{"", DefaultDownWindow},
+		{"down_window: 4s\n", 4 * time.Second},
+		{"down_window: 0s\n", 0},
+	} {
+		fc, err := ParseConfig("p.yml", []byte(tc.head+services))
+		if err != nil {
+			t.Fatal(err)
+		}
+		svcs, err := fc.BuildServices(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, svc := range svcs {
+			want := tc.want
+			if svc.Name == "d" {
+				want = 0
+			}
+			if svc.DownWindow != want {
+				t.Errorf("%q: service %s: down window %v, want %v", tc.head, svc.Name, svc.DownWindow, want)
+			}
+		}
+	}
+	if _, err := ParseConfig("p.yml", []byte("down_window: -1s\n")); err == nil {
+		t.Error("a negative down_window was accepted")
+	}
+}

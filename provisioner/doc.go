@@ -21,8 +21,11 @@
 //
 //	λobs=120.0/s, λpred=40.0/s, ratio 3.00 > τ1=1.20: δ=42.1/s (s=20.0ms, σa²=(20.0ms)², σb²=(14.1ms)², d=100ms) → η=3
 //
-// The supervisor clamps the count to the Limits, so a policy need not;
-// it only proposes. A policy logs nothing and starts nothing.
+// The supervisor clamps the count to the Limits, so a policy need not,
+// and stabilises it as the Kubernetes HPA does (Service.DownWindow): up
+// at once, down only as far as the highest count of the window, so a
+// policy need not damp its own noise either. It only proposes; it logs
+// nothing and starts nothing.
 //
 // A service with Limits.Min 0 may scale to zero: a call that then finds
 // no instance waits and publishes a wake (omq's Node.WakeSubject), on

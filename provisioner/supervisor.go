@@ -41,6 +41,15 @@ type Service struct {
 	// the count to the policy, which may scale to zero in the first
 	// quiet period. ServiceFromScaling sets DefaultIdle for min 0.
 	Idle time.Duration
+	// DownWindow is the scale-down stabilisation of the Kubernetes HPA,
+	// applied to whatever the policy proposes (after the limits): the
+	// count goes down only as far as the highest proposal of the last
+	// DownWindow, while a rise acts at once. A steady rate whose noise
+	// crosses the boundary between two counts then holds the higher
+	// instead of starting and stopping an instance every period. 0: none.
+	// ServiceFromScaling sets DefaultDownWindow for every policy but
+	// target-tracking, which has a window of its own.
+	DownWindow time.Duration
 }
 
 // Config tunes a Supervisor.
@@ -171,6 +180,8 @@ type serviceState struct {
 	// Running processes of agents, by ID: whether each has appeared in
 	// $SRV under its instance id.
 	procs map[string]*procSeen
+	// stable holds the proposals of the last DownWindow.
+	stable stabilizer
 }
 
 type procSeen struct {
@@ -202,6 +213,8 @@ func New(node *omq.Node, agents Agents, cfg Config, services []Service) (*Superv
 			errs = append(errs, fmt.Errorf("provisioner: service %q: no policy", svc.Name))
 		case svc.Limits.Min < 0 || svc.Limits.Max < svc.Limits.Min || svc.Limits.Max == 0:
 			errs = append(errs, fmt.Errorf("provisioner: service %q: limits min %d, max %d: want 0 ≤ min ≤ max, max ≥ 1", svc.Name, svc.Limits.Min, svc.Limits.Max))
+		case svc.DownWindow < 0:
+			errs = append(errs, fmt.Errorf("provisioner: service %q: down window %v: want ≥ 0", svc.Name, svc.DownWindow))
 		}
 		seen[svc.Name] = true
 		s.services = append(s.services, &serviceState{Service: svc, sampler: newSampler(),
@@ -413,6 +426,7 @@ func (s *Supervisor) takeOver() {
 		svc.sampler = newSampler()
 		svc.lastRound = time.Time{}
 		svc.lastBusy = time.Time{}
+		svc.stable.reset()
 		clear(svc.procs)
 	}
 }
@@ -562,7 +576,7 @@ func (s *Supervisor) superviseService(ctx context.Context, svc *serviceState, g 
 	} else if dec, err = svc.Policy.Decide(ctx, obs); err != nil {
 		dec = Decision{Desired: obs.Current, Reason: "policy failed, holding: " + err.Error()}
 	}
-	desired, why := clamp(dec.Desired, svc.Limits, obs.Durable, obs.Woken)
+	desired, why := svc.settle(obs, dec.Desired)
 	desired, why = s.idle(svc, obs, desired, why)
 
 	action := "hold"
@@ -740,6 +754,18 @@ func (s *Supervisor) idle(svc *serviceState, obs Observation, desired int, why s
 		return 1, why + fmt.Sprintf("; kept at 1: no calls for %v of idle %v", quiet.Round(100*time.Millisecond), svc.Idle)
 	}
 	return desired, why
+}
+
+// settle turns a policy's proposal into the count to make: within the
+// limits (clamp), and down only as far as the highest count of the last
+// DownWindow. Idle, which overrides it, comes after.
+func (svc *serviceState) settle(obs Observation, proposed int) (int, string) {
+	n, why := clamp(proposed, svc.Limits, obs.Durable, obs.Woken)
+	if svc.DownWindow <= 0 {
+		return n, why
+	}
+	n, note := svc.stable.stabilize(obs.Now, obs.Current, n, 0, svc.DownWindow)
+	return n, why + note
 }
 
 // clamp applies the limits, and keeps at least one instance while calls

@@ -637,3 +637,63 @@ func TestSupervisor_LeaseOneActsTheOtherStandsBy(t *testing.T) {
 		t.Errorf("%d instances after A came back, want B's 2", n)
 	}
 }
+
+// A service's down window holds its count against a policy that proposes
+// fewer (noise, to the supervisor), while a rise acts in the same round.
+// Idle still scales a quiet min-0 service to zero through it.
+func TestSupervisor_DownWindowHoldsTheCount(t *testing.T) {
+	e := newEnv(t)
+	fa := &fakeAgents{states: map[string]*agent.State{"a": {Agent: "a", Services: []string{"work"}}}}
+	cfg := provisioner.DefaultConfig()
+	cfg.Period, cfg.Window, cfg.AgentExpiry = time.Second, 50*time.Millisecond, time.Minute
+	pol := &settable{}
+	pol.n.Store(3)
+	svc := provisioner.Service{Name: "work", Limits: provisioner.Limits{Min: 1, Max: 8}, Policy: pol, DownWindow: time.Hour}
+	sup, err := provisioner.New(e.node, fa, cfg, []provisioner.Service{svc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	sup.Round(ctx) // measures: raised to min 1
+	sup.Round(ctx)
+	if spawned, _ := fa.counts(); spawned != 3 {
+		t.Fatalf("%d spawns after the policy asked for 3, want 3", spawned)
+	}
+	pol.n.Store(2)
+	for range 3 {
+		sup.Round(ctx)
+	}
+	if _, stopped := fa.counts(); stopped != 0 {
+		t.Fatalf("%d stops within the down window, want 0", stopped)
+	}
+	pol.n.Store(5)
+	sup.Round(ctx)
+	if spawned, _ := fa.counts(); spawned != 5 {
+		t.Fatalf("%d spawns one round after the policy asked for 5, want 5", spawned)
+	}
+}
+
+// Idle overrides the down window: a min-0 service without calls for its
+// idle time is scaled to zero though the window holds an instance.
+func TestSupervisor_IdleOverridesDownWindow(t *testing.T) {
+	e := newEnv(t)
+	fa := &fakeAgents{states: map[string]*agent.State{"a": {Agent: "a", Services: []string{"work"}}}}
+	cfg := provisioner.DefaultConfig()
+	cfg.Period, cfg.Window, cfg.AgentExpiry = time.Second, 50*time.Millisecond, time.Minute
+	svc := provisioner.Service{Name: "work", Limits: provisioner.Limits{Min: 0, Max: 3}, Policy: provisioner.Fixed{N: 0},
+		Idle: 500 * time.Millisecond, DownWindow: time.Hour}
+	sup, err := provisioner.New(e.node, fa, cfg, []provisioner.Service{svc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	sup.Round(ctx)
+	if !sup.Wake(ctx, "work") {
+		t.Fatal("the wake started nothing")
+	}
+	brokertest.Eventually(t, 20*time.Second, func() bool {
+		sup.Round(ctx)
+		_, stopped := fa.counts()
+		return stopped == 1
+	}, "the idle instance stopped")
+}

@@ -90,13 +90,7 @@ type TargetTracking struct {
 	cfg TargetTrackingConfig
 
 	mu    sync.Mutex
-	state map[string][]recommendation
-}
-
-// recommendation is one period's count before stabilisation.
-type recommendation struct {
-	at time.Time
-	n  int
+	state map[string]*stabilizer
 }
 
 // NewTargetTracking returns a TargetTracking policy for cfg.
@@ -104,7 +98,7 @@ func NewTargetTracking(cfg TargetTrackingConfig) (*TargetTracking, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &TargetTracking{cfg: cfg, state: make(map[string][]recommendation)}, nil
+	return &TargetTracking{cfg: cfg, state: make(map[string]*stabilizer)}, nil
 }
 
 // Name is "target-tracking".
@@ -121,42 +115,13 @@ func (p *TargetTracking) Decide(ctx context.Context, obs Observation) (Decision,
 
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	// As the HPA: a scale up may go as far as the lowest recommendation in
-	// UpWindow, a scale down as far as the highest in DownWindow; the
-	// current recommendation is in both.
-	up, down := rec, rec
-	upCut, downCut := obs.Now.Add(-p.cfg.UpWindow), obs.Now.Add(-p.cfg.DownWindow)
-	kept := p.state[obs.Service][:0]
-	for _, r := range p.state[obs.Service] {
-		if r.at.After(upCut) {
-			up = min(up, r.n)
-		}
-		if r.at.After(downCut) {
-			down = max(down, r.n)
-		}
-		if r.at.After(upCut) || r.at.After(downCut) {
-			kept = append(kept, r) // older ones can matter no more: Now only grows
-		}
+	st := p.state[obs.Service]
+	if st == nil {
+		st = &stabilizer{}
+		p.state[obs.Service] = st
 	}
-	p.state[obs.Service] = append(kept, recommendation{at: obs.Now, n: rec})
-
-	n := cur
-	switch {
-	case up > cur:
-		n = up
-		if up != rec {
-			why += fmt.Sprintf("; up only to %d, the lowest recommendation of the last %v", up, p.cfg.UpWindow)
-		}
-	case down < cur:
-		n = down
-		if down != rec {
-			why += fmt.Sprintf("; down only to %d, the highest recommendation of the last %v", down, p.cfg.DownWindow)
-		}
-	case rec < cur:
-		why += fmt.Sprintf("; held at %d by the highest recommendation of the last %v (%d)", cur, p.cfg.DownWindow, down)
-	case rec > cur:
-		why += fmt.Sprintf("; held at %d by the lowest recommendation of the last %v (%d)", cur, p.cfg.UpWindow, up)
-	}
+	n, note := st.stabilize(obs.Now, cur, rec, p.cfg.UpWindow, p.cfg.DownWindow)
+	why += note
 	// At least 1, so that a policy with MaxUpStep 0 still starts from zero.
 	if limit := max(int(math.Ceil(float64(cur)*p.cfg.MaxUpFactor)), cur+p.cfg.MaxUpStep, 1); n > limit {
 		n = limit

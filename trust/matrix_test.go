@@ -118,6 +118,16 @@ func TestTrust_RoleMatrix(t *testing.T) {
 		{"pub", "$KV.DPC_PROVISIONER_HISTORY.work.1", []trust.Role{owner, prov}},
 		{"pub", "$JS.API.STREAM.CREATE.KV_DPC_PROVISIONER_HISTORY", []trust.Role{owner, prov}},
 		{"pub", "$JS.API.DIRECT.GET.KV_DPC_PROVISIONER_HISTORY.$KV.DPC_PROVISIONER_HISTORY.work.1", []trust.Role{owner, prov}},
+		// JetStream: the catalog's services that may sleep: the hub's
+		// alone, to read as to write.
+		{"pub", "$KV.DPC_CATALOG.tst", []trust.Role{owner}},
+		{"pub", "$JS.API.DIRECT.GET.KV_DPC_CATALOG.$KV.DPC_CATALOG.tst", []trust.Role{owner}},
+		{"pub", "$JS.API.STREAM.MSG.GET.KV_DPC_CATALOG", []trust.Role{owner}},
+		{"pub", "$JS.API.STREAM.INFO.KV_DPC_CATALOG", []trust.Role{owner}},
+		{"pub", "$JS.API.CONSUMER.CREATE.KV_DPC_CATALOG.x.$KV.DPC_CATALOG.>", []trust.Role{owner}},
+		{"pub", "$JS.API.STREAM.CREATE.KV_DPC_CATALOG", []trust.Role{owner}},
+		{"pub", "$JS.API.STREAM.PURGE.KV_DPC_CATALOG", []trust.Role{owner}},
+		{"sub", "$KV.DPC_CATALOG.>", []trust.Role{owner}},
 		{"pub", "$JS.API.STREAM.CREATE.KV_OTHER", []trust.Role{owner}},
 	}
 	clients := map[trust.Role]*client{}

@@ -17,8 +17,10 @@ const pingWithin = 2 * time.Second
 // instance only at its sweep — and, if not, why. It asks
 // $SRV.PING.<service>, as the catalog's sweep does. A check this
 // identity may not make counts as available: the call will say what is
-// wrong. Ctrl-C meanwhile gives errInterrupted.
-func (sh *shell) available(ctx context.Context, service string) (bool, string, error) {
+// wrong. A service the catalog lists asleep that no instance answers is
+// available too, "starting on demand": the call wakes it and waits for
+// its instance. Ctrl-C meanwhile gives errInterrupted.
+func (sh *shell) available(ctx context.Context, service string, asleep bool) (bool, string, error) {
 	if !sh.cl.nc.IsConnected() {
 		return false, "the hub is not reachable", nil
 	}
@@ -43,6 +45,8 @@ func (sh *shell) available(ctx context.Context, service string) (bool, string, e
 		return false, "", ctx.Err()
 	case sh.cl.denied.Load() != nil:
 		return true, "", nil
+	case asleep:
+		return true, "starting on demand", nil
 	}
 	sh.view.markSilent(service)
 	if pingErr != nil {

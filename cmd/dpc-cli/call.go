@@ -35,7 +35,7 @@ func (c *CallCmd) Run(ctx context.Context, g *Globals, s streams) error {
 	}
 	res, err := cl.call(ctx, fi, args)
 	if err != nil {
-		return cl.failure(fi.Name, err, cl.timeoutFor(fi.Function))
+		return cl.failure(fi.Name, err, cl.callTimeout(fi))
 	}
 	if g.JSON {
 		return writeJSON(s.out, callResult{Function: fi.Name, Result: jsonResult(res)})

@@ -273,8 +273,34 @@ func (c *client) timeoutFor(f manifests.Function) time.Duration {
 	return c.timeout
 }
 
-func (c *client) callOptions(f manifests.Function) []omq.CallOption {
-	opts := []omq.CallOption{omq.Timeout(c.timeoutFor(f))}
+// coldStart is how long a call of a service the catalog lists asleep
+// waits for an instance: the provisioner starts one when the call asks
+// (omq publishes the wake while it waits), and gives up on a process
+// that has not bound after its start_timeout, 30 s by default.
+const coldStart = 30 * time.Second
+
+// callTimeout is the timeout of a call of fi. A call of a service asleep
+// gets coldStart more than timeoutFor, for the wait for its instance —
+// unless --timeout was given, which then bounds the whole call, wait
+// included.
+func (c *client) callTimeout(fi catalog.FunctionInfo) time.Duration {
+	d := c.timeoutFor(fi.Function)
+	if fi.Asleep && !c.timeoutSet {
+		d += coldStart
+	}
+	return d
+}
+
+func (c *client) callOptions(fi catalog.FunctionInfo) []omq.CallOption {
+	f := fi.Function
+	timeout := c.callTimeout(fi)
+	opts := []omq.CallOption{omq.Timeout(timeout)}
+	if fi.Asleep {
+		// Wait for the instance the wake starts, rather than omq's
+		// default 2 s: within the timeout, and leaving the function its
+		// own time when --timeout was not given.
+		opts = append(opts, omq.WaitForInstance(min(coldStart, timeout)))
+	}
 	if f.Idempotent {
 		opts = append(opts, omq.Idempotent())
 	}
@@ -289,7 +315,7 @@ func (c *client) call(ctx context.Context, fi catalog.FunctionInfo, args json.Ra
 	ctx, done := c.guard(ctx)
 	defer done()
 	start := time.Now()
-	err := c.node.Lookup(fi.Service).Call(ctx, fi.Function.Name, args, &res, c.callOptions(fi.Function)...)
+	err := c.node.Lookup(fi.Service).Call(ctx, fi.Function.Name, args, &res, c.callOptions(fi)...)
 	return res, noInstance(err, start)
 }
 

@@ -37,7 +37,11 @@ func writeDescription(s streams, fi catalog.FunctionInfo, cl *client) error {
 	if fi.Instances == 1 {
 		plural = ""
 	}
-	fmt.Fprintf(tw, "  service:\t%s (%d instance%s)\n", fi.Service, fi.Instances, plural)
+	if fi.Asleep {
+		fmt.Fprintf(tw, "  service:\t%s (asleep: the first call starts an instance)\n", fi.Service)
+	} else {
+		fmt.Fprintf(tw, "  service:\t%s (%d instance%s)\n", fi.Service, fi.Instances, plural)
+	}
 	apps := "all"
 	if len(f.Apps) > 0 {
 		apps = strings.Join(f.Apps, ", ")

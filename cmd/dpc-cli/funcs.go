@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -38,9 +39,18 @@ func (c *FuncsCmd) Run(ctx context.Context, g *Globals, s streams) error {
 	tw := tabwriter.NewWriter(s.out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tSIGNATURE\tINSTANCES\tDESCRIPTION")
 	for _, f := range fs {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", f.Name, f.Function.Signature(), f.Instances, summary(f.Function.Description))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", f.Name, f.Function.Signature(), instances(f), summary(f.Function.Description))
 	}
 	return tw.Flush()
+}
+
+// instances is a function's INSTANCES column: how many, or "asleep" for
+// a service scaled to zero, which the first call starts.
+func instances(f catalog.FunctionInfo) string {
+	if f.Asleep {
+		return "asleep"
+	}
+	return strconv.Itoa(f.Instances)
 }
 
 // summary is a description's first sentence, cut short if long, for one

@@ -284,7 +284,7 @@ func (sh *shell) selectFunction(ctx context.Context) error {
 func (sh *shell) invoke(ctx context.Context, i int) error {
 	fi, name := sh.fns[i], sh.names[i]
 	f := fi.Function
-	up, why, err := sh.available(ctx, fi.Service)
+	up, why, err := sh.available(ctx, fi.Service, fi.Asleep)
 	if errors.Is(err, errInterrupted) {
 		fmt.Fprintln(sh.out)
 		fmt.Fprintf(sh.out, "Cancelled %s().\n", name)
@@ -292,6 +292,9 @@ func (sh *shell) invoke(ctx context.Context, i int) error {
 	}
 	if err != nil {
 		return err
+	}
+	if up && why != "" {
+		fmt.Fprintf(sh.out, "%s is asleep, %s: the call wakes it and waits for it (up to %s).\n", fi.Service, why, sh.cl.callTimeout(fi))
 	}
 	if !up {
 		fmt.Fprintf(sh.out, "%s is not available at the moment: %s.\n", name, why)
@@ -344,7 +347,7 @@ func (sh *shell) invoke(ctx context.Context, i int) error {
 		fmt.Fprintf(sh.out, "Error when calling %s()\n", name)
 		fmt.Fprintln(sh.out, "This functionality is not available at the moment.")
 	case errors.Is(err, omq.ErrTimeout):
-		fmt.Fprintf(sh.out, "Error when calling %s(): no reply within %s (timeout).\n", name, sh.cl.timeoutFor(f))
+		fmt.Fprintf(sh.out, "Error when calling %s(): no reply within %s (timeout).\n", name, sh.cl.callTimeout(fi))
 	case errors.As(err, &re) && re.Code == codeConflict:
 		fmt.Fprintf(sh.out, "Error when calling %s(): conflict (409): %s\n", name, re.Description)
 		fmt.Fprintln(sh.out, "The call was refused because what it was based on has changed meanwhile (for a note: another device saved a newer revision). Get the latest, or merge your edit, and try again.")

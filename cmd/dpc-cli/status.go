@@ -56,6 +56,14 @@ func writeStatus(w io.Writer, ss []catalog.ServiceInfo, now time.Time) error {
 		}
 		fmt.Fprintln(w)
 		fmt.Fprintf(w, "  functions: %s\n", strings.Join(svc.Functions, ", "))
+		if svc.Asleep {
+			at := time.Time{}
+			if svc.AsleepSince != nil {
+				at = *svc.AsleepSince
+			}
+			fmt.Fprintf(w, "  asleep since %s: no instance runs; a call starts one\n", since(at, now))
+			continue
+		}
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		version := func(v string) string {
 			if mixed {
