@@ -94,8 +94,17 @@ func (c *DevicesAddCmd) pairHere(ctx context.Context, g *Globals, s streams, cl 
 		return writeJSON(s.out, map[string]any{"name": p.Name, "role": p.Role, "public_key": p.PublicKey, "creds": c.Creds, "tls_ca": ca, "inbox_prefix": trust.InboxPrefix(p.PublicKey)})
 	}
 	fmt.Fprintf(s.out, "Paired %q (%s); its credentials are in %s, the hub's CA in %s.\n", p.Name, p.Role, c.Creds, ca)
-	fmt.Fprintf(s.out, "With the nats CLI:\n\n    nats --server %s --creds %s --tlsca %s --inbox-prefix %s req dpc.svc.tst.add '[2,3]'\n",
-		cl.nc.ConnectedUrl(), c.Creds, ca, trust.InboxPrefix(p.PublicKey))
+	url := cl.nc.ConnectedUrl()
+	switch role := string(p.Role); {
+	case strings.HasPrefix(role, "service:"):
+		fmt.Fprintf(s.out, "Run the service with it:\n\n    dpc-service %s --nats %s --creds %s --tls-ca %s\n",
+			strings.TrimPrefix(role, "service:"), url, c.Creds, ca)
+	case role == "agent" || role == "provisioner":
+		fmt.Fprintf(s.out, "Run the %s with it:\n\n    dpc-%s --nats %s --creds %s --tls-ca %s …\n", role, role, url, c.Creds, ca)
+	default:
+		fmt.Fprintf(s.out, "With the nats CLI:\n\n    nats --server %s --creds %s --tlsca %s --inbox-prefix %s req dpc.svc.tst.add '[2,3]'\n",
+			url, c.Creds, ca, trust.InboxPrefix(p.PublicKey))
+	}
 	return nil
 }
 

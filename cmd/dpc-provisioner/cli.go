@@ -141,11 +141,14 @@ func (c *CLI) Run(ctx context.Context) error {
 	}
 	names := make([]string, 0, len(services))
 	for _, s := range services {
-		name := fmt.Sprintf("%s(%s %d..%d)", s.Name, s.Policy.Name(), s.Limits.Min, s.Limits.Max)
-		if s.Idle > 0 {
-			name = fmt.Sprintf("%s(%s %d..%d, idle %v)", s.Name, s.Policy.Name(), s.Limits.Min, s.Limits.Max, s.Idle)
+		name := fmt.Sprintf("%s(%s %d..%d", s.Name, s.Policy.Name(), s.Limits.Min, s.Limits.Max)
+		if s.DownWindow > 0 {
+			name += fmt.Sprintf(", down window %v", s.DownWindow)
 		}
-		names = append(names, name)
+		if s.Idle > 0 {
+			name += fmt.Sprintf(", idle %v", s.Idle)
+		}
+		names = append(names, name+")")
 	}
 	log.Info("dpc-provisioner ready", "nats", c.URL(), "period", cfg.Period, "services", names, "metrics", metricsURL, "dry_run", c.DryRun,
 		"lease", lease, "wakes", node.WakeSubject("*"))
