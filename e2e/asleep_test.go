@@ -5,14 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/dpc-project/dpc/agent"
-	"github.com/dpc-project/dpc/internal/proctest"
 	"github.com/dpc-project/dpc/omq"
 )
 
@@ -40,12 +38,8 @@ scaling:
   min: 0
   max: 1
 `, manifest))
-	ag := exec.Command(bins.agent, "--nats", url, "--id", "e2e", "--manifests", dir, "--allow", "dpc-service", "--grace", "2s", "--log-format", "json")
-	ag.Env = append(os.Environ(), "PATH="+path)
-	agp := proctest.Start(t, "dpc-agent", ag)
-	waitLog(t, agp, "dpc-agent ready")
-	cfg := filepath.Join(t.TempDir(), "provisioner.yml")
-	writeFile(t, cfg, fmt.Sprintf(`period: 1s
+	startAgent(t, url, dir, path)
+	prov := startProvisioner(t, url, fmt.Sprintf(`period: 1s
 history: memory
 services:
   - name: work
@@ -55,9 +49,6 @@ services:
     policy: fixed
     instances: 1
 `, idle))
-	prov := proctest.Start(t, "dpc-provisioner", exec.Command(bins.provisioner, "--nats", url, "--config", cfg,
-		"--metrics", "127.0.0.1:0", "--log-format", "json"))
-	waitLog(t, prov, "dpc-provisioner ready")
 
 	node, err := omq.New(connectOwner(t, url))
 	if err != nil {

@@ -41,13 +41,9 @@ functions:
     return_type: string
 command: [dpc-service, work, --service-time, 20ms, --concurrency, "1"]
 `)
-	ag := exec.Command(bins.agent, "--nats", url, "--id", "e2e", "--manifests", manifests, "--allow", "dpc-service", "--grace", "2s", "--log-format", "json")
-	ag.Env = append(os.Environ(), "PATH="+path)
-	agp := proctest.Start(t, "dpc-agent", ag)
-	waitLog(t, agp, "dpc-agent ready")
+	startAgent(t, url, manifests, path)
 
-	cfg := filepath.Join(t.TempDir(), "provisioner.yml")
-	writeFile(t, cfg, fmt.Sprintf(`period: 1s
+	prov := startProvisioner(t, url, fmt.Sprintf(`period: 1s
 history: memory
 services:
   - name: work
@@ -56,9 +52,6 @@ services:
     policy: target-tracking
     target_tracking: {target: %s, percentile: 90, tolerance: 0.1, down_window: 5s}
 `, target))
-	prov := proctest.Start(t, "dpc-provisioner", exec.Command(bins.provisioner, "--nats", url, "--config", cfg,
-		"--metrics", "127.0.0.1:0", "--log-format", "json"))
-	waitLog(t, prov, "dpc-provisioner ready")
 
 	node, err := omq.New(connectOwner(t, url))
 	if err != nil {
@@ -225,4 +218,28 @@ func countRunning(t *testing.T, agents *agent.Client) int {
 		}
 	}
 	return n
+}
+
+// startAgent runs dpc-agent "e2e" on the hub at url, starting the
+// manifests in dir with dpc-service found in path, and waits until it is
+// ready.
+func startAgent(t *testing.T, url, dir, path string) *proctest.Process {
+	t.Helper()
+	ag := exec.Command(bins.agent, "--nats", url, "--id", "e2e", "--manifests", dir, "--allow", "dpc-service", "--grace", "2s", "--log-format", "json")
+	ag.Env = append(os.Environ(), "PATH="+path)
+	p := proctest.Start(t, "dpc-agent", ag)
+	waitLog(t, p, "dpc-agent ready")
+	return p
+}
+
+// startProvisioner runs dpc-provisioner on the hub at url with config as
+// its YAML file, and waits until it is ready.
+func startProvisioner(t *testing.T, url, config string) *proctest.Process {
+	t.Helper()
+	cfg := filepath.Join(t.TempDir(), "provisioner.yml")
+	writeFile(t, cfg, config)
+	p := proctest.Start(t, "dpc-provisioner", exec.Command(bins.provisioner, "--nats", url, "--config", cfg,
+		"--metrics", "127.0.0.1:0", "--log-format", "json"))
+	waitLog(t, p, "dpc-provisioner ready")
+	return p
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -26,6 +27,9 @@ type Node struct {
 	mu        sync.Mutex
 	instances map[*Instance]struct{}
 	closed    bool
+	// woken is when this node last published a wake for each service
+	// (see wake); made on first use.
+	woken map[string]time.Time
 
 	jsOnce sync.Once
 	js     jetstream.JetStream

@@ -60,9 +60,6 @@ type nodeConfig struct {
 	maxBody   int
 	// instanceWait: see WithInstanceWait.
 	instanceWait time.Duration
-	// woken is when this node last published a wake for each service
-	// (see Node.wake), guarded by the node's mu and made on first use.
-	woken map[string]time.Time
 	// bodyDeleter, if set, deletes a body object this node has read, in
 	// place of the object store's own delete.
 	bodyDeleter func(ctx context.Context, name string) error

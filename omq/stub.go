@@ -226,10 +226,10 @@ const maxWoken = 1024
 func (n *Node) wake(service string) bool {
 	now := time.Now()
 	n.mu.Lock()
-	if n.cfg.woken == nil {
-		n.cfg.woken = map[string]time.Time{}
+	if n.woken == nil {
+		n.woken = map[string]time.Time{}
 	}
-	w := n.cfg.woken
+	w := n.woken
 	last, ok := w[service]
 	send := !ok || now.Sub(last) >= WakeEvery
 	if send && !ok && len(w) >= maxWoken {

@@ -134,11 +134,20 @@ func (c *ReplayCmd) Validate() error {
 	if c.Speedup <= 0 || math.IsInf(c.Speedup, 0) {
 		bad("--speedup %g: must be more than 0", c.Speedup)
 	}
-	if c.Min < 1 || c.Max < c.Min {
-		bad("--min %d, --max %d: want 1 ≤ min ≤ max", c.Min, c.Max)
-	}
 	if c.Fixed < 1 {
 		bad("--fixed %d: must be at least 1", c.Fixed)
+	}
+	errs = append(errs, c.validateSystem())
+	return errors.Join(errs...)
+}
+
+// validateSystem checks the flags of the system a bench runs (the
+// services, the provisioner, the load's calls), which step shares.
+func (c *ReplayCmd) validateSystem() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if c.Min < 1 || c.Max < c.Min {
+		bad("--min %d, --max %d: want 1 ≤ min ≤ max", c.Min, c.Max)
 	}
 	if c.ServiceTime <= 0 {
 		bad("--service-time %s: must be positive", c.ServiceTime)

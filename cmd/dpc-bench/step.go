@@ -89,33 +89,8 @@ func (c *StepCmd) Validate() error {
 			bad("%s %s: must be whole seconds, at least 1s (the records are per second)", d.name, d.v)
 		}
 	}
-	if c.Min < 1 || c.Max < c.Min {
-		bad("--min %d, --max %d: want 1 ≤ min ≤ max", c.Min, c.Max)
-	}
-	if c.ServiceTime <= 0 {
-		bad("--service-time %s: must be positive", c.ServiceTime)
-	}
-	if c.Concurrency < 1 {
-		bad("--concurrency %d: must be at least 1", c.Concurrency)
-	}
-	if c.Period <= 0 {
-		bad("--period %s: must be positive", c.Period)
-	}
-	if c.SLA <= 0 || c.Timeout <= c.SLA {
-		bad("--sla %s, --timeout %s: want 0 < sla < timeout", c.SLA, c.Timeout)
-	}
-	if c.MaxInflight < 1 {
-		bad("--max-inflight %d: must be at least 1", c.MaxInflight)
-	}
-	if c.PingWindow <= 0 || c.PingWindow >= time.Second {
-		bad("--ping-window %s: want more than 0 and less than 1s (instances are counted every second)", c.PingWindow)
-	}
-	if c.StartTimeout <= 0 {
-		bad("--start-timeout %s: must be positive", c.StartTimeout)
-	}
-	if c.Every <= 0 {
-		bad("--progress-every %s: must be positive", c.Every)
-	}
+	// The system's flags, as replay checks them.
+	errs = append(errs, c.replayCmd().validateSystem())
 	return errors.Join(errs...)
 }
 
