@@ -223,3 +223,37 @@ func TestCatalog_QueriesOverOMQ(t *testing.T) {
 		t.Fatalf("bad announcement: %v", err)
 	}
 }
+
+// An instance with every handler slot taken shows as saturated in the
+// catalog's services (what dpc-cli status prints), and as ok again once
+// its call is done.
+func TestCatalog_ServicesShowSaturatedInstances(t *testing.T) {
+	srv := brokertest.Start(t)
+	url := srv.ClientURL()
+	c := startCatalog(t, url)
+	n, _ := node(t, url)
+	svc, err := services.Get("work", nil, services.Options{ServiceTime: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := servicehost.Bind(context.Background(), n, svc, servicehost.Config{Host: "h1", Concurrency: 1}); err != nil {
+		t.Fatal(err)
+	}
+	state := func() string {
+		for _, s := range c.Services(context.Background()) {
+			if s.Name == "work" && len(s.Instances) == 1 {
+				return s.Instances[0].State
+			}
+		}
+		return "-"
+	}
+	brokertest.Eventually(t, 10*time.Second, func() bool { return state() == omq.StateOK }, "work listed as ok")
+	caller, _ := node(t, url)
+	done := make(chan error, 1)
+	go func() { done <- caller.Lookup("work").Call(context.Background(), "work", nil, nil, omq.Timeout(10*time.Second)) }()
+	brokertest.Eventually(t, 5*time.Second, func() bool { return state() == omq.StateSaturated }, "work listed as saturated while its only slot is taken")
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	brokertest.Eventually(t, 5*time.Second, func() bool { return state() == omq.StateOK }, "work listed as ok again")
+}

@@ -85,6 +85,12 @@ type InstanceInfo struct {
 	InFlight     int64   `json:"in_flight"`
 	Backlog      int64   `json:"backlog"`
 	QueueWaitP90 float64 `json:"queue_wait_p90_s"`
+	// State is the instance's own: "ok", "saturated" (every handler slot
+	// taken) or "stalled" (saturated with no slot freed for a while: its
+	// handlers stopped finishing); empty when it did not answer STATS.
+	State string `json:"state,omitempty"`
+	// Refused counts calls it sent back busy, to be sent elsewhere.
+	Refused int64 `json:"refused"`
 }
 
 func (c *Catalog) queries() omq.Handlers {
@@ -380,6 +386,7 @@ func (c *Catalog) Services(ctx context.Context) []ServiceInfo {
 					ii.Errors += ep.NumErrors
 				}
 				ii.InFlight, ii.Backlog, ii.QueueWaitP90 = st.Data.InFlight, st.Data.Backlog, st.Data.QueueWaitP90
+				ii.State, ii.Refused = st.Data.State, st.Data.Refused
 			}
 			si.Instances = append(si.Instances, ii)
 		}

@@ -137,10 +137,12 @@ func TestStub_CallTimeout(t *testing.T) {
 	waitFor(t, func() bool { return inst.Stats().Data.InFlight == 0 }, "handler to stop at the deadline")
 }
 
-// A call whose deadline passes while it waits for a slot is skipped.
+// A call whose deadline passes while it waits for a slot is skipped. (A
+// caller that does not resend calls refused busy, as a plain NATS request:
+// its calls wait at the instance.)
 func TestInstance_SkipsExpiredCalls(t *testing.T) {
 	e := newEnv(t)
-	n, _ := e.node()
+	n, _ := e.node(omq.WithResendWhenBusy(false))
 	c := &Calc{}
 	inst := bind(t, n, "calc", c, omq.Concurrency(1))
 	stub := n.Lookup("calc")

@@ -74,7 +74,8 @@ func TestInstance_ConcurrencyBoundsParallelCalls(t *testing.T) {
 
 // Backlog counts each call received but not started once: with one slot
 // taken by a running call, one call blocked in the subscription's
-// callback for a slot and one more queued behind it, it is 2.
+// callback for a slot and one more queued behind it, it is 2. (Calls
+// that wait at the instance: their caller does not resend them.)
 func TestInstance_BacklogCountsEachWaitingCallOnce(t *testing.T) {
 	e := newEnv(t)
 	srvNode, _ := e.node()
@@ -88,7 +89,7 @@ func TestInstance_BacklogCountsEachWaitingCallOnce(t *testing.T) {
 			return nil, nil
 		}),
 	}, omq.Concurrency(1))
-	cli, _ := e.node()
+	cli, _ := e.node(omq.WithResendWhenBusy(false))
 	var wg sync.WaitGroup
 	for range 3 {
 		wg.Go(func() { _ = cli.Lookup("slow").Call(ctxT(t, 20*time.Second), "wait", nil, nil) })

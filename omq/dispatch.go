@@ -23,6 +23,9 @@ import (
 // shown it is fast; a fast function that turns slow goes off-line from its
 // next call.
 //
+// A unicast call whose caller resends it when refused is offered instead
+// (busy.go): it never waits behind calls the instance cannot start.
+//
 // The durable lane (durable.go) takes the same slots but never blocks its
 // pulling goroutine: it pulls only into free slots and runs every durable
 // handler on a goroutine of its own.
@@ -52,8 +55,7 @@ func (i *Instance) acquire() (waited bool) {
 		i.sem <- struct{}{}
 		i.waiting.Add(-1)
 	}
-	i.running.Add(1)
-	i.inflight.Add(1)
+	i.took()
 	return waited
 }
 
@@ -83,6 +85,10 @@ func (i *Instance) onMsg(kind Kind) nats.MsgHandler {
 		defer i.inCallback.Add(-1)
 		fnName := lastToken(m.Subject)
 		fn := i.funcs[fnName]
+		if kind == KindUnicast && resendsWhenBusy(m) {
+			i.offer(fn, fnName, m)
+			return
+		}
 		arrival := i.arrive(fn)
 		waited := i.acquire()
 		if fn == nil || fn.inline() {

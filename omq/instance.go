@@ -32,6 +32,12 @@ type Instance struct {
 	inflight  sync.WaitGroup
 	running   atomic.Int64
 	waiting   atomic.Int64
+	// queued counts offered calls waiting for a slot; refused those sent
+	// back busy; progress is when the instance last became saturated
+	// (Unix ns). See busy.go.
+	queued   atomic.Int64
+	refused  atomic.Int64
+	progress atomic.Int64
 	// inCallback counts the core lanes' subscription callbacks running.
 	inCallback atomic.Int64
 
@@ -414,7 +420,7 @@ func (i *Instance) Backlog() int64 {
 			n += int64(p)
 		}
 	}
-	return max(n, 0) + i.waiting.Load()
+	return max(n, 0) + i.waiting.Load() + i.queued.Load()
 }
 
 // Unbind stops the instance: it stops answering $SRV requests at once (so

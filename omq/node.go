@@ -108,9 +108,15 @@ func (n *Node) Bind(ctx context.Context, name string, v any, opts ...BindOption)
 	if err := checkName("service", name); err != nil {
 		return nil, err
 	}
-	cfg := bindConfig{concurrency: DefaultConcurrency, version: "0.0.0", ackWait: DefaultAckWait, maxDeliver: DefaultMaxDeliver, inactive: DefaultInactiveThreshold}
+	cfg := bindConfig{concurrency: DefaultConcurrency, queue: -1, stallAfter: DefaultStallAfter, version: "0.0.0", ackWait: DefaultAckWait, maxDeliver: DefaultMaxDeliver, inactive: DefaultInactiveThreshold}
 	for _, o := range opts {
 		o(&cfg)
+	}
+	if cfg.queue < 0 {
+		cfg.queue = cfg.concurrency
+	}
+	if cfg.stallAfter <= 0 {
+		return nil, fmt.Errorf("omq: bind %s: StallAfter %s must be positive", name, cfg.stallAfter)
 	}
 	if cfg.concurrency < 1 {
 		return nil, fmt.Errorf("omq: bind %s: concurrency %d must be at least 1", name, cfg.concurrency)

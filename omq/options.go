@@ -60,6 +60,8 @@ type nodeConfig struct {
 	maxBody   int
 	// instanceWait: see WithInstanceWait.
 	instanceWait time.Duration
+	// noBusyResend: see WithResendWhenBusy.
+	noBusyResend bool
 	// bodyDeleter, if set, deletes a body object this node has read, in
 	// place of the object store's own delete.
 	bodyDeleter func(ctx context.Context, name string) error
@@ -116,11 +118,20 @@ func WithBodyDeleter(f func(ctx context.Context, name string) error) Option {
 	return func(c *nodeConfig) { c.bodyDeleter = f }
 }
 
+// WithResendWhenBusy sets whether the node's unicast calls offer to be
+// sent again when the instance they reach has no free handler slot (on by
+// default; see "Dispatch to the idle" in busy.go). Off, its calls wait at
+// whichever instance the server picked, as a plain NATS request does; a
+// benchmark compares the two.
+func WithResendWhenBusy(on bool) Option { return func(c *nodeConfig) { c.noBusyResend = !on } }
+
 // BindOption configures one bound instance.
 type BindOption func(*bindConfig)
 
 type bindConfig struct {
 	concurrency    int
+	queue          int
+	stallAfter     time.Duration
 	id             string
 	version        string
 	description    string
@@ -136,6 +147,19 @@ type bindConfig struct {
 // Concurrency sets how many calls the instance handles at once (default
 // DefaultConcurrency).
 func Concurrency(n int) BindOption { return func(c *bindConfig) { c.concurrency = n } }
+
+// Queue sets how many calls, beyond those running, the instance keeps
+// waiting for a slot when their callers would send them elsewhere if
+// refused (default: as many as Concurrency; see busy.go). 0 refuses every
+// such call it cannot start at once.
+func Queue(n int) BindOption { return func(c *bindConfig) { c.queue = n } }
+
+// StallAfter sets how long every handler slot may stay taken, none
+// freeing, before the instance counts as stalled: it then refuses every
+// call it may and reports "stalled" in $SRV.STATS (default
+// DefaultStallAfter, and at least four of its slowest function's service
+// times).
+func StallAfter(d time.Duration) BindOption { return func(c *bindConfig) { c.stallAfter = d } }
 
 // InstanceID sets the instance's id (default: a unique random one). Ids
 // must be unique among the instances of one name.

@@ -139,6 +139,9 @@ func (i *Instance) Stats() Stats {
 		QueueWaitP99: p99,
 		InterArrival: arr,
 		Durable:      i.lane != nil,
+		Queue:        i.cfg.queue,
+		Refused:      i.refused.Load(),
+		State:        i.state(time.Now()),
 	}
 	return st
 }

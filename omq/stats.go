@@ -181,4 +181,21 @@ type InstanceData struct {
 	InterArrival Moments `json:"inter_arrival"`
 	// Durable is true when the instance consumes the durable lane.
 	Durable bool `json:"durable"`
+	// Queue is how many calls beyond those running the instance keeps
+	// waiting for a slot (see Queue).
+	Queue int `json:"queue"`
+	// Refused counts calls sent back busy since the instance started:
+	// their callers sent them again, to this or another instance.
+	Refused int64 `json:"refused"`
+	// State is "ok", "saturated" (every handler slot taken: new calls
+	// that may go elsewhere are refused) or "stalled" (saturated, and no
+	// slot has freed for StallAfter: the handlers stopped finishing).
+	State string `json:"state"`
 }
+
+// Instance states in InstanceData.State.
+const (
+	StateOK        = "ok"
+	StateSaturated = "saturated"
+	StateStalled   = "stalled"
+)

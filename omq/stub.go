@@ -153,12 +153,30 @@ func (s *Stub) call(ctx context.Context, fn string, args, reply any, cc callConf
 	var waitUntil time.Time
 	pause, maxPause := 10*time.Millisecond, 500*time.Millisecond
 	subject := s.subject(fn)
+	busy := 0
 	for a := 0; ; {
 		attemptDeadline := deadline
 		if left := attempts - a; left > 1 {
 			attemptDeadline = now.Add(deadline.Sub(now) / time.Duration(left))
 		}
 		resp, err := s.request(ctx, fn, subject, body, now, attemptDeadline)
+		if err == nil && refusedBusy(resp) {
+			// Not started: send it again, as the same attempt sent at
+			// the same time (see busy.go).
+			busy++
+			if !s.busyPause(ctx, busy, attemptDeadline) {
+				if ctx.Err() != nil {
+					return s.callError(ctx, fn, ctx.Err())
+				}
+				if time.Now().Before(deadline) && a+1 < attempts {
+					a++
+					now = time.Now()
+					continue
+				}
+				return &timeoutError{what: fmt.Sprintf("every instance of %s that %s.%s reached was busy (%d refusals)", s.service, s.service, fn, busy)}
+			}
+			continue
+		}
 		if err == nil {
 			e := replyError(resp)
 			if e == nil || e.Code != CodeUnavailable {
@@ -209,6 +227,28 @@ func (s *Stub) call(ctx context.Context, fn string, args, reply any, cc callConf
 		now = time.Now()
 	}
 }
+
+// busyPause waits before a call refused busy for the n-th time is sent
+// again, and says false if that would pass deadline or ctx ended. The
+// first resend goes at once (the server picks a member at random, likely
+// another); then a jittered pause from 1 ms, doubling up to 16 ms: a few
+// hundred resends a second per waiting call at most, and a freed slot
+// waits little for its next call.
+func (s *Stub) busyPause(ctx context.Context, n int, deadline time.Time) bool {
+	if n == 1 {
+		return time.Now().Before(deadline)
+	}
+	p := time.Millisecond << min(n-2, 4)
+	d := p/2 + time.Duration(rand.Int64N(int64(p)))
+	if time.Until(deadline) < d {
+		return false
+	}
+	return sleepCtx(ctx, d)
+}
+
+// resendsWhenBusy says whether the stub's calls offer to be sent again
+// when refused busy: unicast calls of a node that has it on.
+func (s *Stub) resendsWhenBusy() bool { return s.instance == "" && !s.node.cfg.noBusyResend }
 
 // wakePause caps the backoff of a call waiting for an instance it asked
 // for: a few no-responders round trips a second cost the server next to
@@ -325,7 +365,7 @@ func (s *Stub) request(ctx context.Context, fn, subject string, body []byte, now
 		// it, so the message and its headers are reused.
 		rm := requestMsgs.Get().(*requestMsg)
 		defer requestMsgs.Put(rm)
-		msg = rm.set(subject, body, now, deadline)
+		msg = rm.set(subject, body, now, deadline, s.resendsWhenBusy())
 	}
 	var resp *nats.Msg
 	var err error
@@ -373,10 +413,10 @@ type requestMsg struct {
 	times  [2 * 20]byte // the digits of both times
 }
 
-var requestMsgs = sync.Pool{New: func() any { return &requestMsg{header: make(nats.Header, 2)} }}
+var requestMsgs = sync.Pool{New: func() any { return &requestMsg{header: make(nats.Header, 3)} }}
 
-// set fills the message in for one attempt.
-func (rm *requestMsg) set(subject string, body []byte, now, deadline time.Time) *nats.Msg {
+// set fills the message in for one attempt; resend adds Dpc-Busy.
+func (rm *requestMsg) set(subject string, body []byte, now, deadline time.Time, resend bool) *nats.Msg {
 	// Both values share one string: one allocation for the two.
 	b := strconv.AppendInt(rm.times[:0], now.UnixNano(), 10)
 	k := len(b)
@@ -385,6 +425,11 @@ func (rm *requestMsg) set(subject string, body []byte, now, deadline time.Time) 
 	rm.vals = [2]string{both[:k], both[k:]}
 	rm.header[HeaderSent] = rm.vals[0:1:1]
 	rm.header[HeaderDeadline] = rm.vals[1:2:2]
+	if resend {
+		rm.header[HeaderBusy] = busyResendValue
+	} else {
+		delete(rm.header, HeaderBusy)
+	}
 	rm.msg = nats.Msg{Subject: subject, Data: body, Header: rm.header}
 	return &rm.msg
 }

@@ -27,7 +27,12 @@ type instanceSample struct {
 	gaps    sums      // instance-wide inter-arrival gaps
 	service sums      // over all functions
 	backlog int64
-	seen    int // rounds since last seen, to forget gone instances
+	// waited is the running sum of its calls' queue waits, seconds;
+	// held, the calls waiting for it over the period before (see
+	// observe).
+	waited float64
+	held   float64
+	seen   int // rounds since last seen, to forget gone instances
 }
 
 // sums are running totals of a distribution, as instances report them.
@@ -90,11 +95,12 @@ func (s *sampler) observe(now, since time.Time, stats []omq.Stats) Observation {
 			var fd omq.FunctionData
 			if len(ep.Data) > 0 && json.Unmarshal(ep.Data, &fd) == nil {
 				cur.service = cur.service.plus(sumsOf(fd.ServiceTime))
+				cur.waited += fd.QueueWait.Sum
 			}
 		}
+		cur.held = float64(cur.backlog)
 		seenNow[st.ID] = true
 		obs.Ready++
-		obs.Backlog += st.Data.Backlog
 
 		prev, ok := s.prev[st.ID]
 		if !ok || !prev.started.Equal(st.Started) {
@@ -103,22 +109,32 @@ func (s *sampler) observe(now, since time.Time, stats []omq.Stats) Observation {
 			// started within the period, all it did is the period's.
 			if since.IsZero() || !st.Started.After(since) {
 				s.prev[st.ID] = cur
+				obs.Backlog += st.Data.Backlog
 				continue
 			}
 			prev = instanceSample{at: since, started: st.Started}
 		}
-		s.prev[st.ID] = cur
 		dt := now.Sub(prev.at).Seconds()
 		if dt <= 0 {
+			s.prev[st.ID] = cur
+			obs.Backlog += st.Data.Backlog
 			continue
 		}
+		// Calls an instance refused busy wait at their callers, not in
+		// its backlog; by Little's law the period's sum of queue waits
+		// over its length is how many calls waited on average, wherever
+		// they were.
+		cur.held = max(cur.held, (cur.waited-prev.waited)/dt)
+		s.prev[st.ID] = cur
+		obs.Backlog += int64(math.Round(cur.held))
 		dGaps := cur.gaps.minus(prev.gaps)
 		dService := cur.service.minus(prev.service)
 		// Arrivals that reached the instance, plus the growth of what
-		// waits in its client library: under overload an instance takes
-		// calls in only as fast as it serves them, and the rest of the
-		// offered load shows as a growing backlog.
-		arrived := float64(max(dGaps.n, 0)) + float64(cur.backlog-prev.backlog)
+		// waits for it: under overload an instance takes calls in only
+		// as fast as it serves them, and the rest of the offered load
+		// shows as a growing backlog (in its client library, or at
+		// callers it refused).
+		arrived := float64(max(dGaps.n, 0)) + (cur.held - prev.held)
 		rate += max(arrived, 0) / dt
 		if dGaps.n > 0 {
 			gaps = gaps.plus(dGaps)

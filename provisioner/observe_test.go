@@ -124,3 +124,36 @@ func TestSums_Moments(t *testing.T) {
 		t.Fatal("empty sums must give zero moments")
 	}
 }
+
+// withWaits sets the running sum of an instance's queue waits.
+func withWaits(st omq.Stats, waited float64) omq.Stats {
+	var fd omq.FunctionData
+	_ = json.Unmarshal(st.Endpoints[0].Data, &fd)
+	fd.QueueWait.Sum = waited
+	st.Endpoints[0].Data, _ = json.Marshal(fd)
+	return st
+}
+
+// Calls an instance refused busy wait at their callers, not in its
+// backlog; their queue waits tell how many (Little's law), and their
+// growth counts as arrivals, as a backlog's does.
+func TestSampler_CallsHeldByCallersCountAsBacklog(t *testing.T) {
+	s := newSampler()
+	t0 := time.Unix(1000, 0)
+	started := t0.Add(-time.Minute)
+	s.observe(t0, time.Time{}, []omq.Stats{withWaits(stat("a", started, 1, nil, 0, 0), 0)})
+	// One second: 50 calls served, which had waited 10 s in all: 10
+	// calls waited on average over the second.
+	obs := s.observe(t0.Add(time.Second), t0, []omq.Stats{withWaits(stat("a", started, 51, repeat(0.02, 50), 1, 0.3), 10)})
+	if obs.Backlog != 10 {
+		t.Fatalf("backlog %d, want 10 (10 s of waits over 1 s)", obs.Backlog)
+	}
+	if !near(obs.Lambda, 60) {
+		t.Fatalf("λ = %v, want 50 served + 10 more waiting = 60/s", obs.Lambda)
+	}
+	// The next second the same 10 wait: no growth, λ is what was served.
+	obs = s.observe(t0.Add(2*time.Second), t0.Add(time.Second), []omq.Stats{withWaits(stat("a", started, 101, repeat(0.02, 100), 1, 0.3), 20)})
+	if !near(obs.Lambda, 50) || obs.Backlog != 10 {
+		t.Fatalf("λ = %v, backlog %d; want 50 and 10", obs.Lambda, obs.Backlog)
+	}
+}

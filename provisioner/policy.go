@@ -56,8 +56,14 @@ type Observation struct {
 	// QueueWait is the time from send to start of handling, over the
 	// instances' recent calls (none older than a few seconds).
 	QueueWait Percentiles
-	// Backlog is calls received by instances but not yet started.
+	// Backlog is calls waiting for an instance: received but not yet
+	// started, or refused busy and held by their callers (estimated
+	// from their queue waits).
 	Backlog int64
+	// Stalled is how many instances have every handler slot taken and
+	// none freeing (omq.StateStalled): not counted in Ready, and the
+	// supervisor adds as many to the policy's proposal.
+	Stalled int
 	// Durable is calls waiting in the durable lane (pending plus
 	// delivered but not acknowledged).
 	Durable int64

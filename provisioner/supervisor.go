@@ -565,7 +565,7 @@ func (s *Supervisor) superviseService(ctx context.Context, svc *serviceState, g 
 	c := s.count(svc, now, running, listed, stats)
 	unmanaged := c.unmanaged
 	obs.Current = len(running) + unmanaged
-	obs.Ready = c.ready
+	obs.Ready, obs.Stalled = c.ready, c.stalled
 
 	var dec Decision
 	var err error
@@ -575,6 +575,13 @@ func (s *Supervisor) superviseService(ctx context.Context, svc *serviceState, g 
 		dec = Decision{Desired: obs.Current, Reason: "first round: measuring"}
 	} else if dec, err = svc.Policy.Decide(ctx, obs); err != nil {
 		dec = Decision{Desired: obs.Current, Reason: "policy failed, holding: " + err.Error()}
+	}
+	if obs.Stalled > 0 && dec.Desired > 0 {
+		// A stalled instance serves nothing (its handlers stopped
+		// finishing; omq refuses calls it cannot start, so the others
+		// take them): count it out of what the policy wanted.
+		dec.Desired += obs.Stalled
+		dec.Reason += fmt.Sprintf("; +%d for stalled instances", obs.Stalled)
 	}
 	desired, why := svc.settle(obs, dec.Desired)
 	desired, why = s.idle(svc, obs, desired, why)
@@ -593,6 +600,9 @@ func (s *Supervisor) superviseService(ctx context.Context, svc *serviceState, g 
 		"queue_wait_p90_ms", round2(obs.QueueWait.P90.Seconds() * 1000), "backlog", obs.Backlog, "durable", obs.Durable}
 	if unmanaged > 0 {
 		attrs = append(attrs, "unmanaged", unmanaged)
+	}
+	if c.stalled > 0 {
+		attrs = append(attrs, "stalled", c.stalled)
 	}
 	if c.starting > 0 {
 		attrs = append(attrs, "starting", c.starting)
@@ -627,7 +637,8 @@ const pairSlack = time.Second
 // agents run.
 type counts struct {
 	unmanaged int // answering $SRV, listed by no agent, and not taken for an agent's process
-	ready     int // answering $SRV and not draining
+	ready     int // answering $SRV, not draining, not stalled
+	stalled   int // answering $SRV with every slot taken and none freeing
 	starting  int // agents' running processes not yet in $SRV under their id, within the start timeout
 	absent    int // the same, past it
 }
@@ -678,11 +689,19 @@ func (s *Supervisor) count(svc *serviceState, now time.Time, running []managed, 
 	}
 	var strangers []omq.Stats
 	for _, st := range stats {
+		counted := false
 		switch {
 		case !listed[st.ID]:
 			strangers = append(strangers, st)
-			c.ready++
+			counted = true
 		case isRunning[st.ID]:
+			counted = true
+		}
+		switch {
+		case !counted:
+		case st.Data.State == omq.StateStalled:
+			c.stalled++
+		default:
 			c.ready++
 		}
 	}

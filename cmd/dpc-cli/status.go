@@ -71,16 +71,24 @@ func writeStatus(w io.Writer, ss []catalog.ServiceInfo, now time.Time) error {
 			}
 			return ""
 		}
-		fmt.Fprintln(tw, "  INSTANCE\t"+version("VERSION")+"HOST\tSINCE\tREQUESTS\tERRORS\tIN-FLIGHT\tBACKLOG\tP90 WAIT")
+		fmt.Fprintln(tw, "  INSTANCE\t"+version("VERSION")+"HOST\tSINCE\tSTATE\tREQUESTS\tERRORS\tREFUSED\tIN-FLIGHT\tBACKLOG\tP90 WAIT")
 		for _, in := range svc.Instances {
-			fmt.Fprintf(tw, "  %s\t%s%s\t%s\t%d\t%d\t%d\t%d\t%s\n", in.ID, version(in.Version), in.Host, since(in.Since, now),
-				in.Requests, in.Errors, in.InFlight, in.Backlog, seconds(in.QueueWaitP90))
+			fmt.Fprintf(tw, "  %s\t%s%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\n", in.ID, version(in.Version), in.Host, since(in.Since, now),
+				stateOf(in.State), in.Requests, in.Errors, in.Refused, in.InFlight, in.Backlog, seconds(in.QueueWaitP90))
 		}
 		if err := tw.Flush(); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// stateOf shows an instance's state; "?" when it did not answer STATS.
+func stateOf(s string) string {
+	if s == "" {
+		return "?"
+	}
+	return s
 }
 
 // since is a start time as local time with how long ago it was:
