@@ -9,7 +9,7 @@ import (
 // The fields of a manifest's scaling section.
 var (
 	scalingFields    = []string{"min", "max", "policy", "reactive", "predictive", "target_tracking", "instances", "idle"}
-	reactiveFields   = []string{"response_time", "tau1", "tau2"}
+	reactiveFields   = []string{"response_time", "tau1", "tau2", "model", "percentile"}
 	predictiveFields = []string{"response_time", "slot", "day", "days", "percentile", "lead"}
 	targetFields     = []string{"target", "percentile", "tolerance", "up_window", "down_window"}
 )
@@ -60,11 +60,19 @@ func (p *parser) scaling(n *yaml.Node) *Scaling {
 		p.errorf(f.value("max"), "scaling.max", "%d is less than min %d", *s.Max, *s.Min)
 	}
 	if v := f.value("reactive"); v != nil {
-		if g := p.mapping(v, "scaling.reactive", "a mapping with response_time, tau1, tau2", reactiveFields); g != nil {
+		if g := p.mapping(v, "scaling.reactive", "a mapping with response_time, tau1, tau2, model, percentile", reactiveFields); g != nil {
 			s.Reactive = &ReactiveSpec{
 				ResponseTime: p.durationOr0(g.value("response_time"), "scaling.reactive.response_time"),
 				Tau1:         p.float(g.value("tau1"), "scaling.reactive.tau1"),
 				Tau2:         p.float(g.value("tau2"), "scaling.reactive.tau2"),
+				Model:        p.str(g.value("model"), "scaling.reactive.model"),
+				Percentile:   p.float(g.value("percentile"), "scaling.reactive.percentile"),
+			}
+			if m := s.Reactive.Model; m != "" && !contains(SizingModels, m) {
+				p.errorf(g.value("model"), "scaling.reactive.model", "unknown model %q (want one of %v)", m, SizingModels)
+			}
+			if q := s.Reactive.Percentile; q != 0 && !(q > 0 && q < 100) {
+				p.errorf(g.value("percentile"), "scaling.reactive.percentile", "%v: want a percentile between 0 and 100, like 95", q)
 			}
 		}
 	}

@@ -26,11 +26,22 @@ type Scaling struct {
 // ReactiveSpec parameterises the SLA-driven reactive policy: the target d
 // for a high percentile of response time, and the band [Tau2, Tau1] of
 // observed/predicted arrival rate inside which it leaves the count alone.
+//
+// Model is how an instance count is sized for a rate: "gg1" (default), the
+// paper's G/G/1 bound, one queue per instance, ResponseTime a mean; or
+// "erlang", one queue shared by every instance (M/G/n, Erlang C — what
+// omq's dispatch to the idle makes of a service), ResponseTime the bound
+// on the Percentile of response time (default 95).
 type ReactiveSpec struct {
 	ResponseTime Duration `yaml:"response_time,omitempty" json:"response_time,omitempty"`
 	Tau1         float64  `yaml:"tau1,omitempty" json:"tau1,omitempty"`
 	Tau2         float64  `yaml:"tau2,omitempty" json:"tau2,omitempty"`
+	Model        string   `yaml:"model,omitempty" json:"model,omitempty"`
+	Percentile   float64  `yaml:"percentile,omitempty" json:"percentile,omitempty"`
 }
+
+// SizingModels are the values of ReactiveSpec.Model.
+var SizingModels = []string{"gg1", "erlang"}
 
 // PredictiveSpec parameterises the predictive policy: arrival rates are
 // kept per Slot of a Day (a day may be compressed for experiments) over

@@ -341,6 +341,7 @@ func NewPolicy(sc manifests.Scaling, lim Limits, hist History) (Provisioner, err
 		rc.ResponseTime = cmp.Or(r.ResponseTime.D(), rc.ResponseTime)
 		rc.Tau1 = cmp.Or(r.Tau1, rc.Tau1)
 		rc.Tau2 = cmp.Or(r.Tau2, rc.Tau2)
+		rc.Model, rc.SLAPercentile = r.Model, r.Percentile
 	}
 	pc := DefaultPredictiveConfig()
 	if p := sc.Predictive; p != nil {
@@ -351,6 +352,8 @@ func NewPolicy(sc manifests.Scaling, lim Limits, hist History) (Provisioner, err
 		pc.Percentile = cmp.Or(p.Percentile, pc.Percentile)
 		pc.Lead = cmp.Or(p.Lead.D(), pc.Lead)
 	}
+	// One sizing model for both halves of the combined policy.
+	pc.Model, pc.SLAPercentile = rc.Model, rc.SLAPercentile
 	if sc.Predictive == nil || sc.Predictive.ResponseTime == 0 {
 		// One SLA for both halves of the combined policy unless told.
 		pc.ResponseTime = rc.ResponseTime

@@ -121,6 +121,10 @@ const ca2Memory = 2000
 // instance can do.
 type capacityEstimate struct {
 	d    time.Duration
+	// model is ModelGG1 (or "") or ModelErlang; slaQ the erlang model's
+	// percentile (0: DefaultSLAPercentile).
+	model string
+	slaQ  float64
 	s    float64 // mean service time, s
 	varB float64 // service-time variance, s²
 	varA float64 // inter-arrival variance, s²
@@ -178,6 +182,9 @@ func (e *capacityEstimate) size(lambda float64, obs Observation) sizing {
 	if !e.haveS {
 		n := max(obs.Current, 1)
 		return sizing{eta: n, text: fmt.Sprintf("no service-time samples yet, δ unknown: keep %d", n)}
+	}
+	if e.model == ModelErlang {
+		return e.sizeErlang(lambda, obs)
 	}
 	// σa² at the rate being sized for, not today's: see CapacityAtRate.
 	delta, loose, err := CapacityAtRate(e.s, e.ca2, e.varB, e.d)

@@ -99,6 +99,7 @@ func (s *sampler) observe(now, since time.Time, stats []omq.Stats) Observation {
 			}
 		}
 		cur.held = float64(cur.backlog)
+		obs.Concurrency = max(obs.Concurrency, st.Data.Concurrency)
 		seenNow[st.ID] = true
 		obs.Ready++
 

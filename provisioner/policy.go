@@ -41,6 +41,9 @@ type Observation struct {
 	// agents report them); Ready those that answered $SRV.STATS.
 	Current int
 	Ready   int
+	// Concurrency is the handler slots of one instance (the highest any
+	// instance reported), for models that count servers.
+	Concurrency int
 	// Limits are the service's min and max instances; the supervisor
 	// clamps every decision to them, a policy may use them in its reason.
 	Limits Limits

@@ -35,6 +35,9 @@ type PredictiveConfig struct {
 	// load arrives. Zero means one Slot, so that a config that changes Slot
 	// (a compressed day) keeps a lead that fits it; at most a Day.
 	Lead time.Duration
+	// Model and SLAPercentile: as ReactiveConfig's.
+	Model         string
+	SLAPercentile float64
 }
 
 // DefaultPredictiveConfig returns hour slots of a 24h day, a week of
@@ -65,7 +68,7 @@ func (c PredictiveConfig) Validate() error {
 	case c.Lead < 0 || c.Lead > c.Day:
 		return fmt.Errorf("provisioner: predictive: Lead %v must be between 0 (one Slot) and a Day (%v)", c.Lead, c.Day)
 	}
-	return nil
+	return checkModel("predictive", c.Model, c.SLAPercentile)
 }
 
 // Predictive is the predictive provisioning of Urgaonkar et al.: it
@@ -190,7 +193,7 @@ func (p *Predictive) plan(ctx context.Context, obs Observation) (predictivePlan,
 	defer p.mu.Unlock()
 	st := p.state[obs.Service]
 	if st == nil {
-		st = &predictiveState{est: capacityEstimate{d: p.cfg.ResponseTime}}
+		st = &predictiveState{est: capacityEstimate{d: p.cfg.ResponseTime, model: p.cfg.Model, slaQ: p.cfg.SLAPercentile}}
 		p.state[obs.Service] = st
 	}
 	st.est.observe(obs)

@@ -31,6 +31,11 @@ type ReactiveConfig struct {
 	// keeps its count: above Tau1 or below Tau2 it recomputes η from the
 	// observed rate. Tau1 > 1 > Tau2 > 0.
 	Tau1, Tau2 float64
+	// Model sizes the count for a rate: ModelGG1 (default; ResponseTime
+	// is a mean) or ModelErlang (ResponseTime bounds the SLAPercentile of
+	// response time, default DefaultSLAPercentile).
+	Model         string
+	SLAPercentile float64
 }
 
 // DefaultReactiveConfig returns the default thresholds, DefaultTau1 and
@@ -49,7 +54,7 @@ func (c ReactiveConfig) Validate() error {
 	case !(c.Tau2 > 0 && c.Tau2 < 1):
 		return fmt.Errorf("provisioner: reactive: Tau2 %v must be between 0 and 1 (default %v)", c.Tau2, DefaultTau2)
 	}
-	return nil
+	return checkModel("reactive", c.Model, c.SLAPercentile)
 }
 
 // Reactive is the reactive provisioning of Urgaonkar et al.: it sizes each
@@ -96,7 +101,7 @@ func (r *Reactive) Decide(ctx context.Context, obs Observation) (Decision, error
 	defer r.mu.Unlock()
 	st := r.state[obs.Service]
 	if st == nil {
-		st = &reactiveState{est: capacityEstimate{d: r.cfg.ResponseTime}}
+		st = &reactiveState{est: capacityEstimate{d: r.cfg.ResponseTime, model: r.cfg.Model, slaQ: r.cfg.SLAPercentile}}
 		r.state[obs.Service] = st
 	}
 	st.est.observe(obs)
