@@ -7,13 +7,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/dpc-project/dpc/agent"
 	"github.com/dpc-project/dpc/internal/proctest"
+	"github.com/dpc-project/dpc/loadgen"
 	"github.com/dpc-project/dpc/omq"
 )
 
@@ -69,13 +69,18 @@ services:
 		t.Fatalf("the instance runs %q, want the approved manifest's command", p.Command)
 	}
 
-	// The step: an open-loop load of 150 calls/s.
+	// The step: an open-loop load of 150 calls/s, evenly spaced; calls
+	// still in flight when it stops may end within their timeout.
+	const callTimeout = 10 * time.Second
+	rec := loadgen.NewRecorder([]string{"work"}, callTimeout)
+	gen := loadgen.NewGenerator(node, rec, loadgen.Config{Function: "work", Timeout: callTimeout, MaxInflight: 4096})
 	loadCtx, stopLoad := context.WithCancel(context.Background())
-	var sent, failed atomic.Int64
+	loadStart := time.Now()
 	loadDone := make(chan struct{})
 	go func() {
 		defer close(loadDone)
-		offer(loadCtx, node.Lookup("work"), rate, &sent, &failed)
+		gen.Run(loadCtx, loadStart, loadgen.EvenArrivals(loadgen.Constant{PerSec: rate, For: time.Hour}))
+		gen.Drain(callTimeout)
 	}()
 	t.Cleanup(func() { stopLoad(); <-loadDone })
 
@@ -115,10 +120,12 @@ services:
 	<-loadDone
 	eventually(t, 60*time.Second, func() bool { return ready() == 1 && countRunning(t, agents) == 1 },
 		"the service to shrink back to one instance")
-	if sent.Load() == 0 {
+	secs := int(time.Since(loadStart)/time.Second) + 1
+	offered := loadgen.Summarize("work", "", rec.Rows(loadgen.Constant{PerSec: rate, For: time.Hour}, 0, secs, target)[0], nil, 0, secs, target)
+	if offered.Calls == 0 {
 		t.Fatal("no load was offered")
 	}
-	t.Logf("offered %d calls, %d failed", sent.Load(), failed.Load())
+	t.Logf("offered %d calls, %d failed", offered.Calls, offered.Errors+offered.Timeouts+offered.Dropped)
 
 	// Every decision is logged with its reason.
 	var up, down bool
@@ -146,31 +153,6 @@ func writeFile(t *testing.T, path, content string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
 		t.Fatal(err)
-	}
-}
-
-// offer sends calls at rate per second, evenly spaced, without waiting
-// for replies (open loop), until ctx ends. Calls in flight then finish on
-// their own timeout.
-func offer(ctx context.Context, stub *omq.Stub, rate int, sent, failed *atomic.Int64) {
-	done := make(chan *omq.Call, 4096)
-	go func() {
-		for c := range done {
-			if c.Error != nil {
-				failed.Add(1)
-			}
-		}
-	}()
-	tick := time.NewTicker(time.Second / time.Duration(rate))
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-			stub.Go(context.Background(), "work", nil, nil, done, omq.Timeout(10*time.Second))
-			sent.Add(1)
-		}
 	}
 }
 

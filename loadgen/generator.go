@@ -91,7 +91,7 @@ func (g *Generator) Run(ctx context.Context, start time.Time, next Arrivals) int
 		}
 		due := start.Add(at)
 		if wait := time.Until(due); wait > 0 {
-			if !sleepCtx(ctx, wait) {
+			if !Sleep(ctx, wait) {
 				return n
 			}
 		} else if ctx.Err() != nil {
@@ -176,7 +176,7 @@ func SampleInstances(ctx context.Context, node *omq.Node, rec *Recorder, start t
 					rec.Instances(i, sec, len(pings))
 				}
 				// The next whole second of the load.
-				if !sleepCtx(ctx, time.Until(start.Add(time.Duration(sec+1)*time.Second))) {
+				if !Sleep(ctx, time.Until(start.Add(time.Duration(sec+1)*time.Second))) {
 					return
 				}
 			}
@@ -185,8 +185,8 @@ func SampleInstances(ctx context.Context, node *omq.Node, rec *Recorder, start t
 	wg.Wait()
 }
 
-// sleepCtx sleeps for d; false when ctx ended first.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
+// Sleep sleeps for d, or less if ctx ends first; false when it did.
+func Sleep(ctx context.Context, d time.Duration) bool {
 	if d <= 0 {
 		return ctx.Err() == nil
 	}

@@ -33,3 +33,19 @@ func (s Step) Rate(t time.Duration) float64 {
 		return s.Low
 	}
 }
+
+// Constant is a load that does not change: PerSec for For.
+type Constant struct {
+	PerSec float64
+	For    time.Duration
+}
+
+func (c Constant) Length() time.Duration     { return c.For }
+func (c Constant) ReportFrom() time.Duration { return 0 }
+
+func (c Constant) Rate(t time.Duration) float64 {
+	if t < 0 || t >= c.For {
+		return 0
+	}
+	return c.PerSec
+}

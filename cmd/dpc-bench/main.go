@@ -44,12 +44,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
 
 	"github.com/alecthomas/kong"
+	"github.com/dpc-project/dpc/internal/benchreport"
 )
+
+// errInterrupted marks a run stopped by a signal; main exits with 130.
+var errInterrupted = errors.New("interrupted")
 
 func main() {
 	var cli CLI
@@ -78,4 +83,22 @@ func main() {
 		fmt.Fprintln(os.Stderr, "dpc-bench:", err)
 		os.Exit(1)
 	}
+}
+
+// printReport prints rep on stdout, as JSON with asJSON, else as text
+// does; then errInterrupted when the run was interrupted.
+func printReport[R any](stdout io.Writer, asJSON bool, rep R, text func(io.Writer, R) error, interrupted bool) error {
+	var err error
+	if asJSON {
+		err = benchreport.WriteJSON(stdout, rep)
+	} else {
+		err = text(stdout, rep)
+	}
+	if err != nil {
+		return err
+	}
+	if interrupted {
+		return errInterrupted
+	}
+	return nil
 }

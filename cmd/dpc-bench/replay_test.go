@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,9 +14,7 @@ import (
 	"testing"
 
 	"github.com/alecthomas/kong"
-	"github.com/dpc-project/dpc/loadgen"
-	"github.com/dpc-project/dpc/provisioner"
-	"gopkg.in/yaml.v3"
+	"github.com/dpc-project/dpc/internal/elasticity"
 )
 
 // replayCmd parses a replay command line as dpc-bench would, defaults
@@ -75,89 +72,16 @@ func TestReplayCmd_Validate(t *testing.T) {
 	}
 }
 
-// The generated config is one dpc-provisioner accepts, for every policy,
-// and the agent's has the service commands the replay needs.
-func TestReplayCmd_ProvisionerConfig(t *testing.T) {
-	for _, policy := range []string{"reactive", "predictive", "combined", "target-tracking", "fixed"} {
-		c := replayCmd(t, "--policy", policy, "--fixed", "2", "--max", "6", "--service-time-dist", "exp")
-		data, err := c.provisionerConfig()
-		if err != nil {
-			t.Fatal(err)
-		}
-		fc, err := provisioner.ParseConfig("provisioner.yml", data)
-		if err != nil {
-			t.Fatalf("%s: %v\n%s", policy, err, data)
-		}
-		svcs, err := fc.BuildServices(provisioner.NewMemoryHistory())
-		if err != nil {
-			t.Fatalf("%s: %v\n%s", policy, err, data)
-		}
-		if len(svcs) != 2 || svcs[0].Name != "work" || svcs[1].Name != "work-fixed" {
-			t.Fatalf("%s: services %+v", policy, svcs)
-		}
-		if svcs[0].Policy.Name() != policy || svcs[0].Limits.Min != 1 || svcs[0].Limits.Max != 6 {
-			t.Errorf("%s: work under %s, limits %+v", policy, svcs[0].Policy.Name(), svcs[0].Limits)
-		}
-		if svcs[1].Policy.Name() != "fixed" || svcs[1].Limits.Min != 2 || svcs[1].Limits.Max != 2 {
-			t.Errorf("%s: work-fixed under %s, limits %+v", policy, svcs[1].Policy.Name(), svcs[1].Limits)
-		}
-		agentCfg, err := c.agentConfig()
-		if err != nil {
-			t.Fatal(err)
-		}
-		var ac struct {
-			Services map[string]struct{ Command []string } `yaml:"services"`
-		}
-		if err := yaml.Unmarshal(agentCfg, &ac); err != nil {
-			t.Fatal(err)
-		}
-		if got := strings.Join(ac.Services["work-fixed"].Command, " "); got != "dpc-service work --name work-fixed --service-time 20ms --service-time-dist exp --concurrency 1" {
-			t.Errorf("%s: work-fixed command %q", policy, got)
-		}
-		if got := strings.Join(ac.Services["work"].Command, " "); got != "dpc-service work --service-time 20ms --service-time-dist exp --concurrency 1" {
-			t.Errorf("%s: work command %q", policy, got)
-		}
-	}
-}
-
-func TestWriteCSV_HeaderAndEmptyUnknowns(t *testing.T) {
-	rows := [][]loadgen.Row{
-		{{T: 0, Day: 1, Service: "work", Offered: 10, Sent: 3, OK: 3, P50: 1.5, P95: 2, P99: 2.25, Instances: 2, SLAMet: true}},
-		{{T: 0, Day: 1, Service: "work-fixed", Offered: 10, P50: math.NaN(), P95: math.NaN(), P99: math.NaN(), Instances: -1, SLAMet: true}},
-	}
-	var b bytes.Buffer
-	if err := writeCSV(&b, rows, []int{3}); err != nil {
-		t.Fatal(err)
-	}
-	recs, err := csv.NewReader(&b).ReadAll()
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := [][]string{
-		csvHeader,
-		{"0", "1", "work", "10.00", "3", "3", "0", "0", "0", "1.50", "2.00", "2.25", "2", "true", "3"},
-		{"0", "1", "work-fixed", "10.00", "0", "0", "0", "0", "0", "", "", "", "", "true", "3"},
-	}
-	if len(recs) != len(want) {
-		t.Fatalf("got %q", recs)
-	}
-	for i := range want {
-		if strings.Join(recs[i], ",") != strings.Join(want[i], ",") {
-			t.Errorf("line %d: %q, want %q", i+1, recs[i], want[i])
-		}
-	}
-}
-
 // runReplay runs a replay with a short day into a temporary directory and
 // returns its summary and the directory.
-func runReplay(t *testing.T, ctx context.Context, stderr interface{ Write([]byte) (int, error) }, args ...string) (*ReplayReport, string, error) {
+func runReplay(t *testing.T, ctx context.Context, stderr interface{ Write([]byte) (int, error) }, args ...string) (*elasticity.ReplayReport, string, error) {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "out")
 	c := replayCmd(t, append([]string{"--bin-dir", binDir(t), "--out", out, "--json", "--progress-every", "1s"}, args...)...)
 	var stdout bytes.Buffer
 	err := c.Run(ctx, &stdout, stderr)
 	checkUserHomeUntouched(t)
-	var rep ReplayReport
+	var rep elasticity.ReplayReport
 	data, rerr := os.ReadFile(filepath.Join(out, "summary.json"))
 	if rerr != nil {
 		return nil, out, errors.Join(err, rerr)

@@ -10,6 +10,9 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/dpc-project/dpc/internal/benchreport"
+	"github.com/dpc-project/dpc/internal/benchsys"
+	"github.com/dpc-project/dpc/internal/elasticity"
 	"github.com/dpc-project/dpc/loadgen"
 	"github.com/dpc-project/dpc/omq"
 )
@@ -143,7 +146,7 @@ func (c *StepCmd) Run(ctx context.Context, stdout, stderr io.Writer) (err error)
 	}
 	progress := rc.progressTo(stderr)
 
-	sys, err := rc.startSystem(ctx, out, progress)
+	sys, err := benchsys.StartWork(ctx, rc.work(), out, progress)
 	if err != nil {
 		if ctx.Err() != nil {
 			return errInterrupted
@@ -152,31 +155,31 @@ func (c *StepCmd) Run(ctx context.Context, stdout, stderr io.Writer) (err error)
 	}
 	defer func() {
 		progress("stopping the processes")
-		if stopErr := sys.stop(); stopErr != nil && err == nil {
+		if stopErr := sys.Stop(); stopErr != nil && err == nil {
 			err = stopErr
 		}
 	}()
 
-	rep := &StepReport{
-		Machine: readMachine(), System: sys.info, Curve: curveDesc, Out: out,
-		Config: StepConfig{
+	rep := &elasticity.StepReport{
+		Machine: benchreport.ReadMachine(), System: sys.Info, Curve: curveDesc, Out: out,
+		Config: elasticity.StepConfig{
 			Low: c.Low, High: c.High, Warmup: c.Warmup, Hold: c.Hold, After: c.After,
 			Arrivals: c.Arrivals, Seed: c.Seed, SLA: c.SLA, Stable: c.Stable, Timeout: c.Timeout,
 			ServiceTime: c.ServiceTime, ServiceTimeDist: c.ServiceTimeDist, Concurrency: c.Concurrency,
 			Policy: c.Policy, Min: c.Min, Max: c.Max, Period: c.Period, Direct: c.Direct, MaxInflight: c.MaxInflight,
 		},
 	}
-	rep.Load.Start = loadAvg()
-	run, runErr := c.offer(ctx, sys, rc, curve, arrivals, progress)
-	rep.Load.End = loadAvg()
+	rep.Load.Start = benchreport.LoadAvg()
+	run, runErr := c.offer(ctx, sys, curve, arrivals, progress)
+	rep.Load.End = benchreport.LoadAvg()
 	interrupted := ctx.Err() != nil
 	if runErr != nil && !interrupted {
 		return runErr
 	}
 	rep.Interrupted = interrupted
-	rows := run.rec.Rows(curve, 0, run.upTo, c.SLA)[0]
-	c.measure(rep, rc, curve, rows, run)
-	if err := c.writeResults(out, rep, rows, rc, curve, stdout); err != nil {
+	rows := run.Rec.Rows(curve, 0, run.UpTo, c.SLA)[0]
+	elasticity.MeasureStep(rep, curve, rows, run)
+	if err := elasticity.WriteStepResults(out, rep, rows, curve, c.JSON, stdout); err != nil {
 		return err
 	}
 	if interrupted {
@@ -185,83 +188,17 @@ func (c *StepCmd) Run(ctx context.Context, stdout, stderr io.Writer) (err error)
 	return nil
 }
 
-// stepRun is what offering the step recorded.
-type stepRun struct {
-	rec    *loadgen.Recorder
-	upTo   int // whole seconds recorded
-	served *servedLog
-	// atStep are the instances that answered $SRV.PING just before the
-	// step up; pinged is false when that ping failed or never ran.
-	atStep []string
-	pinged bool
-}
-
 // offer runs the load, the instance counts and the ping at the step.
-func (c *StepCmd) offer(ctx context.Context, sys *system, rc *ReplayCmd, curve loadgen.Step, arrivals loadgen.Arrivals, progress func(string, ...any)) (*stepRun, error) {
-	run := &stepRun{rec: loadgen.NewRecorder([]string{elasticService}, c.Timeout)}
-	nc, err := sys.connect("dpc-bench step")
+func (c *StepCmd) offer(ctx context.Context, sys *benchsys.System, curve loadgen.Step, arrivals loadgen.Arrivals, progress func(string, ...any)) (*elasticity.StepRun, error) {
+	node, err := sys.Node("dpc-bench step", omq.WithTimeout(c.Timeout))
 	if err != nil {
-		return run, err
+		return nil, err
 	}
-	defer nc.Close()
-	node, err := omq.New(nc, omq.WithTimeout(c.Timeout))
-	if err != nil {
-		return run, err
-	}
-
-	length := curve.Length()
-	progress("offering %s of load: %g req/s, %g from t=%s to t=%s", length, c.Low, c.High, curve.Up(), curve.Down())
-	start := time.Now()
-	run.served = newServedLog(start)
-	bg, stopBG := context.WithCancel(ctx)
-	var done [3]chan struct{}
-	for i := range done {
-		done[i] = make(chan struct{})
-	}
-	go func() {
-		defer close(done[0])
-		loadgen.SampleInstances(bg, node, run.rec, start, c.PingWindow)
-	}()
-	go func() {
-		defer close(done[1])
-		rc.reportProgress(bg, run.rec, curve, start, progress)
-	}()
-	go func() {
-		// Which instances there are at the step: the ping ends as the
-		// load steps up, so an instance started for the step cannot be
-		// among them.
-		defer close(done[2])
-		if !sleepCtx(bg, time.Until(start.Add(curve.Up()-c.PingWindow))) {
-			return
-		}
-		pings, err := node.PingWithin(bg, elasticService, c.PingWindow)
-		if err != nil {
-			return
-		}
-		for _, p := range pings {
-			run.atStep = append(run.atStep, p.ID)
-		}
-		run.pinged = true
-	}()
-
-	gen := loadgen.NewGenerator(node, run.rec, loadgen.Config{
-		Function: workFunction, Timeout: c.Timeout, MaxInflight: c.MaxInflight, Served: run.served.served,
-	})
-	gen.Run(ctx, start, arrivals)
-	elapsed := time.Since(start)
-	if ctx.Err() == nil {
-		sleepCtx(ctx, time.Until(start.Add(length)))
-		elapsed = min(time.Since(start), length)
-	}
-	progress("load ended at t=%s; waiting for the calls in flight", elapsed.Round(time.Second))
-	gen.Drain(c.Timeout + 2*time.Second)
-	stopBG()
-	for _, d := range done {
-		<-d
-	}
-	run.upTo = int(elapsed / time.Second)
-	if ctx.Err() == nil && elapsed >= length {
-		run.upTo = int((length + time.Second - 1) / time.Second)
-	}
-	return run, nil
+	defer node.Conn().Close()
+	progress("offering %s of load: %g req/s, %g from t=%s to t=%s", curve.Length(), c.Low, c.High, curve.Up(), curve.Down())
+	return elasticity.OfferStep(ctx, node, curve, loadgen.Offer{
+		Arrivals:   arrivals,
+		Config:     loadgen.Config{Function: benchsys.WorkFunction, Timeout: c.Timeout, MaxInflight: c.MaxInflight},
+		PingWindow: c.PingWindow, Progress: progress, Every: c.Every,
+	}), nil
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/alecthomas/kong"
+	"github.com/dpc-project/dpc/internal/elasticity"
 )
 
 // parseStep parses a step command line as dpc-bench would; kong runs
@@ -48,7 +49,7 @@ func TestStepCmd_Validate(t *testing.T) {
 
 // runStep runs a short step into a temporary directory and returns the
 // summary printed by --json, after checking summary.json says the same.
-func runStep(t *testing.T, args ...string) (*StepReport, string) {
+func runStep(t *testing.T, args ...string) (*elasticity.StepReport, string) {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "out")
 	c, err := parseStep(t, append([]string{"--bin-dir", binDir(t), "--out", out, "--json", "--progress-every", "1s",
@@ -61,7 +62,7 @@ func runStep(t *testing.T, args ...string) (*StepReport, string) {
 		t.Fatalf("%v\n%s", err, progress.String())
 	}
 	checkUserHomeUntouched(t)
-	var rep StepReport
+	var rep elasticity.StepReport
 	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
 		t.Fatalf("--json: %v\n%s", err, stdout.String())
 	}
@@ -84,7 +85,7 @@ func runStep(t *testing.T, args ...string) (*StepReport, string) {
 // checkStepReport checks what every run's report must have: three phases
 // covering the run, the step where it was asked for, times not negative,
 // the peak at least the count before the step.
-func checkStepReport(t *testing.T, rep *StepReport) {
+func checkStepReport(t *testing.T, rep *elasticity.StepReport) {
 	t.Helper()
 	if len(rep.Phases) != 3 || rep.Phases[0].From != 0 || rep.Phases[1].From != 2 || rep.Phases[2].From != 7 || rep.Phases[2].To != 11 {
 		t.Fatalf("phases %+v", rep.Phases)
@@ -113,7 +114,7 @@ func checkStepReport(t *testing.T, rep *StepReport) {
 		}
 	}
 	var text bytes.Buffer
-	if err := writeStepText(&text, rep); err != nil || !strings.Contains(text.String(), "first new instance serving a call") {
+	if err := elasticity.WriteStepText(&text, rep); err != nil || !strings.Contains(text.String(), "first new instance serving a call") {
 		t.Errorf("text: %v\n%s", err, text.String())
 	}
 }

@@ -15,7 +15,12 @@ import (
 	"time"
 
 	"github.com/alecthomas/kong"
+	"github.com/dpc-project/dpc/internal/benchsys"
+	"github.com/dpc-project/dpc/internal/callbench"
+	"github.com/dpc-project/dpc/internal/procstat"
 	"github.com/dpc-project/dpc/internal/proctest"
+	"github.com/dpc-project/dpc/internal/soak"
+	"github.com/dpc-project/dpc/internal/thesis"
 	"github.com/dpc-project/dpc/trust"
 )
 
@@ -76,7 +81,7 @@ func binDir(t *testing.T) string {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
-		buildErr = goBuild(ctx, buildDir, hubPackage, servicePackage, agentPackage, provisionerPackage)
+		buildErr = benchsys.Build(ctx, buildDir, benchsys.HubPackage, benchsys.ServicePackage, benchsys.AgentPackage, benchsys.ProvisionerPackage)
 	})
 	if buildErr != nil {
 		t.Fatal(buildErr)
@@ -93,7 +98,7 @@ func systemFlags(t *testing.T) SystemFlags {
 
 // checkGone fails if a process the bench started is still there: every
 // one must have been stopped and waited for.
-func checkGone(t *testing.T, procs []ProcInfo) {
+func checkGone(t *testing.T, procs []benchsys.ProcInfo) {
 	t.Helper()
 	if len(procs) == 0 {
 		t.Fatal("no processes reported")
@@ -112,7 +117,7 @@ func TestThesisCmd_SaneReport(t *testing.T) {
 	if err := cmd.Run(t.Context(), &out, &progress); err != nil {
 		t.Fatalf("%v\n%s", err, progress.String())
 	}
-	var rep ThesisReport
+	var rep thesis.Report
 	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
 		t.Fatalf("JSON report does not decode: %v\n%s", err, out.String())
 	}
@@ -155,7 +160,7 @@ func TestThesisCmd_SaneReport(t *testing.T) {
 	}
 
 	var text bytes.Buffer
-	if err := writeThesisText(&text, &rep); err != nil {
+	if err := thesis.WriteText(&text, &rep); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"hub.nopKserv", "tst.nopExtra", "403.23", "363.64", "average", "38–60% (K-serv)", "ratio"} {
@@ -172,14 +177,14 @@ func TestSoakCmd_SaneReport(t *testing.T) {
 	if err := cmd.Run(t.Context(), &out, &progress); err != nil {
 		t.Fatalf("%v\n%s", err, progress.String())
 	}
-	var rep SoakReport
+	var rep soak.Report
 	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
 		t.Fatalf("JSON report does not decode: %v\n%s", err, out.String())
 	}
 	checkGone(t, rep.System.Processes)
 
 	procs := []string{"hub", "tst#1", "tst#2"}
-	for _, w := range []*IdleWindow{rep.Idle, rep.IdleAfter} {
+	for _, w := range []*soak.IdleWindow{rep.Idle, rep.IdleAfter} {
 		if w == nil {
 			t.Fatal("an idle window is missing")
 		}
@@ -199,7 +204,7 @@ func TestSoakCmd_SaneReport(t *testing.T) {
 		if s.Calls != i*50 {
 			t.Errorf("sample %d at %d calls, want %d", i, s.Calls, i*50)
 		}
-		for _, p := range append(procs, clientProc) {
+		for _, p := range append(procs, procstat.ClientName) {
 			if s.RSS[p] <= 0 {
 				t.Errorf("sample %d: no RSS for %s: %v", i, p, s.RSS)
 			}
@@ -229,7 +234,7 @@ func TestSoakCmd_SaneReport(t *testing.T) {
 	}
 
 	var text bytes.Buffer
-	if err := writeSoakText(&text, &rep); err != nil {
+	if err := soak.WriteText(&text, &rep); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"idle, before the calls", "hub heap in use", "tst#2 RSS", "trend per 100k calls", "idle, after the calls"} {
@@ -242,40 +247,40 @@ func TestSoakCmd_SaneReport(t *testing.T) {
 // With --nats the commands measure a running system and leave it running.
 func TestThesisCmd_RunningSystem(t *testing.T) {
 	flags := systemFlags(t)
-	sys, err := startSystem(t.Context(), flags, 1, func(string, ...any) {})
+	sys, err := benchsys.StartTst(t.Context(), flags.options(), 1, func(string, ...any) {})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer func() {
-		if err := sys.stop(); err != nil {
+		if err := sys.Stop(); err != nil {
 			t.Error(err)
 		}
 	}()
-	prof, err := trust.LoadProfile(sys.home)
+	prof, err := trust.LoadProfile(sys.Home())
 	if err != nil {
 		t.Fatal(err)
 	}
 	cmd := ThesisCmd{Runs: 1, Calls: 10, SystemFlags: SystemFlags{
-		NATS: sys.info.URL, Creds: prof.CredsFile(), TLSCA: prof.CAFile(), PIDs: map[string]int{"hub": sys.hub().pid},
+		NATS: sys.Info.URL, Creds: prof.CredsFile(), TLSCA: prof.CAFile(), PIDs: map[string]int{"hub": sys.Hub().PID},
 		StartTimeout: time.Minute, Timeout: 5 * time.Second, JSON: true, Quiet: true,
 	}}
 	var out bytes.Buffer
 	if err := cmd.Run(t.Context(), &out, &out); err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
-	var rep ThesisReport
+	var rep thesis.Report
 	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
 		t.Fatal(err)
 	}
 	if rep.System.Started {
 		t.Error("reported as started by the bench")
 	}
-	if cpu := rep.Functions[0].CPU; len(cpu) != 2 || cpu[0].Name != "hub" || cpu[1].Name != clientProc {
+	if cpu := rep.Functions[0].CPU; len(cpu) != 2 || cpu[0].Name != "hub" || cpu[1].Name != procstat.ClientName {
 		t.Errorf("want the CPU of hub and client, got %+v", cpu)
 	}
-	for _, p := range sys.procs {
-		if p.exited() {
-			t.Errorf("%s stopped by a run against it", p.name)
+	for _, p := range sys.Procs {
+		if p.Exited() {
+			t.Errorf("%s stopped by a run against it", p.Name)
 		}
 	}
 }
@@ -284,17 +289,17 @@ func TestThesisCmd_RunningSystem(t *testing.T) {
 // the bench cannot measure it.
 func TestThesisCmd_RunningSystemNeedsCredentials(t *testing.T) {
 	flags := systemFlags(t)
-	sys, err := startSystem(t.Context(), flags, 1, func(string, ...any) {})
+	sys, err := benchsys.StartTst(t.Context(), flags.options(), 1, func(string, ...any) {})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer func() {
-		if err := sys.stop(); err != nil {
+		if err := sys.Stop(); err != nil {
 			t.Error(err)
 		}
 	}()
 	cmd := ThesisCmd{Runs: 1, Calls: 10, SystemFlags: SystemFlags{
-		NATS: sys.info.URL, StartTimeout: 5 * time.Second, Timeout: time.Second, JSON: true, Quiet: true,
+		NATS: sys.Info.URL, StartTimeout: 5 * time.Second, Timeout: time.Second, JSON: true, Quiet: true,
 	}}
 	var out bytes.Buffer
 	if err := cmd.Run(t.Context(), &out, &out); err == nil {
@@ -306,36 +311,36 @@ func TestThesisCmd_RunningSystemNeedsCredentials(t *testing.T) {
 // owner's credentials (--creds, --tls-ca), over TLS.
 func TestCompareCmd_Hub(t *testing.T) {
 	flags := systemFlags(t)
-	sys := &system{progress: func(string, ...any) {}}
+	sys := benchsys.New(func(string, ...any) {}, "")
 	defer func() {
-		if err := sys.stop(); err != nil {
+		if err := sys.Stop(); err != nil {
 			t.Error(err)
 		}
 	}()
-	if err := sys.makeDir("dpc-bench-test-"); err != nil {
+	if err := sys.MakeDir("dpc-bench-test-"); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
-	if err := sys.startHub(ctx, flags.HubBin); err != nil {
+	if err := sys.StartHub(ctx, flags.HubBin); err != nil {
 		t.Fatal(err)
 	}
 	checkUserHomeUntouched(t)
-	prof, err := trust.LoadProfile(sys.home)
+	prof, err := trust.LoadProfile(sys.Home())
 	if err != nil {
 		t.Fatal(err)
 	}
 	cmd := CompareCmd{
-		URL: sys.info.URL, Creds: prof.CredsFile(), TLSCA: prof.CAFile(),
-		Clients: []int{1}, Requests: 50, Repeats: 1, Sides: []string{sideRaw, sideOMQ},
+		URL: sys.Info.URL, Creds: prof.CredsFile(), TLSCA: prof.CAFile(),
+		Clients: []int{1}, Requests: 50, Repeats: 1, Sides: []string{callbench.SideRaw, callbench.SideOMQ},
 		Timeout: 5 * time.Second, JSON: true, Quiet: true,
-		MinThroughput: DefaultTargets.MinThroughput, MaxP50: DefaultTargets.MaxP50,
+		MinThroughput: callbench.DefaultTargets.MinThroughput, MaxP50: callbench.DefaultTargets.MaxP50,
 	}
 	var out, errOut bytes.Buffer
 	if err := cmd.Run(t.Context(), &out, &errOut); err != nil {
 		t.Fatalf("%v\n%s", err, errOut.String())
 	}
-	var rep Report
+	var rep callbench.Report
 	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
 		t.Fatalf("JSON report does not decode: %v\n%s", err, out.String())
 	}
@@ -377,7 +382,7 @@ func TestSoakCmd_InterruptStopsProcesses(t *testing.T) {
 	case <-time.After(50 * time.Second):
 		t.Fatal("soak did not stop after its context was cancelled")
 	}
-	var rep SoakReport
+	var rep soak.Report
 	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
 		t.Fatalf("no report after the interrupt: %v\n%s", err, out.String())
 	}
@@ -429,8 +434,8 @@ func TestCLI_Commands(t *testing.T) {
 			return nil
 		}},
 		{[]string{"compare", "--sides", "raw"}, "compare", nil},
-		{[]string{"compare", "--url", "tls://h:4222", "--creds", "system_test.go", "--tls-ca", "bench_test.go"}, "compare", func(c *CLI) error {
-			if c.Compare.URL != "tls://h:4222" || filepath.Base(c.Compare.Creds) != "system_test.go" || filepath.Base(c.Compare.TLSCA) != "bench_test.go" {
+		{[]string{"compare", "--url", "tls://h:4222", "--creds", "system_test.go", "--tls-ca", "compare_test.go"}, "compare", func(c *CLI) error {
+			if c.Compare.URL != "tls://h:4222" || filepath.Base(c.Compare.Creds) != "system_test.go" || filepath.Base(c.Compare.TLSCA) != "compare_test.go" {
 				return fmt.Errorf("compare hub flags %+v", c.Compare)
 			}
 			return nil
@@ -471,72 +476,5 @@ func TestCLI_Commands(t *testing.T) {
 				}
 			}
 		})
-	}
-}
-
-func TestParseStatCPU(t *testing.T) {
-	// A command name with spaces and parentheses; utime 250 and stime 50
-	// ticks are fields 14 and 15.
-	line := "1234 (a (b) c) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 7 0 100 1000 200\n"
-	got, err := parseStatCPU([]byte(line))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := 3 * time.Second; got != want {
-		t.Errorf("got %s, want %s", got, want)
-	}
-	if _, err := parseStatCPU([]byte("1234 (x) S 1 2")); err == nil {
-		t.Error("a short line parsed")
-	}
-	self, err := procCPU(os.Getpid())
-	if runtime.GOOS == "linux" && (err != nil || self < 0) {
-		t.Errorf("own CPU: %s, %v", self, err)
-	}
-}
-
-func TestParseMetrics(t *testing.T) {
-	text := `# HELP go_goroutines Number of goroutines.
-# TYPE go_goroutines gauge
-go_goroutines 42
-go_memstats_heap_inuse_bytes 4.538368e+06
-omq_handled_total{function="nopKserv",service="hub"} 3
-`
-	m, err := parseMetrics(strings.NewReader(text), metricGoroutines, metricHeapInuse)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if m[metricGoroutines] != 42 || m[metricHeapInuse] != 4538368 {
-		t.Errorf("got %v", m)
-	}
-	if _, err := parseMetrics(strings.NewReader(text), "process_open_fds"); err == nil {
-		t.Error("a missing series gave no error")
-	}
-}
-
-func TestGrowth_SlopeAfterWarmup(t *testing.T) {
-	var samples []MemSample
-	for i := range 6 {
-		calls := i * 1000
-		rss := int64(10 << 20)
-		if i > 0 {
-			rss += int64(calls) * 100 // 100 bytes per call after warm-up
-		}
-		samples = append(samples, MemSample{Calls: calls, RSS: map[string]int64{"hub": rss}, HubHeapInuse: 1 << 20, HubGoroutines: 50})
-	}
-	g := growth(samples, 1000)
-	if len(g) != 3 {
-		t.Fatalf("want hub RSS, heap and goroutines, got %+v", g)
-	}
-	if g[0].Series != "hub RSS" || g[0].FromCalls != 1000 || g[0].ToCalls != 5000 {
-		t.Errorf("hub RSS: %+v", g[0])
-	}
-	if d := g[0].PerCall - 100; d > 1e-9 || d < -1e-9 {
-		t.Errorf("slope %v, want 100 bytes per call", g[0].PerCall)
-	}
-	if g[1].PerCall != 0 || g[2].PerCall != 0 {
-		t.Errorf("flat series with a slope: %+v %+v", g[1], g[2])
-	}
-	if growth(samples[:2], 1000) != nil {
-		t.Error("growth from a single sample after warm-up")
 	}
 }

@@ -1,0 +1,277 @@
+package benchsys
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/dpc-project/dpc/omq"
+	"gopkg.in/yaml.v3"
+)
+
+// WorkFunction is the function the elasticity benches call on every
+// service.
+const WorkFunction = "work"
+
+// The services of the work system.
+const (
+	ElasticService = "work"
+	FixedService   = "work-fixed"
+)
+
+// Work is the system of the elasticity benches: the work service
+// ("work", each call sleeping ServiceTime) resized by dpc-provisioner
+// under Policy between Min and Max instances, and a copy of it,
+// "work-fixed", of Fixed instances; or with Direct both started directly,
+// Min and Fixed instances, with neither agent nor provisioner.
+type Work struct {
+	Policy          string
+	Min, Max, Fixed int
+	ServiceTime     time.Duration
+	ServiceTimeDist string // fixed or exp
+	Concurrency     int
+	Period          time.Duration // the provisioner's
+	// Day is the predictive policy's day; SLA the p95 latency the
+	// policies' targets are derived from.
+	Day    time.Duration
+	SLA    time.Duration
+	Direct bool
+	// BinDir has dpc-hub, dpc-service, dpc-agent and dpc-provisioner
+	// built; "" builds them into the system's temporary directory.
+	BinDir       string
+	StartTimeout time.Duration
+}
+
+// ServiceCommand is the command line of one of the replay's services.
+func (c Work) ServiceCommand(name string) []string {
+	cmd := []string{"dpc-service", ElasticService}
+	if name != ElasticService {
+		cmd = append(cmd, "--name", name)
+	}
+	return append(cmd, "--service-time", c.ServiceTime.String(), "--service-time-dist", c.ServiceTimeDist,
+		"--concurrency", strconv.Itoa(c.Concurrency))
+}
+
+// ProvisionerConfig is dpc-provisioner's config file for the replay: the
+// elastic service under c.Policy, with every policy's settings derived
+// from the SLA and the curve's day, and the fixed one.
+func (c Work) ProvisionerConfig() ([]byte, error) {
+	type reactive struct {
+		ResponseTime string  `yaml:"response_time"`
+		Tau1         float64 `yaml:"tau1"`
+		Tau2         float64 `yaml:"tau2"`
+	}
+	type predictive struct {
+		ResponseTime string  `yaml:"response_time"`
+		Slot         string  `yaml:"slot"`
+		Day          string  `yaml:"day"`
+		Days         int     `yaml:"days"`
+		Percentile   float64 `yaml:"percentile"`
+		Lead         string  `yaml:"lead"`
+	}
+	type targetTracking struct {
+		Target     string  `yaml:"target"`
+		Percentile float64 `yaml:"percentile"`
+		Tolerance  float64 `yaml:"tolerance"`
+		DownWindow string  `yaml:"down_window"`
+	}
+	type service struct {
+		Name           string          `yaml:"name"`
+		Min            int             `yaml:"min"`
+		Max            int             `yaml:"max"`
+		Policy         string          `yaml:"policy"`
+		Reactive       *reactive       `yaml:"reactive,omitempty"`
+		Predictive     *predictive     `yaml:"predictive,omitempty"`
+		TargetTracking *targetTracking `yaml:"target_tracking,omitempty"`
+	}
+	// A slot of a 24th of the day (5s of the default 2m day), at least the
+	// period, so that each slot holds a few observations; the lead as
+	// long, to have instances up before the slot's load comes.
+	slot := max(c.Day/24, c.Period).Round(time.Second)
+	cfg := struct {
+		Period string `yaml:"period"`
+		// The history lives as long as the provisioner: the replay's
+		// own training days fill it, and nothing of an earlier run
+		// leaks in.
+		History  string    `yaml:"history"`
+		Services []service `yaml:"services"`
+	}{
+		Period:  c.Period.String(),
+		History: "memory",
+		Services: []service{{
+			Name: ElasticService, Min: c.Min, Max: c.Max, Policy: c.Policy,
+			// The G/G/1 sizing bounds the mean response time; the SLA is on
+			// the p95. Queue waits have roughly exponential tails (p95 ≈ 3×
+			// the mean), so a mean of half the SLA keeps the p95 near it.
+			Reactive:   &reactive{ResponseTime: (c.SLA / 2).String(), Tau1: 1.2, Tau2: 0.5},
+			Predictive: &predictive{ResponseTime: (c.SLA / 2).String(), Slot: slot.String(), Day: c.Day.String(), Days: 7, Percentile: 95, Lead: slot.String()},
+			// Queue wait at half the SLA leaves the other half for the
+			// service time and the trip through the hub.
+			TargetTracking: &targetTracking{Target: (c.SLA / 2).String(), Percentile: 90, Tolerance: 0.1, DownWindow: (10 * c.Period).String()},
+		}, {
+			Name: FixedService, Min: c.Fixed, Max: c.Fixed, Policy: "fixed",
+		}},
+	}
+	return yaml.Marshal(cfg)
+}
+
+// AgentConfig is dpc-agent's config file for the replay: its own commands
+// for both services (spawn requests name the service only).
+func (c Work) AgentConfig() ([]byte, error) {
+	type service struct {
+		Command []string `yaml:"command"`
+	}
+	return yaml.Marshal(struct {
+		Services map[string]service `yaml:"services"`
+	}{map[string]service{
+		ElasticService: {c.ServiceCommand(ElasticService)},
+		FixedService:   {c.ServiceCommand(FixedService)},
+	}})
+}
+
+// StartWork builds the binaries (unless c.BinDir), starts the hub, the
+// agent and the provisioner (or, with --direct, the services), and waits
+// until both services are up with their starting instances. The
+// provisioner's config is also written to out.
+func StartWork(ctx context.Context, c Work, out string, progress func(string, ...any)) (_ *System, err error) {
+	// The processes' logs go with the results: the provisioner's are its
+	// decisions and their reasons.
+	s := New(progress, filepath.Join(out, "logs"))
+	if err := os.MkdirAll(s.logDir, 0o755); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			s.Stop()
+		}
+	}()
+	ctx, cancel := context.WithTimeout(ctx, c.StartTimeout)
+	defer cancel()
+	if err := s.MakeDir("dpc-bench-replay-"); err != nil {
+		return nil, err
+	}
+
+	bin := c.BinDir
+	pkgs := []string{HubPackage, ServicePackage}
+	if !c.Direct {
+		pkgs = append(pkgs, AgentPackage, ProvisionerPackage)
+	}
+	if bin == "" {
+		bin = filepath.Join(s.dir, "bin")
+		progress("building %s", strings.Join(pkgs, " "))
+		if err := Build(ctx, bin, pkgs...); err != nil {
+			return nil, fmt.Errorf("%w\n(or give --bin-dir)", err)
+		}
+	}
+	binary := func(pkg string) (string, error) {
+		p := filepath.Join(bin, filepath.Base(pkg))
+		if _, err := os.Stat(p); err != nil {
+			return "", fmt.Errorf("--bin-dir: %w", err)
+		}
+		return p, nil
+	}
+	paths := map[string]string{}
+	for _, pkg := range pkgs {
+		if paths[pkg], err = binary(pkg); err != nil {
+			return nil, err
+		}
+	}
+	if err := s.StartHub(ctx, paths[HubPackage]); err != nil {
+		return nil, err
+	}
+
+	if c.Direct {
+		for _, sv := range []struct {
+			name string
+			n    int
+		}{{ElasticService, c.Min}, {FixedService, c.Fixed}} {
+			for i := range sv.n {
+				id := fmt.Sprintf("%s-%d", sv.name, i+1)
+				args := append([]string{"--nats", s.Info.URL, "--instance-id", id}, c.ServiceCommand(sv.name)[1:]...)
+				p, err := s.StartProc(id, paths[ServicePackage], args...)
+				if err != nil {
+					return nil, err
+				}
+				progress("dpc-service %s (pid %d) started", id, p.PID)
+			}
+		}
+	} else {
+		cfg, err := c.ProvisionerConfig()
+		if err != nil {
+			return nil, err
+		}
+		cfgPath := filepath.Join(out, "provisioner.yml")
+		if err := os.WriteFile(cfgPath, cfg, 0o644); err != nil {
+			return nil, err
+		}
+		agentCfg, err := c.AgentConfig()
+		if err != nil {
+			return nil, err
+		}
+		agentCfgPath := filepath.Join(out, "agent.yml")
+		if err := os.WriteFile(agentCfgPath, agentCfg, 0o644); err != nil {
+			return nil, err
+		}
+		// The agent runs dpc-service by its name in its configured
+		// commands: the binaries' directory goes first on its PATH.
+		path := "PATH=" + bin + string(os.PathListSeparator) + os.Getenv("PATH")
+		agent, agentReady, err := s.StartProcReady("agent", paths[AgentPackage], []string{path}, "dpc-agent ready",
+			"--nats", s.Info.URL, "--id", "replay", "--config", agentCfgPath, "--log-format", "json")
+		if err != nil {
+			return nil, err
+		}
+		if err := agent.WaitReady(ctx, agentReady); err != nil {
+			return nil, err
+		}
+		progress("dpc-agent (pid %d) ready", agent.PID)
+		prov, ready, err := s.StartProcReady("provisioner", paths[ProvisionerPackage], []string{path}, "dpc-provisioner ready",
+			"--nats", s.Info.URL, "--config", cfgPath, "--metrics", "127.0.0.1:0", "--log-format", "json")
+		if err != nil {
+			return nil, err
+		}
+		if err := prov.WaitReady(ctx, ready); err != nil {
+			return nil, err
+		}
+		progress("dpc-provisioner (pid %d) ready, config %s", prov.PID, cfgPath)
+	}
+	s.recordProcs()
+	if err := c.waitServices(ctx, s); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// waitServices polls until work answers with at least c.Min instances and
+// work-fixed with c.Fixed, or a process exits, or ctx ends.
+func (c Work) waitServices(ctx context.Context, s *System) error {
+	node, err := s.Node("dpc-bench replay probe")
+	if err != nil {
+		return err
+	}
+	defer node.Conn().Close()
+	s.Info.ServerVersion = node.Conn().ConnectedServerVersion()
+	want := map[string]int{ElasticService: c.Min, FixedService: c.Fixed}
+	err = s.waitUntil(ctx, 250*time.Millisecond, "the services were up", "services not up", func() error {
+		for _, name := range []string{ElasticService, FixedService} {
+			pings, err := node.PingWithin(ctx, name, 200*time.Millisecond)
+			if err == nil && len(pings) < want[name] {
+				err = fmt.Errorf("%s has %d instance(s), want %d", name, len(pings), want[name])
+			}
+			if err == nil {
+				err = node.Lookup(name).Call(ctx, WorkFunction, nil, nil, omq.Timeout(2*time.Second))
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err == nil {
+		s.progress("%s has %d instance(s) and %s %d: starting the load", ElasticService, want[ElasticService], FixedService, want[FixedService])
+	}
+	return err
+}
