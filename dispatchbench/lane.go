@@ -53,10 +53,10 @@ var errTimeout = errors.New("dispatchbench: no reply within the timeout")
 
 // newLane sets up side for a run; id keeps the run's names apart from
 // other runs'.
-func newLane(ctx context.Context, side, url string, id int, ackWait time.Duration) (lane, error) {
+func newLane(ctx context.Context, side, url string, id int, ackWait time.Duration, queue *int) (lane, error) {
 	switch side {
 	case SidePush, SideRefuse:
-		return &omqLane{url: url, service: fmt.Sprintf("dbench-%d", id), push: side == SidePush}, nil
+		return &omqLane{url: url, service: fmt.Sprintf("dbench-%d", id), push: side == SidePush, queue: queue}, nil
 	case SidePull:
 		return newPullLane(ctx, url, id, ackWait)
 	}
@@ -73,6 +73,7 @@ type omqLane struct {
 	url     string
 	service string
 	push    bool
+	queue   *int
 }
 
 func (l *omqLane) bind(ctx context.Context, conc int, work func(ctx context.Context)) (instance, error) {
@@ -89,7 +90,11 @@ func (l *omqLane) bind(ctx context.Context, conc int, work func(ctx context.Cont
 		work(ctx)
 		return nil, nil
 	})}
-	if _, err := node.Bind(ctx, l.service, h, omq.Concurrency(conc), omq.NoDurable()); err != nil {
+	opts := []omq.BindOption{omq.Concurrency(conc), omq.NoDurable()}
+	if l.queue != nil {
+		opts = append(opts, omq.Queue(*l.queue))
+	}
+	if _, err := node.Bind(ctx, l.service, h, opts...); err != nil {
 		nc.Close()
 		return nil, err
 	}

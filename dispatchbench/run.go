@@ -67,6 +67,9 @@ type Config struct {
 	// SLA bounds the step scenario's p95 [100ms].
 	SLA time.Duration
 
+	// Queue, if set, is the omq instances' omq.Queue [omq's default].
+	Queue *int
+
 	// Seed seeds the arrivals [1]: every side gets the same schedule.
 	Seed uint64
 	// Progress, if set, receives a line per run.
@@ -203,7 +206,7 @@ type runner struct {
 
 func (r *runner) lane(ctx context.Context, side string, ackWait time.Duration) (lane, error) {
 	r.ids++
-	return newLane(ctx, side, r.cfg.URL, r.ids, ackWait)
+	return newLane(ctx, side, r.cfg.URL, r.ids, ackWait, r.cfg.Queue)
 }
 
 func (r *runner) sides() []string {

@@ -14,15 +14,17 @@ import (
 // only if it can start it soon:
 //
 //   - with a free handler slot it starts at once;
-//   - with every slot taken it waits for one among at most cfg.queue
-//     other such calls, and no longer than about two of the function's
-//     service times (shedAfter);
+//   - with every slot taken, a call refused busyQueueAfter times already
+//     (Dpc-Busy: resent: every instance it met was busy, so probably
+//     all are) waits for a slot among at most cfg.queue others, no longer
+//     than about two of the function's service times (shedAfter);
 //   - otherwise, or when the instance is stalled (every slot taken and
-//     none freed for a while), it refuses the call at once: an error reply
-//     429 with Dpc-Busy: refused, sent before any handler ran, so the
-//     caller sends the same call again — another pick of the queue group —
-//     keeping its first Dpc-Sent, so the instance that runs it counts the
-//     whole wait.
+//     none freed for StallAfter), it refuses the call at once: an error
+//     reply 429 with Dpc-Busy: refused, sent before any handler ran, so
+//     the caller sends the same call again — another pick of the queue
+//     group — keeping its first Dpc-Sent, so the instance that runs it
+//     counts the whole wait. A stalled instance also leaves the queue
+//     group until a slot frees.
 //
 // The queue of calls no instance can start yet is thus held by the
 // callers, spread over all instances as slots free, and not stranded at
@@ -42,24 +44,40 @@ const CodeBusy = 429
 
 const (
 	busyResend  = "resend"
+	busyResent  = "resent"
 	busyRefused = "refused"
 )
 
-// busyResendValue is the request header's value, shared by every request.
-var busyResendValue = []string{busyResend}
+// busyQueueAfter is how many times a call is refused before it says so
+// (Dpc-Busy: resent) and may wait in an instance's queue: the first sends
+// look for a free slot elsewhere (three random picks all busy is
+// unlikely unless every instance is), later ones stop bouncing.
+const busyQueueAfter = 2
+
+// The request header's values, shared by every request.
+var (
+	busyNone        []string
+	busyResendValue = []string{busyResend}
+	busyResentValue = []string{busyResent}
+)
 
 // DefaultStallAfter is how long an instance may have every handler slot
 // taken without any of them freeing before it counts as stalled (and at
-// least four of its slowest function's smoothed service times).
-const DefaultStallAfter = 10 * time.Second
+// least four of its slowest function's smoothed service times). A stalled
+// instance leaves its queue group until a slot frees.
+const DefaultStallAfter = 2 * time.Second
 
-// resendsWhenBusy says whether the caller of m sends it again if refused.
-func resendsWhenBusy(m *nats.Msg) bool {
+// resendsWhenBusy says whether the caller of m sends it again if refused,
+// and whether it was refused before.
+func resendsWhenBusy(m *nats.Msg) (resends, resent bool) {
 	if m.Reply == "" || m.Header == nil {
-		return false
+		return false, false
 	}
 	v := m.Header[HeaderBusy]
-	return len(v) > 0 && v[0] == busyResend
+	if len(v) == 0 {
+		return false, false
+	}
+	return v[0] == busyResend || v[0] == busyResent, v[0] == busyResent
 }
 
 // refusedBusy says whether a reply is an instance's busy refusal.
@@ -72,7 +90,8 @@ func refusedBusy(m *nats.Msg) bool {
 }
 
 // offer takes a call whose caller resends it when refused: see above.
-func (i *Instance) offer(fn *function, fnName string, m *nats.Msg) {
+// resent says an instance refused it before.
+func (i *Instance) offer(fn *function, fnName string, m *nats.Msg, resent bool) {
 	if fn == nil {
 		// Unknown: answered at once, without a slot.
 		arrival := time.Now()
@@ -93,7 +112,14 @@ func (i *Instance) offer(fn *function, fnName string, m *nats.Msg) {
 		return
 	}
 	now := time.Now()
-	if i.stalledAt(now) || !i.reserveQueue() {
+	if i.stalledAt(now) {
+		i.refuse(m)
+		if !i.left.Load() {
+			go i.leaveGroup()
+		}
+		return
+	}
+	if !resent || !i.reserveQueue() {
 		i.refuse(m)
 		return
 	}
@@ -111,6 +137,48 @@ func (i *Instance) offer(fn *function, fnName string, m *nats.Msg) {
 		arrival := i.arrive(fn)
 		i.serveCore(KindUnicast, fn, fnName, m, arrival, arrival)
 	}()
+}
+
+// leaveGroup takes a stalled instance out of its queue group, so that
+// calls stop reaching it at all rather than being refused by it; release
+// brings it back as soon as a slot frees. (Only a stalled one: leaving
+// and joining on every saturation would cost the server an interest
+// change per call.)
+func (i *Instance) leaveGroup() {
+	i.groupMu.Lock()
+	g := i.group
+	if g == nil || i.closing {
+		i.groupMu.Unlock()
+		return
+	}
+	i.group = nil
+	i.left.Store(true)
+	i.groupMu.Unlock()
+	// Drained, not dropped: calls already delivered to this client are
+	// still refused, so sent elsewhere.
+	if err := g.Drain(); err != nil {
+		i.node.log.Debug("omq: leaving the queue group", "service", i.name, "err", err)
+	}
+	i.node.log.Warn("omq: instance stalled: every handler slot taken and none freed; out of the queue group until one frees",
+		"service", i.name, "instance", i.id, "slots", i.cfg.concurrency, "stall_after", i.stallAfter())
+}
+
+// rejoinGroup puts an instance that left its queue group back in it.
+func (i *Instance) rejoinGroup() {
+	i.groupMu.Lock()
+	defer i.groupMu.Unlock()
+	if i.group != nil || i.closing {
+		return
+	}
+	g, err := i.node.nc.QueueSubscribe(i.node.subj.unicast(i.name, "*"), i.name, i.onMsg(KindUnicast))
+	if err != nil {
+		// Tried again when the next slot frees.
+		i.node.log.Warn("omq: rejoining the queue group", "service", i.name, "err", err)
+		return
+	}
+	i.group = g
+	i.left.Store(false)
+	i.node.log.Info("omq: instance serving again: back in the queue group", "service", i.name, "instance", i.id)
 }
 
 // shedAfter is how long a call may wait at an instance for a slot before

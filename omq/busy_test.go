@@ -30,7 +30,12 @@ func TestBusy_HungReplicaDoesNotTakeCalls(t *testing.T) {
 	e := newEnv(t)
 	hungNode, _ := e.node()
 	release := make(chan struct{})
-	t.Cleanup(func() { close(release) })
+	released := false
+	t.Cleanup(func() {
+		if !released {
+			close(release)
+		}
+	})
 	var hungStarted, okServed atomic.Int64
 	hung := bind(t, hungNode, "w", hangingHandlers(&hungStarted, release), omq.Concurrency(1), omq.StallAfter(300*time.Millisecond))
 	okNode, _ := e.node()
@@ -63,6 +68,29 @@ func TestBusy_HungReplicaDoesNotTakeCalls(t *testing.T) {
 		t.Fatalf("the hung instance refused no call: %+v", st)
 	}
 	waitFor(t, func() bool { return hung.Stats().Data.State == omq.StateStalled }, "the hung instance to report stalled")
+
+	// Stalled, it leaves the queue group: calls stop reaching it at all
+	// (one refusal, in flight while it leaves, at most).
+	for range 5 {
+		_ = cli.Lookup("w").Call(context.Background(), "work", nil, nil, omq.Timeout(time.Second))
+	}
+	time.Sleep(100 * time.Millisecond) // the leave's drain
+	before := hung.Stats().Data.Refused
+	for range 50 {
+		if err := cli.Lookup("w").Call(context.Background(), "work", nil, nil, omq.Timeout(time.Second)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := hung.Stats().Data.Refused - before; got > 1 {
+		t.Fatalf("the stalled instance refused %d of 50 calls: still in the queue group", got)
+	}
+	// Its handler finishes: it is back in the group and takes calls.
+	close(release)
+	released = true
+	waitFor(t, func() bool {
+		_ = cli.Lookup("w").Call(context.Background(), "work", nil, nil, omq.Timeout(time.Second))
+		return hungStarted.Load() > 1 && hung.Stats().Data.State == omq.StateOK
+	}, "the instance back in the queue group, serving")
 }
 
 // Calls waiting for a busy instance are not stranded there: instances
@@ -105,6 +133,65 @@ func TestBusy_BacklogMovesToNewInstances(t *testing.T) {
 	// serve most of them.
 	if later.Load() < calls/2 {
 		t.Fatalf("instances bound later served %d of %d calls (the first %d); calls stayed stranded at the first", later.Load(), calls, first.Load())
+	}
+}
+
+// A call refused twice already (Dpc-Busy: resent) waits for a slot at a
+// saturated instance with room in its queue, rather than bouncing on; a
+// first send is refused at once.
+func TestBusy_ResentCallWaitsInTheQueue(t *testing.T) {
+	e := newEnv(t)
+	n, _ := e.node()
+	release := make(chan struct{})
+	var hold atomic.Bool
+	inst := bind(t, n, "w", omq.Handlers{"work": omq.HandlerFunc(func(ctx context.Context, r *omq.Request) (any, error) {
+		if hold.Load() {
+			<-release
+			return nil, nil
+		}
+		time.Sleep(300 * time.Millisecond)
+		return nil, nil
+	})}, omq.Concurrency(1), omq.Queue(1))
+	_, nc := e.node()
+	// Slow calls first: a queued call then waits up to 250 ms (two
+	// smoothed service times, capped) before it is refused.
+	for range 8 {
+		if _, err := nc.Request("dpc.svc.w.work", nil, 10*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hold.Store(true)
+	occupy := make(chan error, 1)
+	go func() {
+		_, err := nc.Request("dpc.svc.w.work", nil, 10*time.Second)
+		occupy <- err
+	}()
+	waitFor(t, func() bool { return inst.Stats().Data.InFlight == 1 }, "the only slot to be taken")
+	send := func(v string) chan *nats.Msg {
+		out := make(chan *nats.Msg, 1)
+		go func() {
+			m := nats.NewMsg("dpc.svc.w.work")
+			m.Header.Set(omq.HeaderBusy, v)
+			resp, err := nc.RequestMsg(m, 5*time.Second)
+			if err != nil {
+				t.Error(err)
+			}
+			out <- resp
+		}()
+		return out
+	}
+	if r := <-send("resend"); r == nil || r.Header.Get(omq.HeaderBusy) != "refused" {
+		t.Fatalf("first send: %v, want refused", r)
+	}
+	waited := send("resent")
+	waitFor(t, func() bool { return inst.Backlog() == 1 }, "the resent call queued")
+	hold.Store(false)
+	close(release)
+	if r := <-waited; r == nil || r.Header.Get(omq.HeaderBusy) != "" {
+		t.Fatalf("resent call: %v, want served after waiting", r)
+	}
+	if err := <-occupy; err != nil {
+		t.Fatal(err)
 	}
 }
 

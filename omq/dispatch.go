@@ -71,6 +71,9 @@ func startTime(arrival time.Time, waited bool) time.Time {
 func (i *Instance) release() {
 	i.running.Add(-1)
 	<-i.sem
+	if i.left.Load() {
+		go i.rejoinGroup()
+	}
 	// Tell the durable lane, which pulls only into free slots.
 	select {
 	case i.slotFreed <- struct{}{}:
@@ -85,9 +88,11 @@ func (i *Instance) onMsg(kind Kind) nats.MsgHandler {
 		defer i.inCallback.Add(-1)
 		fnName := lastToken(m.Subject)
 		fn := i.funcs[fnName]
-		if kind == KindUnicast && resendsWhenBusy(m) {
-			i.offer(fn, fnName, m)
-			return
+		if kind == KindUnicast {
+			if resends, resent := resendsWhenBusy(m); resends {
+				i.offer(fn, fnName, m, resent)
+				return
+			}
 		}
 		arrival := i.arrive(fn)
 		waited := i.acquire()

@@ -41,7 +41,14 @@ type Instance struct {
 	// inCallback counts the core lanes' subscription callbacks running.
 	inCallback atomic.Int64
 
-	subs    []*nats.Subscription // call subscriptions
+	subs    []*nats.Subscription // the multi and direct call subscriptions
+	// group is the unicast queue-group subscription, nil while the
+	// instance has left the group (stalled; see busy.go) or after
+	// Unbind began (closing).
+	groupMu sync.Mutex
+	group   *nats.Subscription
+	closing bool
+	left    atomic.Bool // out of the group, stalled
 	srvSubs []*nats.Subscription // $SRV subscriptions
 	lane    *lane                // the durable lane; nil without one
 	started time.Time
@@ -140,9 +147,11 @@ func (i *Instance) subscribe(ctx context.Context) error {
 		i.subs = append(i.subs, sub)
 		return nil
 	}
-	if err := add(nc.QueueSubscribe(s.unicast(i.name, "*"), i.name, i.onMsg(KindUnicast))); err != nil {
-		return err
+	group, err := nc.QueueSubscribe(s.unicast(i.name, "*"), i.name, i.onMsg(KindUnicast))
+	if err != nil {
+		return fmt.Errorf("omq: bind %s: subscribe: %w", i.name, err)
 	}
+	i.group = group
 	if err := add(nc.Subscribe(s.multi(i.name, "*"), i.onMsg(KindMulti))); err != nil {
 		return err
 	}
@@ -415,7 +424,7 @@ func (i *Instance) Backlog() int64 {
 	// a call running inline, or blocked in the callback for a slot, is
 	// in Pending too: take those out (a blocked one is in waiting).
 	n := -i.inCallback.Load()
-	for _, s := range i.subs {
+	for _, s := range i.callSubs(false) {
 		if p, _, err := s.Pending(); err == nil {
 			n += int64(p)
 		}
@@ -449,12 +458,13 @@ func (i *Instance) unbind(ctx context.Context) error {
 	// unsubscriptions until ctx ends, and nothing more can arrive anyway:
 	// unsubscribe at once. (Calls waiting for a slot are dropped: their
 	// replies could not reach their callers now, who retry or time out.)
+	subs := i.callSubs(true)
 	if !i.node.nc.IsConnected() {
-		for _, s := range i.subs {
+		for _, s := range subs {
 			_ = s.Unsubscribe()
 		}
 	}
-	for _, s := range i.subs {
+	for _, s := range subs {
 		if !s.IsValid() {
 			continue
 		}
@@ -490,10 +500,26 @@ func (i *Instance) unsubscribeAll() {
 	if i.lane != nil {
 		i.lane.stop()
 	}
-	for _, s := range i.subs {
+	for _, s := range i.callSubs(true) {
 		_ = s.Unsubscribe()
 	}
 	i.unsubscribeSRV()
+}
+
+// callSubs lists the call subscriptions, the queue group's first if the
+// instance is in it; closing marks the instance closing, so that it does
+// not join the group again.
+func (i *Instance) callSubs(closing bool) []*nats.Subscription {
+	i.groupMu.Lock()
+	defer i.groupMu.Unlock()
+	if closing {
+		i.closing = true
+	}
+	out := make([]*nats.Subscription, 0, len(i.subs)+1)
+	if i.group != nil {
+		out = append(out, i.group)
+	}
+	return append(out, i.subs...)
 }
 
 func (i *Instance) unsubscribeSRV() {

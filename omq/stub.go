@@ -159,7 +159,7 @@ func (s *Stub) call(ctx context.Context, fn string, args, reply any, cc callConf
 		if left := attempts - a; left > 1 {
 			attemptDeadline = now.Add(deadline.Sub(now) / time.Duration(left))
 		}
-		resp, err := s.request(ctx, fn, subject, body, now, attemptDeadline)
+		resp, err := s.request(ctx, fn, subject, body, now, attemptDeadline, busy >= busyQueueAfter)
 		if err == nil && refusedBusy(resp) {
 			// Not started: send it again, as the same attempt sent at
 			// the same time (see busy.go).
@@ -345,9 +345,11 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 }
 
 // request sends one attempt with the send-time and deadline headers and
-// waits for the reply until deadline or the end of ctx. The caller has
+// waits for the reply until deadline or the end of ctx; refused says an
+// instance refused this call busy often enough that it may wait in an
+// instance's queue now (see busy.go). The caller has
 // checked body against the node's maximum.
-func (s *Stub) request(ctx context.Context, fn, subject string, body []byte, now, deadline time.Time) (*nats.Msg, error) {
+func (s *Stub) request(ctx context.Context, fn, subject string, body []byte, now, deadline time.Time, refused bool) (*nats.Msg, error) {
 	var msg *nats.Msg
 	if s.node.tooLarge(len(body)) {
 		msg = &nats.Msg{Subject: subject, Data: body, Header: nats.Header{
@@ -365,7 +367,14 @@ func (s *Stub) request(ctx context.Context, fn, subject string, body []byte, now
 		// it, so the message and its headers are reused.
 		rm := requestMsgs.Get().(*requestMsg)
 		defer requestMsgs.Put(rm)
-		msg = rm.set(subject, body, now, deadline, s.resendsWhenBusy())
+		busy := busyNone
+		if s.resendsWhenBusy() {
+			busy = busyResendValue
+			if refused {
+				busy = busyResentValue
+			}
+		}
+		msg = rm.set(subject, body, now, deadline, busy)
 	}
 	var resp *nats.Msg
 	var err error
@@ -415,8 +424,9 @@ type requestMsg struct {
 
 var requestMsgs = sync.Pool{New: func() any { return &requestMsg{header: make(nats.Header, 3)} }}
 
-// set fills the message in for one attempt; resend adds Dpc-Busy.
-func (rm *requestMsg) set(subject string, body []byte, now, deadline time.Time, resend bool) *nats.Msg {
+// set fills the message in for one attempt, with busy as Dpc-Busy unless
+// it is empty.
+func (rm *requestMsg) set(subject string, body []byte, now, deadline time.Time, busy []string) *nats.Msg {
 	// Both values share one string: one allocation for the two.
 	b := strconv.AppendInt(rm.times[:0], now.UnixNano(), 10)
 	k := len(b)
@@ -425,8 +435,8 @@ func (rm *requestMsg) set(subject string, body []byte, now, deadline time.Time, 
 	rm.vals = [2]string{both[:k], both[k:]}
 	rm.header[HeaderSent] = rm.vals[0:1:1]
 	rm.header[HeaderDeadline] = rm.vals[1:2:2]
-	if resend {
-		rm.header[HeaderBusy] = busyResendValue
+	if len(busy) > 0 {
+		rm.header[HeaderBusy] = busy
 	} else {
 		delete(rm.header, HeaderBusy)
 	}

@@ -20,6 +20,7 @@ type DispatchCmd struct {
 	Timeout     time.Duration `help:"Timeout of each hung call (not idempotent)." default:"1s"`
 	StepTimeout time.Duration `name:"step-timeout" help:"Timeout of each step call; a failed one counts as taking this long." default:"5s"`
 	SLA         time.Duration `name:"sla" help:"Step: a 250 ms bucket meets the SLA when the p95 of the calls sent in it is at most this." default:"100ms"`
+	Queue       int           `help:"omq.Queue of every instance of the push and refuse sides: calls kept waiting beyond those running (-1: omq's default)." default:"-1"`
 	Seed        uint64        `help:"Seed of the Poisson arrivals: every side gets the same schedule." default:"1"`
 	Scenarios   []string      `help:"Scenarios: fast (a nop, 1 instance, closed loop), hung (one hung instance of two), step (a backlog at 1 instance, then 4 more)." default:"fast,hung,step" enum:"fast,hung,step"`
 	Sides       []string      `help:"Sides: push (omq, WithResendWhenBusy(false)), refuse (omq's default) and pull (a JetStream work queue, pulled only into free slots)." default:"push,refuse,pull" enum:"push,refuse,pull"`
@@ -39,6 +40,9 @@ func (c *DispatchCmd) Run(ctx context.Context, stdout, stderr io.Writer) error {
 		Duration: c.Duration, Warmup: c.Warmup, Clients: c.Clients,
 		Rate: c.Rate, Concurrency: c.Concurrency, Timeout: c.Timeout,
 		StepTimeout: c.StepTimeout, SLA: c.SLA, Seed: c.Seed,
+	}
+	if c.Queue >= 0 {
+		cfg.Queue = &c.Queue
 	}
 	if !c.Quiet {
 		cfg.Progress = stderr
