@@ -24,7 +24,10 @@
 //
 // An instance runs up to Concurrency handlers at once (DefaultConcurrency),
 // so a bound value must be safe for concurrent use. A handler's panic
-// becomes a 500 reply; the instance keeps serving.
+// becomes a 500 reply; the instance keeps serving. A call goes to an
+// instance with a free slot: one whose slots are all taken refuses it
+// before running anything and the caller sends it to another (busy.go),
+// so no call waits behind a busy or hung instance while another is idle.
 //
 // # Calling
 //

@@ -38,6 +38,8 @@ type ReplayCmd struct {
 
 	// The services.
 	Policy          string        `help:"Policy of the elastic service: reactive, predictive, combined, target-tracking or fixed." default:"combined" enum:"reactive,predictive,combined,target-tracking,fixed"`
+	Model           string        `help:"How the reactive, predictive and combined policies size a rate: erlang (one queue shared by the instances, as omq's dispatch to the idle makes it; the SLA's p95 less a fifth for the hops) or gg1 (a G/G/1 queue per instance, half the SLA as its mean)." default:"erlang" enum:"erlang,gg1"`
+	DownWindow      time.Duration `name:"down-window" help:"The provisioner's down_window: scale down only to the highest count of this long (negative: the provisioner's default, 10s)." default:"-1ns"`
 	Min             int           `help:"Fewest instances of the elastic service." default:"1"`
 	Max             int           `help:"Most instances of the elastic service." default:"10"`
 	Fixed           int           `help:"Instances of the fixed-size service (work-fixed)." default:"3"`
@@ -207,7 +209,7 @@ func (c *ReplayCmd) progressTo(stderr io.Writer) func(string, ...any) {
 // work is the system the replay runs.
 func (c *ReplayCmd) work() benchsys.Work {
 	return benchsys.Work{
-		Policy: c.Policy, Min: c.Min, Max: c.Max, Fixed: c.Fixed,
+		Policy: c.Policy, Model: c.Model, DownWindow: c.DownWindow, Min: c.Min, Max: c.Max, Fixed: c.Fixed,
 		ServiceTime: c.ServiceTime, ServiceTimeDist: c.ServiceTimeDist, Concurrency: c.Concurrency,
 		Period: c.Period, Day: c.Day, SLA: c.SLA, Direct: c.Direct, BinDir: c.BinDir, StartTimeout: c.StartTimeout,
 	}

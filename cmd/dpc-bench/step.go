@@ -33,6 +33,8 @@ type StepCmd struct {
 
 	// The service and the system: as dpc-bench replay starts them.
 	Policy          string        `help:"Policy of work: reactive, predictive, combined, target-tracking or fixed." default:"combined" enum:"reactive,predictive,combined,target-tracking,fixed"`
+	Model           string        `help:"How the reactive, predictive and combined policies size a rate: erlang or gg1 (as dpc-bench replay's --model)." default:"erlang" enum:"erlang,gg1"`
+	DownWindow      time.Duration `name:"down-window" help:"The provisioner's down_window (negative: its default, 10s)." default:"-1ns"`
 	Min             int           `help:"Fewest instances of work." default:"1"`
 	Max             int           `help:"Most instances of work." default:"10"`
 	ServiceTime     time.Duration `name:"service-time" help:"Mean time a call of work takes (it sleeps, so instances cost no CPU)." default:"20ms"`
@@ -105,7 +107,7 @@ func (c *StepCmd) Validate() error {
 func (c *StepCmd) replayCmd() *ReplayCmd {
 	return &ReplayCmd{
 		Day: 24 * time.Hour, Days: 1,
-		Policy: c.Policy, Min: c.Min, Max: c.Max, Fixed: 1,
+		Policy: c.Policy, Model: c.Model, DownWindow: c.DownWindow, Min: c.Min, Max: c.Max, Fixed: 1,
 		ServiceTime: c.ServiceTime, ServiceTimeDist: c.ServiceTimeDist, Concurrency: c.Concurrency,
 		Period: c.Period, Direct: c.Direct, BinDir: c.BinDir, StartTimeout: c.StartTimeout,
 		SLA: c.SLA, Timeout: c.Timeout, MaxInflight: c.MaxInflight, PingWindow: c.PingWindow,

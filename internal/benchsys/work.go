@@ -29,7 +29,13 @@ const (
 // "work-fixed", of Fixed instances; or with Direct both started directly,
 // Min and Fixed instances, with neither agent nor provisioner.
 type Work struct {
-	Policy          string
+	Policy string
+	// Model sizes the reactive, predictive and combined policies' counts:
+	// "gg1" or "erlang" (see docs/ELASTICITY.md).
+	Model string
+	// DownWindow, if not negative, is the provisioner's down_window
+	// (negative: its default).
+	DownWindow      time.Duration
 	Min, Max, Fixed int
 	ServiceTime     time.Duration
 	ServiceTimeDist string // fixed or exp
@@ -64,6 +70,8 @@ func (c Work) ProvisionerConfig() ([]byte, error) {
 		ResponseTime string  `yaml:"response_time"`
 		Tau1         float64 `yaml:"tau1"`
 		Tau2         float64 `yaml:"tau2"`
+		Model        string  `yaml:"model,omitempty"`
+		Percentile   float64 `yaml:"percentile,omitempty"`
 	}
 	type predictive struct {
 		ResponseTime string  `yaml:"response_time"`
@@ -92,23 +100,38 @@ func (c Work) ProvisionerConfig() ([]byte, error) {
 	// period, so that each slot holds a few observations; the lead as
 	// long, to have instances up before the slot's load comes.
 	slot := max(c.Day/24, c.Period).Round(time.Second)
+	// The G/G/1 sizing bounds the mean response time; the SLA is on the
+	// p95. Queue waits have roughly exponential tails (p95 ≈ 3× the
+	// mean), so a mean of half the SLA keeps the p95 near it. The erlang
+	// model takes the p95 itself; the queue model sees neither the trip
+	// through the hub nor an instance's start, so a fifth of the SLA is
+	// left for them.
+	d := c.SLA / 2
+	var model string
+	var q float64
+	if c.Model == "erlang" {
+		d, model, q = c.SLA*4/5, "erlang", 95
+	}
+	var down string
+	if c.DownWindow >= 0 {
+		down = c.DownWindow.String()
+	}
 	cfg := struct {
-		Period string `yaml:"period"`
+		Period     string `yaml:"period"`
+		DownWindow string `yaml:"down_window,omitempty"`
 		// The history lives as long as the provisioner: the replay's
 		// own training days fill it, and nothing of an earlier run
 		// leaks in.
 		History  string    `yaml:"history"`
 		Services []service `yaml:"services"`
 	}{
-		Period:  c.Period.String(),
-		History: "memory",
+		Period:     c.Period.String(),
+		DownWindow: down,
+		History:    "memory",
 		Services: []service{{
 			Name: ElasticService, Min: c.Min, Max: c.Max, Policy: c.Policy,
-			// The G/G/1 sizing bounds the mean response time; the SLA is on
-			// the p95. Queue waits have roughly exponential tails (p95 ≈ 3×
-			// the mean), so a mean of half the SLA keeps the p95 near it.
-			Reactive:   &reactive{ResponseTime: (c.SLA / 2).String(), Tau1: 1.2, Tau2: 0.5},
-			Predictive: &predictive{ResponseTime: (c.SLA / 2).String(), Slot: slot.String(), Day: c.Day.String(), Days: 7, Percentile: 95, Lead: slot.String()},
+			Reactive:   &reactive{ResponseTime: d.String(), Tau1: 1.2, Tau2: 0.5, Model: model, Percentile: q},
+			Predictive: &predictive{ResponseTime: d.String(), Slot: slot.String(), Day: c.Day.String(), Days: 7, Percentile: 95, Lead: slot.String()},
 			// Queue wait at half the SLA leaves the other half for the
 			// service time and the trip through the hub.
 			TargetTracking: &targetTracking{Target: (c.SLA / 2).String(), Percentile: 90, Tolerance: 0.1, DownWindow: (10 * c.Period).String()},
