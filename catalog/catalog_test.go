@@ -250,7 +250,9 @@ func TestCatalog_ServicesShowSaturatedInstances(t *testing.T) {
 	brokertest.Eventually(t, 10*time.Second, func() bool { return state() == omq.StateOK }, "work listed as ok")
 	caller, _ := node(t, url)
 	done := make(chan error, 1)
-	go func() { done <- caller.Lookup("work").Call(context.Background(), "work", nil, nil, omq.Timeout(10*time.Second)) }()
+	go func() {
+		done <- caller.Lookup("work").Call(context.Background(), "work", nil, nil, omq.Timeout(10*time.Second))
+	}()
 	brokertest.Eventually(t, 5*time.Second, func() bool { return state() == omq.StateSaturated }, "work listed as saturated while its only slot is taken")
 	if err := <-done; err != nil {
 		t.Fatal(err)

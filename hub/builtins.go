@@ -6,13 +6,15 @@ import (
 
 	"github.com/dpc-project/dpc/notes"
 	"github.com/dpc-project/dpc/omq"
+	"github.com/dpc-project/dpc/servicehost"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
 // builtins are the hub's own functions, described by manifests/hub.yml and
 // served like any extra service's: the notes application's save, get,
-// merge, merge_preview, revision, list and history, and nopKserv.
+// merge, merge_preview, revision, list, history, save_stream and
+// get_stream, and nopKserv.
 func builtins(store *notes.Store) omq.Handlers {
 	return omq.Handlers{
 		"save": omq.HandlerFunc(func(ctx context.Context, req *omq.Request) (any, error) {
@@ -102,6 +104,31 @@ func builtins(store *notes.Store) omq.Handlers {
 				out[i] = notes.HistoryLine(n)
 			}
 			return out, nil
+		}),
+		// save_stream and get_stream move a note as a stream (notes'
+		// SaveStream and Open): the hub holds a window of it, not the
+		// whole, however large the note.
+		"save_stream": omq.HandlerFunc(func(ctx context.Context, req *omq.Request) (any, error) {
+			var name string
+			var base uint64
+			if err := req.Decode(&name, new(omq.Stream), &base); err != nil {
+				return nil, err
+			}
+			content := servicehost.Stream(ctx, "content")
+			rev, err := store.SaveStream(ctx, name, content, content.Size(), base)
+			return rev, notesError(err)
+		}),
+		"get_stream": omq.HandlerFunc(func(ctx context.Context, req *omq.Request) (any, error) {
+			var name string
+			var rev uint64
+			if err := req.Decode(&name, &rev); err != nil {
+				return nil, err
+			}
+			r, _, err := store.Open(ctx, name, rev)
+			if err != nil {
+				return nil, notesError(err)
+			}
+			return r, nil // stored as a stream by the host, which closes it
 		}),
 		// nopKserv does nothing: the thesis's round-trip probe of the hub
 		// itself, for comparing the hub's call overhead with an extra

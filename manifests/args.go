@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/dpc-project/dpc/internal/suggest"
+	"github.com/dpc-project/dpc/omq"
 )
 
 // CheckArgs checks a call's arguments, the request body, against f's
@@ -278,6 +279,10 @@ func mismatch(t Type, v []byte, nullOK bool) string {
 		}
 		if _, err := base64.StdEncoding.DecodeString(s); err != nil {
 			return fmt.Sprintf("%s, a string that is not base64 (standard alphabet, = padded)", snippet(v))
+		}
+	case TypeStream:
+		if _, err := omq.ParseStream(v); err != nil {
+			return fmt.Sprintf(`%s, not a stream's descriptor {"stream":…,"key":…,"size":…}`, snippet(v))
 		}
 	default:
 		if !t.IsList() {

@@ -46,6 +46,8 @@ func TestBuiltin_Contents(t *testing.T) {
 			"revision(name string) int",
 			"list() string_list",
 			"history(name string) string_list",
+			"save_stream(name string, content stream, base_revision int) int",
+			"get_stream(name string, revision int) stream",
 			"nopKserv()",
 		},
 		"tst": {
@@ -77,7 +79,7 @@ func TestBuiltin_Contents(t *testing.T) {
 	if got := hub.Apps(); !reflect.DeepEqual(got, []string{"notes"}) {
 		t.Errorf("hub apps %q", got)
 	}
-	for fn, idem := range map[string]bool{"save": false, "get": true, "merge": false, "merge_preview": true, "revision": true, "list": true, "history": true} {
+	for fn, idem := range map[string]bool{"save": false, "get": true, "merge": false, "merge_preview": true, "revision": true, "list": true, "history": true, "save_stream": false, "get_stream": true} {
 		f := hub.Function(fn)
 		if f.Idempotent != idem || !f.AvailableTo("notes") || f.AvailableTo("test") {
 			t.Errorf("hub.%s: idempotent %v, apps %q", fn, f.Idempotent, f.Apps)

@@ -122,6 +122,9 @@ func (p *parser) exec(n *yaml.Node, path string, args []Arg) []string {
 			switch {
 			case !ok:
 				p.errorf(it, epath, "{%s} names no argument (%s)", part.Arg, suggestArg(part.Arg, args, s))
+			case t == TypeStream:
+				// A command line holds words, not a body of any size.
+				p.errorf(it, epath, "{%s} is a stream, which a command cannot take as a word: only a Go service (package servicehost) takes streams", part.Arg)
 			case t.IsList() && len(parts) > 1:
 				p.errorf(it, epath, "{%s} is a %s: a list becomes one word per item, so its placeholder must be a whole element, \"{%s}\", not part of %q", part.Arg, t, part.Arg, s)
 			}

@@ -187,15 +187,15 @@ func TestParse_Errors(t *testing.T) {
 		{"arg_name with space", head + "    args_list:\n      - {arg_name: first number, arg_type: int}\n", []string{`t.yml:5: functions[0].args_list[0].arg_name: "first number" is not a valid name: use letters, digits, '-' and '_' only (names become NATS subject tokens)`}},
 		{"duplicate arg_name", head + "    args_list:\n      - {arg_name: a, arg_type: int}\n      - {arg_name: a, arg_type: int}\n",
 			[]string{`t.yml:6: functions[0].args_list[1].arg_name: "a" is already the name of args_list[0] (line 5); argument names must be unique within a function`}},
-		{"arg_type missing", head + "    args_list:\n      - arg_name: a\n", []string{"t.yml:5: functions[0].args_list[0].arg_type: missing: want one of int, float, char, string, bool, bytes, int_list, float_list, char_list, string_list, bool_list, bytes_list"}},
-		{"arg_type empty", head + "    args_list:\n      - {arg_name: a, arg_type: ''}\n", []string{"t.yml:5: functions[0].args_list[0].arg_type: missing: want one of int, float, char, string, bool, bytes, int_list, float_list, char_list, string_list, bool_list, bytes_list"}},
+		{"arg_type missing", head + "    args_list:\n      - arg_name: a\n", []string{"t.yml:5: functions[0].args_list[0].arg_type: missing: want one of int, float, char, string, bool, bytes, int_list, float_list, char_list, string_list, bool_list, bytes_list, stream"}},
+		{"arg_type empty", head + "    args_list:\n      - {arg_name: a, arg_type: ''}\n", []string{"t.yml:5: functions[0].args_list[0].arg_type: missing: want one of int, float, char, string, bool, bytes, int_list, float_list, char_list, string_list, bool_list, bytes_list, stream"}},
 		{"arg_type synonym", head + "    args_list:\n      - {arg_name: a, arg_type: integer}\n", []string{`t.yml:5: functions[0].args_list[0].arg_type: unknown type "integer" (did you mean int?)`}},
 		{"arg_type list spelling", head + "    args_list:\n      - {arg_name: a, arg_type: 'list[str]'}\n", []string{`t.yml:5: functions[0].args_list[0].arg_type: unknown type "list[str]" (did you mean string_list?)`}},
-		{"arg_type typo", head + "    args_list:\n      - {arg_name: a, arg_type: flaot}\n", []string{`t.yml:5: functions[0].args_list[0].arg_type: unknown type "flaot" (did you mean float? valid types: int, float, char, string, bool, bytes, int_list, float_list, char_list, string_list, bool_list, bytes_list)`}},
-		{"arg_type unknown", head + "    args_list:\n      - {arg_name: a, arg_type: matrix}\n", []string{`t.yml:5: functions[0].args_list[0].arg_type: unknown type "matrix" (valid types: int, float, char, string, bool, bytes, int_list, float_list, char_list, string_list, bool_list, bytes_list)`}},
+		{"arg_type typo", head + "    args_list:\n      - {arg_name: a, arg_type: flaot}\n", []string{`t.yml:5: functions[0].args_list[0].arg_type: unknown type "flaot" (did you mean float? valid types: int, float, char, string, bool, bytes, int_list, float_list, char_list, string_list, bool_list, bytes_list, stream)`}},
+		{"arg_type unknown", head + "    args_list:\n      - {arg_name: a, arg_type: matrix}\n", []string{`t.yml:5: functions[0].args_list[0].arg_type: unknown type "matrix" (valid types: int, float, char, string, bool, bytes, int_list, float_list, char_list, string_list, bool_list, bytes_list, stream)`}},
 		{"arg_type bare list", head + "    args_list:\n      - {arg_name: a, arg_type: list}\n", []string{`t.yml:5: functions[0].args_list[0].arg_type: unknown type "list" (say which list: int_list, float_list, char_list, string_list, bool_list, bytes_list)`}},
 		{"return_type void", head + "    return_type: void\n", []string{`t.yml:4: functions[0].return_type: unknown type "void" (leave return_type empty or out when nothing is returned)`}},
-		{"return_type unknown", head + "    return_type: matrix\n", []string{`t.yml:4: functions[0].return_type: unknown type "matrix" (valid types: int, float, char, string, bool, bytes, int_list, float_list, char_list, string_list, bool_list, bytes_list; leave it empty when nothing is returned)`}},
+		{"return_type unknown", head + "    return_type: matrix\n", []string{`t.yml:4: functions[0].return_type: unknown type "matrix" (valid types: int, float, char, string, bool, bytes, int_list, float_list, char_list, string_list, bool_list, bytes_list, stream; leave it empty when nothing is returned)`}},
 		{"return_type a list", head + "    return_type: [int]\n", []string{"t.yml:4: functions[0].return_type: want a string, got a list"}},
 
 		{"app_list a string", head + "    app_list: notes\n", []string{`t.yml:4: functions[0].app_list: want a list of application names, got a string ("notes")`}},
@@ -269,7 +269,7 @@ func TestError_Fields(t *testing.T) {
 	if !ok {
 		t.Fatalf("%T is not an *Error", err)
 	}
-	want := Error{File: "x.yml", Line: 4, Column: 20, Field: "functions[0].return_type", Msg: `unknown type "intt" (did you mean int? valid types: int, float, char, string, bool, bytes, int_list, float_list, char_list, string_list, bool_list, bytes_list; leave it empty when nothing is returned)`}
+	want := Error{File: "x.yml", Line: 4, Column: 20, Field: "functions[0].return_type", Msg: `unknown type "intt" (did you mean int? valid types: int, float, char, string, bool, bytes, int_list, float_list, char_list, string_list, bool_list, bytes_list, stream; leave it empty when nothing is returned)`}
 	if *e != want {
 		t.Errorf("got  %#v\nwant %#v", *e, want)
 	}

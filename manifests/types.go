@@ -25,6 +25,11 @@ const (
 	TypeStringList Type = "string_list"
 	TypeBoolList   Type = "bool_list"
 	TypeBytesList  Type = "bytes_list"
+
+	// TypeStream is a body of any size sent as a stream (omq.Stream): its
+	// JSON form is the stream's descriptor, and the host hands the
+	// handler a reader over it. It has no list type.
+	TypeStream Type = "stream"
 )
 
 // listSuffix turns an element type into its list type.
@@ -33,6 +38,7 @@ const listSuffix = "_list"
 var allTypes = []Type{
 	TypeInt, TypeFloat, TypeChar, TypeString, TypeBool, TypeBytes,
 	TypeIntList, TypeFloatList, TypeCharList, TypeStringList, TypeBoolList, TypeBytesList,
+	TypeStream,
 }
 
 // Types returns every valid type, scalars first, in the order of the
@@ -44,7 +50,8 @@ func Types() []Type { return append([]Type(nil), allTypes...) }
 func (t Type) Valid() bool {
 	switch t {
 	case TypeInt, TypeFloat, TypeChar, TypeString, TypeBool, TypeBytes,
-		TypeIntList, TypeFloatList, TypeCharList, TypeStringList, TypeBoolList, TypeBytesList:
+		TypeIntList, TypeFloatList, TypeCharList, TypeStringList, TypeBoolList, TypeBytesList,
+		TypeStream:
 		return true
 	}
 	return false

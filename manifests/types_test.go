@@ -20,6 +20,7 @@ func TestType_Methods(t *testing.T) {
 		{TypeStringList, true, true, TypeString},
 		{TypeBoolList, true, true, TypeBool},
 		{TypeBytesList, true, true, TypeBytes},
+		{TypeStream, true, false, TypeNone},
 		{TypeNone, false, false, TypeNone},
 		{"int_list_list", false, false, TypeNone},
 		{"_list", false, false, TypeNone},
@@ -36,7 +37,7 @@ func TestType_Methods(t *testing.T) {
 			t.Errorf("%q.Elem() = %q", string(tc.t), string(got))
 		}
 	}
-	if len(Types()) != 12 {
+	if len(Types()) != 13 {
 		t.Errorf("Types() = %v", Types())
 	}
 	for _, typ := range Types() {

@@ -21,6 +21,7 @@ var examples = map[Type]string{
 	TypeInt: "42", TypeFloat: "2.5", TypeChar: "x", TypeString: "hello", TypeBool: "true", TypeBytes: "hello",
 	TypeIntList: "1, 2, 3", TypeFloatList: "1.5, 2, 3.25", TypeCharList: "a, b, c",
 	TypeStringList: "red, green, blue", TypeBoolList: "true, false", TypeBytesList: "hello, world",
+	TypeStream: "@file.bin",
 }
 
 // ParseValue turns what a person typed into the JSON value of type t:
@@ -49,6 +50,10 @@ func ParseValue(t Type, s string) (json.RawMessage, error) {
 		return nil, fmt.Errorf("nothing to enter: the type is empty")
 	case !t.Valid():
 		return nil, fmt.Errorf("unknown type %q (valid types: %s)", string(t), typeList())
+	case t == TypeStream:
+		// Its content is stored first (omq.Node.PutStream), which a
+		// client does from a file, not from typed text.
+		return nil, fmt.Errorf("a stream is sent from a file (in dpc-cli: @PATH), not typed")
 	case t.IsList():
 		return parseList(t, s)
 	}

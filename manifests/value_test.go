@@ -82,7 +82,7 @@ func TestParseValue(t *testing.T) {
 		{TypeBytesList, `["hi"]`, `["aGk="]`, ""},
 
 		{TypeNone, "x", "", "nothing to enter: the type is empty"},
-		{Type("matrix"), "x", "", `unknown type "matrix" (valid types: int, float, char, string, bool, bytes, int_list, float_list, char_list, string_list, bool_list, bytes_list)`},
+		{Type("matrix"), "x", "", `unknown type "matrix" (valid types: int, float, char, string, bool, bytes, int_list, float_list, char_list, string_list, bool_list, bytes_list, stream)`},
 	}
 	for _, tc := range cases {
 		got, err := ParseValue(tc.t, tc.in)

@@ -20,6 +20,11 @@
 // Saving the latest revision's text again makes no new revision: Save
 // returns the base revision it was given.
 //
+// For a large note, SaveStream takes the text from a reader of known size
+// and Open reads a revision back as a reader, neither holding it whole
+// (stream.go); merging needs whole texts, and MaxNoteSize bounds every
+// note.
+//
 // A device that edited an older revision gets a *ConflictError from Save
 // (errors.Is(err, ErrConflict)) naming the latest revision. It can fetch
 // the latest and redo its edit, or hand its text to Merge, which merges it
@@ -63,7 +68,8 @@
 //     outside [-_A-Za-z0-9] written as =XX ("Shopping list" →
 //     "Shopping=20list").
 //   - An object store DPC_NOTES_CONTENT with one object per revision,
-//     named "<key>/<revision>/<unique id>", compressed (S2).
+//     named "<key>/<revision>/<unique id>", compressed (S2) only with the
+//     Compress option.
 //
 // Content lives in the object store because a note may be larger than a
 // NATS message (1 MiB by default): the object store splits it into chunks

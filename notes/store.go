@@ -51,6 +51,7 @@ const maxMergeAttempts = 8
 // several Stores (on several hubs) sharing the same buckets: every write is
 // a compare-and-set on the note's metadata.
 type Store struct {
+	js  jetstream.JetStream // for SaveStream's bounded put (put.go)
 	kv  jetstream.KeyValue
 	obj jetstream.ObjectStore
 	cfg config
@@ -113,7 +114,7 @@ func Open(ctx context.Context, js jetstream.JetStream, opts ...Option) (*Store, 
 			Description: "DPC notes: content of each kept revision",
 			Storage:     jetstream.FileStorage,
 			Replicas:    cfg.replicas,
-			Compression: true, // notes are text
+			Compression: cfg.compress, // off by default: see Compress
 		})
 		if errors.Is(err, jetstream.ErrBucketExists) {
 			obj, err = js.ObjectStore(ctx, objBucket)
@@ -122,7 +123,7 @@ func Open(ctx context.Context, js jetstream.JetStream, opts ...Option) (*Store, 
 	if err != nil {
 		return nil, fmt.Errorf("notes: open object store %s: %w", objBucket, err)
 	}
-	return &Store{kv: kv, obj: obj, cfg: cfg}, nil
+	return &Store{js: js, kv: kv, obj: obj, cfg: cfg}, nil
 }
 
 // Save stores content as a new revision of the note and returns its number.
@@ -147,38 +148,65 @@ func (s *Store) save(ctx context.Context, name string, content []byte, base uint
 		return 0, err
 	}
 	key := keyFor(name)
-	rec, kvRev, err := s.load(ctx, key, name)
+	rec, kvRev, latest, err := s.loadForSave(ctx, key, name, base)
 	if err != nil {
 		return 0, err
 	}
-	var latest uint64
 	if rec != nil {
-		latest = rec.latest().Revision
-	} else if base != 0 {
-		return 0, fmt.Errorf("%w: no note named %q (the save was based on revision %d)", ErrNotFound, name, base)
-	}
-	if latest != base {
-		return 0, &ConflictError{Name: name, Base: base, Latest: latest}
-	}
-	if rec == nil {
-		if err := s.checkRoom(ctx, name); err != nil {
+		if same, err := s.sameAsLatest(ctx, name, rec, content); err != nil {
 			return 0, err
+		} else if same {
+			return latest, nil
 		}
-	} else if same, err := s.sameAsLatest(ctx, name, rec, content); err != nil {
-		return 0, err
-	} else if same {
-		return latest, nil
 	}
 
 	// The content goes in first, under a name no other attempt uses, so that
 	// metadata never points at missing content and a losing attempt cannot
 	// overwrite the winner's.
 	next := latest + 1
-	object := fmt.Sprintf("%s/%d/%s", key, next, nuid.Next())
+	object := contentObject(key, next)
 	if _, err := s.obj.Put(ctx, jetstream.ObjectMeta{Name: object}, bytes.NewReader(content)); err != nil {
 		return 0, fmt.Errorf("notes: save %q: store content: %w", name, err)
 	}
+	return s.commit(ctx, name, key, rec, kvRev, base, next, object, int64(len(content)))
+}
 
+// contentObject is a fresh object name for revision rev of the note
+// stored under key.
+func contentObject(key string, rev uint64) string {
+	return fmt.Sprintf("%s/%d/%s", key, rev, nuid.Next())
+}
+
+// loadForSave reads a note's metadata for a save based on revision base,
+// and refuses the save if base is not the latest (a *ConflictError), if
+// there is no such note to base it on, or if a new note would be one too
+// many.
+func (s *Store) loadForSave(ctx context.Context, key, name string, base uint64) (rec *record, kvRev, latest uint64, err error) {
+	rec, kvRev, err = s.load(ctx, key, name)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	if rec != nil {
+		latest = rec.latest().Revision
+	} else if base != 0 {
+		return nil, 0, 0, fmt.Errorf("%w: no note named %q (the save was based on revision %d)", ErrNotFound, name, base)
+	}
+	if latest != base {
+		return nil, 0, 0, &ConflictError{Name: name, Base: base, Latest: latest}
+	}
+	if rec == nil {
+		if err := s.checkRoom(ctx, name); err != nil {
+			return nil, 0, 0, err
+		}
+	}
+	return rec, kvRev, latest, nil
+}
+
+// commit records content already stored as object as revision next of the
+// note, with a compare-and-set on the metadata read (kvRev); it deletes
+// the object if another save got there first, and the content of
+// revisions that fall out of the history.
+func (s *Store) commit(ctx context.Context, name, key string, rec *record, kvRev, base, next uint64, object string, size int64) (uint64, error) {
 	nrec := record{Name: name}
 	if rec != nil {
 		nrec.Revisions = slices.Clone(rec.Revisions)
@@ -186,7 +214,7 @@ func (s *Store) save(ctx context.Context, name string, content []byte, base uint
 	nrec.Revisions = append(nrec.Revisions, revision{
 		Revision: next,
 		Object:   object,
-		Size:     int64(len(content)),
+		Size:     size,
 		Modified: time.Now().UTC(),
 	})
 	var dropped []revision
@@ -315,9 +343,11 @@ func (s *Store) Get(ctx context.Context, name string, revision uint64) (Note, er
 	return s.get(ctx, name, rec, revision)
 }
 
-func (s *Store) get(ctx context.Context, name string, rec *record, rev uint64) (Note, error) {
+// findRevision is revision rev of the note rec describes (0: the
+// latest), or why there is none.
+func findRevision(name string, rec *record, rev uint64) (revision, error) {
 	if rec == nil {
-		return Note{}, fmt.Errorf("%w: no note named %q", ErrNotFound, name)
+		return revision{}, fmt.Errorf("%w: no note named %q", ErrNotFound, name)
 	}
 	r := rec.latest()
 	if rev != 0 {
@@ -326,11 +356,19 @@ func (s *Store) get(ctx context.Context, name string, rec *record, rev uint64) (
 		case i >= 0:
 			r = rec.Revisions[i]
 		case rev > r.Revision:
-			return Note{}, fmt.Errorf("%w: note %q has no revision %d (the latest is %d)", ErrNotFound, name, rev, r.Revision)
+			return revision{}, fmt.Errorf("%w: note %q has no revision %d (the latest is %d)", ErrNotFound, name, rev, r.Revision)
 		default:
-			return Note{}, fmt.Errorf("%w: revision %d of note %q is no longer kept (the oldest kept is %d)",
+			return revision{}, fmt.Errorf("%w: revision %d of note %q is no longer kept (the oldest kept is %d)",
 				ErrNotFound, rev, name, rec.Revisions[0].Revision)
 		}
+	}
+	return r, nil
+}
+
+func (s *Store) get(ctx context.Context, name string, rec *record, rev uint64) (Note, error) {
+	r, err := findRevision(name, rec, rev)
+	if err != nil {
+		return Note{}, err
 	}
 	content, err := s.obj.GetBytes(ctx, r.Object)
 	if errors.Is(err, jetstream.ErrObjectNotFound) {

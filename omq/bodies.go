@@ -56,14 +56,19 @@ func (n *Node) tooLarge(size int) bool {
 // reply of a service's function.
 type bodyOf struct{ part, svc, fn string }
 
-func (b bodyOf) String() string { return "the " + b.part + " of " + b.svc + "." + b.fn }
+func (b bodyOf) String() string {
+	if b.svc == "" {
+		return "a " + b.part // a stream, which belongs to no call until sent
+	}
+	return "the " + b.part + " of " + b.svc + "." + b.fn
+}
 
 // bodyTooLarge is a body over the node's maximum; sending tells a body this
 // node refused to send from one it refused to read.
 type bodyTooLarge struct {
 	of      bodyOf
 	size    int64
-	max     int
+	max     int64
 	sending bool
 }
 
@@ -71,6 +76,9 @@ func (e *bodyTooLarge) Error() string {
 	then := "it was not read"
 	if e.sending {
 		then = "nothing was sent"
+	}
+	if e.of == streamOf {
+		return fmt.Sprintf("omq: %s: %d bytes, more than the %d-byte maximum stream (omq.StreamMax, else omq.WithMaxBody); %s", e.of, e.size, e.max, then)
 	}
 	return fmt.Sprintf("omq: %s: %d bytes, more than the %d-byte maximum body (omq.WithMaxBody); %s", e.of, e.size, e.max, then)
 }
@@ -85,7 +93,7 @@ func (e *bodyTooLarge) Is(target error) bool {
 // checkSend refuses to send a body larger than the node's maximum.
 func (n *Node) checkSend(of bodyOf, size int) error {
 	if size > n.cfg.maxBody {
-		return &bodyTooLarge{of: of, size: int64(size), max: n.cfg.maxBody, sending: true}
+		return &bodyTooLarge{of: of, size: int64(size), max: int64(n.cfg.maxBody), sending: true}
 	}
 	return nil
 }
@@ -161,15 +169,7 @@ func (n *Node) takeBody(ctx context.Context, of bodyOf, hdr nats.Header, name st
 		return nil, fmt.Errorf("omq: reading body object %s: %w", name, err)
 	}
 	if del {
-		defer func() {
-			del := os.Delete
-			if n.cfg.bodyDeleter != nil {
-				del = n.cfg.bodyDeleter
-			}
-			if err := del(context.WithoutCancel(ctx), name); err != nil && !errors.Is(err, jetstream.ErrObjectNotFound) {
-				n.log.Debug("omq: deleting a body object", "object", name, "err", err)
-			}
-		}()
+		defer n.deleteBody(context.WithoutCancel(ctx), name)
 	}
 	key, err := bodyKey(hdr, name)
 	if err != nil {
@@ -190,7 +190,7 @@ func (n *Node) takeBody(ctx context.Context, of bodyOf, hdr nats.Header, name st
 		return nil, fmt.Errorf("omq: body object %s: %d bytes is not the size of an encrypted body", name, info.Size)
 	}
 	if size > uint64(limit) {
-		return nil, &bodyTooLarge{of: of, size: int64(min(size, 1<<62)), max: limit}
+		return nil, &bodyTooLarge{of: of, size: int64(min(size, 1<<62)), max: int64(limit)}
 	}
 	r, err := os.Get(ctx, name)
 	if err != nil {
@@ -205,6 +205,25 @@ func (n *Node) takeBody(ctx context.Context, of bodyOf, hdr nats.Header, name st
 		return nil, fmt.Errorf("omq: body object %s refused: %w", name, err)
 	}
 	return body, nil
+}
+
+// deleteBody deletes a body object this node has read or refused, through
+// the hub when it has a deleter (WithBodyDeleter). Failing to delete is
+// not the call's failure: the bucket's age limit removes the object.
+func (n *Node) deleteBody(ctx context.Context, name string) {
+	ctx, cancel := context.WithTimeout(ctx, n.cfg.timeout)
+	defer cancel()
+	del := n.cfg.bodyDeleter
+	if del == nil {
+		os, err := n.bodies(ctx, false)
+		if err != nil {
+			return
+		}
+		del = os.Delete
+	}
+	if err := del(ctx, name); err != nil && !errors.Is(err, jetstream.ErrObjectNotFound) {
+		n.log.Debug("omq: deleting a body object", "object", name, "err", err)
+	}
 }
 
 // outgoing refuses a body larger than the node's maximum, before storing
@@ -246,7 +265,7 @@ func (n *Node) incoming(ctx context.Context, of bodyOf, hdr nats.Header, data []
 		// Larger than the maximum only when that is below the server's
 		// max payload.
 		if len(data) > n.cfg.maxBody {
-			return nil, &bodyTooLarge{of: of, size: int64(len(data)), max: n.cfg.maxBody}
+			return nil, &bodyTooLarge{of: of, size: int64(len(data)), max: int64(n.cfg.maxBody)}
 		}
 		return data, nil
 	}

@@ -41,14 +41,14 @@ type Instance struct {
 	// inCallback counts the core lanes' subscription callbacks running.
 	inCallback atomic.Int64
 
-	subs    []*nats.Subscription // the multi and direct call subscriptions
+	subs []*nats.Subscription // the multi and direct call subscriptions
 	// group is the unicast queue-group subscription, nil while the
 	// instance has left the group (stalled; see busy.go) or after
 	// Unbind began (closing).
 	groupMu sync.Mutex
 	group   *nats.Subscription
 	closing bool
-	left    atomic.Bool // out of the group, stalled
+	left    atomic.Bool          // out of the group, stalled
 	srvSubs []*nats.Subscription // $SRV subscriptions
 	lane    *lane                // the durable lane; nil without one
 	started time.Time

@@ -120,15 +120,15 @@ const ca2Memory = 2000
 // period, whose observation carries no moments, does not lose what one
 // instance can do.
 type capacityEstimate struct {
-	d    time.Duration
+	d time.Duration
 	// model is ModelGG1 (or "") or ModelErlang; slaQ the erlang model's
 	// percentile (0: DefaultSLAPercentile).
 	model string
 	slaQ  float64
-	s    float64 // mean service time, s
-	varB float64 // service-time variance, s²
-	varA float64 // inter-arrival variance, s²
-	ca2  float64 // inter-arrival squared coefficient of variation, σa²/E[a]², smoothed
+	s     float64 // mean service time, s
+	varB  float64 // service-time variance, s²
+	varA  float64 // inter-arrival variance, s²
+	ca2   float64 // inter-arrival squared coefficient of variation, σa²/E[a]², smoothed
 	// ca2Weight is the number of gaps ca2 stands for, capped at ca2Memory.
 	ca2Weight float64
 	haveS     bool

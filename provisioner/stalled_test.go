@@ -41,7 +41,9 @@ func TestSupervisor_StalledIsNotCapacity(t *testing.T) {
 	// wait for the hung call.
 	t.Cleanup(func() { close(release) })
 	// Hang the second one's only slot.
-	go func() { _ = e.node.Lookup("work").At("work-a-2").Call(ctx, "work", nil, nil, omq.Timeout(30*time.Second)) }()
+	go func() {
+		_ = e.node.Lookup("work").At("work-a-2").Call(ctx, "work", nil, nil, omq.Timeout(30*time.Second))
+	}()
 	brokertest.Eventually(t, 10*time.Second, func() bool {
 		st, _ := e.node.StatsWithin(ctx, "work", 100*time.Millisecond)
 		for _, s := range st {

@@ -16,6 +16,11 @@
 // Request.Decode fills them in. They are parsed once, by the check, and
 // handed on split (Request.SetPositional): Decode and Positional do not
 // parse them again.
+//
+// An argument of type stream reaches the handler as a reader,
+// servicehost.Stream(ctx, name), opened (and checked against
+// Config.MaxStream) before the handler runs; a function whose result is a
+// stream returns an io.Reader, which the host stores. See stream.go.
 package servicehost
 
 import (
@@ -56,7 +61,15 @@ type Config struct {
 	// service's instances.
 	InstanceID string
 	Logger     *slog.Logger
+	// MaxStream bounds a stream argument or result, in bytes (default
+	// DefaultMaxStream). A stream is never whole in memory, so this bounds
+	// the store space one call may take, not the host's memory.
+	MaxStream int64
 }
+
+// DefaultMaxStream is the default Config.MaxStream: a hub's whole
+// large-body store by default (dpc-hub --max-bodies).
+const DefaultMaxStream = 1 << 30
 
 func (c Config) withDefaults() Config {
 	if c.Concurrency <= 0 {
@@ -67,6 +80,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.MaxStream <= 0 {
+		c.MaxStream = DefaultMaxStream
 	}
 	return c
 }
@@ -106,7 +122,7 @@ func Bind(ctx context.Context, node *omq.Node, svc Service, cfg Config) (*omq.In
 	hs := omq.Handlers{}
 	for i := range m.Functions {
 		f := &m.Functions[i]
-		hs[f.Name] = checked(m.Name, f, svc.Handlers[f.Name])
+		hs[f.Name] = checked(node, m.Name, f, svc.Handlers[f.Name], omq.StreamMax(cfg.MaxStream))
 	}
 	return node.Bind(ctx, m.Name, hs,
 		omq.Version(m.Version),
@@ -117,8 +133,9 @@ func Bind(ctx context.Context, node *omq.Node, svc Service, cfg Config) (*omq.In
 }
 
 // checked validates arguments and the result against the manifest around
-// h.
-func checked(service string, f *manifests.Function, h omq.Handler) omq.Handler {
+// h, and opens and stores its streams (stream.go).
+func checked(node *omq.Node, service string, f *manifests.Function, h omq.Handler, max omq.StreamOption) omq.Handler {
+	streamIdx := streamArgs(f)
 	return omq.HandlerFunc(func(ctx context.Context, req *omq.Request) (any, error) {
 		args, err := f.CheckArgs(req.Args)
 		if err != nil {
@@ -129,12 +146,25 @@ func checked(service string, f *manifests.Function, h omq.Handler) omq.Handler {
 		// as a JSON array in Args.
 		req.Args = positionalArray(req.Args, args)
 		req.SetPositional(args)
+		if streamIdx != nil {
+			s, err := openStreams(ctx, node, f, streamIdx, args, req.Kind, max)
+			if err != nil {
+				return nil, err
+			}
+			defer s.close()
+			ctx = context.WithValue(ctx, streamsKey{}, s)
+		}
 		res, err := h.Handle(ctx, req)
 		if err != nil {
 			return nil, err
 		}
 		if f.ReturnType == "" {
 			return nil, nil
+		}
+		if f.ReturnType == manifests.TypeStream {
+			if res, err = storeResult(ctx, node, service, f, res, max); err != nil {
+				return nil, err
+			}
 		}
 		out, err := json.Marshal(res)
 		if err != nil {

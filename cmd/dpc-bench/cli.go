@@ -16,6 +16,7 @@ type CLI struct {
 	Replay   ReplayCmd   `cmd:"" help:"Elasticity: replay a compressed diurnal day with a flash crowd (or a trace) against the work service under dpc-provisioner and a fixed-size copy of it; SLA violations and instance-seconds of each, a CSV per second and a chart."`
 	Step     StepCmd     `cmd:"" help:"Elasticity: a step in offered load from L1 to L2 and back against the work service under dpc-provisioner; time until a new instance serves, until the p95 is back within the SLA, and until the surplus is gone after the step down."`
 	Dispatch DispatchCmd `cmd:"" help:"Dispatch options side by side: push (omq, WithResendWhenBusy(false)), refuse (omq's default) and a JetStream pull lane; a fast call's cost, one hung instance of two, and a backlog at one instance when more are bound."`
+	Bodies   BodiesCmd   `cmd:"" help:"Large bodies: peak RSS growth of a real hub, service and dpc-cli while a 100 MB stream argument, result and note pass through them, against a 64 MiB target."`
 }
 
 // command is what every subcommand does: run until done or ctx ends, the

@@ -104,6 +104,9 @@ func callArgs(f *manifests.Function, words []string, argsJSON string) (json.RawM
 
 func parseArg(f *manifests.Function, i int, s string) (json.RawMessage, error) {
 	a := f.Args[i]
+	if a.Type == manifests.TypeStream {
+		return streamWord(f, a, s)
+	}
 	v, err := manifests.ParseValue(a.Type, s)
 	if err != nil {
 		return nil, usageErrorf("argument %s (%s) of %s: %v", a.Name, a.Type, f.Name, err)

@@ -13,8 +13,9 @@ import (
 // CallCmd calls one function.
 type CallCmd struct {
 	Name     string   `arg:"" help:"Function: its plain name, or service.function when several services have it."`
-	Args     []string `arg:"" optional:"" help:"Arguments: NAME=VALUE, or plain values in the manifest's order."`
+	Args     []string `arg:"" optional:"" help:"Arguments: NAME=VALUE, or plain values in the manifest's order; a stream argument is a file, @PATH."`
 	ArgsJSON string   `name:"args-json" help:"Arguments as JSON instead: an object by name or an array by position." placeholder:"JSON"`
+	Out      string   `name:"out" short:"o" help:"Write a stream result to FILE instead of standard output." placeholder:"FILE" type:"path"`
 }
 
 // callResult is call's --json output.
@@ -33,9 +34,34 @@ func (c *CallCmd) Run(ctx context.Context, g *Globals, s streams) error {
 	if err != nil {
 		return err
 	}
+	isStream := fi.Function.ReturnType == manifests.TypeStream
+	if isStream && g.JSON && c.Out == "" {
+		return usageErrorf("%s returns a stream: with --json, say where to write it with --out FILE", fi.Name)
+	}
+	args, sent, err := putStreams(ctx, cl, &fi.Function, args)
+	if err != nil {
+		return err
+	}
 	res, err := cl.call(ctx, fi, args)
 	if err != nil {
+		// The instance deletes the streams it takes; those of a call
+		// that never reached one would wait for the store's age limit.
+		deleteStreams(cl, sent)
 		return cl.failure(fi.Name, err, cl.callTimeout(fi))
+	}
+	if isStream {
+		n, err := writeStreamResult(ctx, cl, res, c.Out, s.out)
+		if err != nil {
+			return err
+		}
+		if g.JSON {
+			written, _ := json.Marshal(struct {
+				File string `json:"file"`
+				Size int64  `json:"size"`
+			}{c.Out, n})
+			return writeJSON(s.out, callResult{Function: fi.Name, Result: written})
+		}
+		return nil
 	}
 	if g.JSON {
 		return writeJSON(s.out, callResult{Function: fi.Name, Result: jsonResult(res)})
@@ -49,7 +75,7 @@ func (c *CallCmd) Run(ctx context.Context, g *Globals, s streams) error {
 // MultiCallCmd calls one function on every instance of its service.
 type MultiCallCmd struct {
 	Name     string   `arg:"" help:"Function: its plain name, or service.function when several services have it."`
-	Args     []string `arg:"" optional:"" help:"Arguments: NAME=VALUE, or plain values in the manifest's order."`
+	Args     []string `arg:"" optional:"" help:"Arguments: NAME=VALUE, or plain values in the manifest's order; a stream argument is a file, @PATH."`
 	ArgsJSON string   `name:"args-json" help:"Arguments as JSON instead: an object by name or an array by position." placeholder:"JSON"`
 }
 
@@ -79,6 +105,12 @@ func (c *MultiCallCmd) Run(ctx context.Context, g *Globals, s streams) error {
 	}
 	defer cl.Close()
 	args, err := callArgs(&fi.Function, c.Args, c.ArgsJSON)
+	if err != nil {
+		return err
+	}
+	// Every instance reads the same streams; they are left to the
+	// store's age limit (docs/PROTOCOL.md §10.1).
+	args, _, err = putStreams(ctx, cl, &fi.Function, args)
 	if err != nil {
 		return err
 	}

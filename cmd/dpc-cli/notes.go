@@ -160,11 +160,17 @@ type savedNote struct {
 }
 
 func (c *NotesSaveCmd) Run(ctx context.Context, g *Globals, s streams, nc *NotesCmd) error {
-	content, err := readNote(c.File)
-	if err != nil {
-		return err
+	// A large file is checked and sent without reading it whole
+	// (notes_stream.go).
+	var content string
+	fi, err := os.Stat(c.File)
+	large := err == nil && fi.Size() > streamNoteAbove
+	if large {
+		err = scanNote(c.File, c.AllowMarkers)
+	} else if content, err = readNote(c.File); err == nil {
+		err = checkMarkers(c.File, content, c.AllowMarkers)
 	}
-	if err := checkMarkers(c.File, content, c.AllowMarkers); err != nil {
+	if err != nil {
 		return err
 	}
 	name := noteName(c.Name, c.File)
@@ -175,7 +181,12 @@ func (c *NotesSaveCmd) Run(ctx context.Context, g *Globals, s streams, nc *Notes
 	defer n.Close()
 	base := n.base(name, c.Base)
 	var rev uint64
-	if err := n.call(ctx, "save", &rev, name, content, base); err != nil {
+	if large {
+		rev, err = n.saveStream(ctx, c.File, name, base)
+	} else {
+		err = n.call(ctx, "save", &rev, name, content, base)
+	}
+	if err != nil {
 		if exitCode(err) == exitConflict {
 			var re *omq.Error
 			errors.As(err, &re)
@@ -230,13 +241,20 @@ func (c *NotesGetCmd) Run(ctx context.Context, g *Globals, s streams, nc *NotesC
 		}
 	}
 	var content string
-	if err := n.call(ctx, "get", &content, c.Name, rev); err != nil {
-		return err
-	}
+	var size int
 	if c.Output != "" {
-		if err := os.WriteFile(c.Output, []byte(content), 0o644); err != nil {
+		// Streamed to the file: a large note is never whole here nor in
+		// the hub (notes_stream.go).
+		written, err := n.writeNoteFile(ctx, c.Name, rev, c.Output)
+		if err != nil {
 			return err
 		}
+		size = int(written)
+	} else {
+		if err := n.call(ctx, "get", &content, c.Name, rev); err != nil {
+			return err
+		}
+		size = len(content)
 	}
 	// The device's copy is now based on rev, unless an older revision was
 	// only printed to look at.
@@ -247,13 +265,13 @@ func (c *NotesGetCmd) Run(ctx context.Context, g *Globals, s streams, nc *NotesC
 	}
 	switch {
 	case g.JSON:
-		out := gotNote{Name: c.Name, Revision: rev, File: c.Output, Bytes: len(content)}
+		out := gotNote{Name: c.Name, Revision: rev, File: c.Output, Bytes: size}
 		if c.Output == "" {
 			out.Content = &content
 		}
 		return writeJSON(s.out, out)
 	case c.Output != "":
-		fmt.Fprintf(s.out, "Wrote note %q revision %d to %s (%d bytes).\n", c.Name, rev, c.Output, len(content))
+		fmt.Fprintf(s.out, "Wrote note %q revision %d to %s (%d bytes).\n", c.Name, rev, c.Output, size)
 	default:
 		fmt.Fprint(s.out, content)
 	}
