@@ -43,8 +43,9 @@ const HeaderBusy = "Dpc-Busy"
 const CodeBusy = 429
 
 const (
-	busyResend  = "resend"
-	busyResent  = "resent"
+	busyResend  = "resend" // a first send
+	busyAgain   = "again"  // refused once
+	busyResent  = "resent" // refused busyQueueAfter times or more
 	busyRefused = "refused"
 )
 
@@ -58,8 +59,20 @@ const busyQueueAfter = 2
 var (
 	busyNone        []string
 	busyResendValue = []string{busyResend}
+	busyAgainValue  = []string{busyAgain}
 	busyResentValue = []string{busyResent}
 )
+
+// busyHeader is Dpc-Busy for a call refused refused times so far.
+func busyHeader(refused int) []string {
+	switch {
+	case refused == 0:
+		return busyResendValue
+	case refused < busyQueueAfter:
+		return busyAgainValue
+	}
+	return busyResentValue
+}
 
 // DefaultStallAfter is how long an instance may have every handler slot
 // taken without any of them freeing before it counts as stalled (and at
@@ -67,17 +80,35 @@ var (
 // instance leaves its queue group until a slot frees.
 const DefaultStallAfter = 2 * time.Second
 
-// resendsWhenBusy says whether the caller of m sends it again if refused,
-// and whether it was refused before.
-func resendsWhenBusy(m *nats.Msg) (resends, resent bool) {
+// busyOffer is what Dpc-Busy says of a call.
+type busyOffer int
+
+const (
+	notResendable busyOffer = iota // no header: the call waits here
+	firstSend                      // resend
+	sentAgain                      // again
+	mayQueue                       // resent
+)
+
+// busyOfferOf reads m's Dpc-Busy; a call without a reply subject is
+// never resent.
+func busyOfferOf(m *nats.Msg) busyOffer {
 	if m.Reply == "" || m.Header == nil {
-		return false, false
+		return notResendable
 	}
 	v := m.Header[HeaderBusy]
 	if len(v) == 0 {
-		return false, false
+		return notResendable
 	}
-	return v[0] == busyResend || v[0] == busyResent, v[0] == busyResent
+	switch v[0] {
+	case busyResend:
+		return firstSend
+	case busyAgain:
+		return sentAgain
+	case busyResent:
+		return mayQueue
+	}
+	return notResendable
 }
 
 // refusedBusy says whether a reply is an instance's busy refusal.
@@ -90,8 +121,7 @@ func refusedBusy(m *nats.Msg) bool {
 }
 
 // offer takes a call whose caller resends it when refused: see above.
-// resent says an instance refused it before.
-func (i *Instance) offer(fn *function, fnName string, m *nats.Msg, resent bool) {
+func (i *Instance) offer(fn *function, fnName string, m *nats.Msg, how busyOffer) {
 	if fn == nil {
 		// Unknown: answered at once, without a slot.
 		arrival := time.Now()
@@ -119,7 +149,7 @@ func (i *Instance) offer(fn *function, fnName string, m *nats.Msg, resent bool) 
 		}
 		return
 	}
-	if !resent || !i.reserveQueue() {
+	if how != mayQueue || !i.reserveQueue() {
 		i.refuse(m)
 		return
 	}

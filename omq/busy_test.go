@@ -39,7 +39,7 @@ func TestBusy_HungReplicaDoesNotTakeCalls(t *testing.T) {
 	var hungStarted, okServed atomic.Int64
 	hung := bind(t, hungNode, "w", hangingHandlers(&hungStarted, release), omq.Concurrency(1), omq.StallAfter(300*time.Millisecond))
 	okNode, _ := e.node()
-	bind(t, okNode, "w", omq.Handlers{"work": omq.HandlerFunc(func(ctx context.Context, r *omq.Request) (any, error) {
+	healthy := bind(t, okNode, "w", omq.Handlers{"work": omq.HandlerFunc(func(ctx context.Context, r *omq.Request) (any, error) {
 		okServed.Add(1)
 		return "done", nil
 	})})
@@ -66,6 +66,10 @@ func TestBusy_HungReplicaDoesNotTakeCalls(t *testing.T) {
 	st := hung.Stats().Data
 	if st.Refused == 0 {
 		t.Fatalf("the hung instance refused no call: %+v", st)
+	}
+	// Each call is offered once, however often it was refused.
+	if n := st.Offered + healthy.Stats().Data.Offered; n != calls {
+		t.Fatalf("offered %d calls in all, want %d", n, calls)
 	}
 	waitFor(t, func() bool { return hung.Stats().Data.State == omq.StateStalled }, "the hung instance to report stalled")
 

@@ -89,8 +89,13 @@ func (i *Instance) onMsg(kind Kind) nats.MsgHandler {
 		fnName := lastToken(m.Subject)
 		fn := i.funcs[fnName]
 		if kind == KindUnicast {
-			if resends, resent := resendsWhenBusy(m); resends {
-				i.offer(fn, fnName, m, resent)
+			how := busyOfferOf(m)
+			if how != sentAgain && how != mayQueue {
+				// Offered to the service for the first time.
+				i.offered.Add(1)
+			}
+			if how != notResendable {
+				i.offer(fn, fnName, m, how)
 				return
 			}
 		}

@@ -37,6 +37,7 @@ type Instance struct {
 	// (Unix ns). See busy.go.
 	queued   atomic.Int64
 	refused  atomic.Int64
+	offered  atomic.Int64 // unicast calls received for the first time
 	progress atomic.Int64
 	// inCallback counts the core lanes' subscription callbacks running.
 	inCallback atomic.Int64

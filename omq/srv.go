@@ -141,6 +141,7 @@ func (i *Instance) Stats() Stats {
 		Durable:      i.lane != nil,
 		Queue:        i.cfg.queue,
 		Refused:      i.refused.Load(),
+		Offered:      i.offered.Load(),
 		State:        i.state(time.Now()),
 	}
 	return st

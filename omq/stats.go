@@ -187,6 +187,11 @@ type InstanceData struct {
 	// Refused counts calls sent back busy since the instance started:
 	// their callers sent them again, to this or another instance.
 	Refused int64 `json:"refused"`
+	// Offered counts the unicast calls that reached this instance for
+	// the first time (started, waiting or refused): summed over a
+	// service's instances, every unicast call once, however often it was
+	// refused — the rate offered to the service.
+	Offered int64 `json:"offered"`
 	// State is "ok", "saturated" (every handler slot taken: new calls
 	// that may go elsewhere are refused) or "stalled" (saturated, and no
 	// slot has freed for StallAfter: the handlers stopped finishing).

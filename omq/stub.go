@@ -159,7 +159,7 @@ func (s *Stub) call(ctx context.Context, fn string, args, reply any, cc callConf
 		if left := attempts - a; left > 1 {
 			attemptDeadline = now.Add(deadline.Sub(now) / time.Duration(left))
 		}
-		resp, err := s.request(ctx, fn, subject, body, now, attemptDeadline, busy >= busyQueueAfter)
+		resp, err := s.request(ctx, fn, subject, body, now, attemptDeadline, busy)
 		if err == nil && refusedBusy(resp) {
 			// Not started: send it again, as the same attempt sent at
 			// the same time (see busy.go).
@@ -345,11 +345,11 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 }
 
 // request sends one attempt with the send-time and deadline headers and
-// waits for the reply until deadline or the end of ctx; refused says an
-// instance refused this call busy often enough that it may wait in an
-// instance's queue now (see busy.go). The caller has
+// waits for the reply until deadline or the end of ctx; refused is how
+// many times instances refused this call busy so far (see busy.go). The
+// caller has
 // checked body against the node's maximum.
-func (s *Stub) request(ctx context.Context, fn, subject string, body []byte, now, deadline time.Time, refused bool) (*nats.Msg, error) {
+func (s *Stub) request(ctx context.Context, fn, subject string, body []byte, now, deadline time.Time, refused int) (*nats.Msg, error) {
 	var msg *nats.Msg
 	if s.node.tooLarge(len(body)) {
 		msg = &nats.Msg{Subject: subject, Data: body, Header: nats.Header{
@@ -369,10 +369,7 @@ func (s *Stub) request(ctx context.Context, fn, subject string, body []byte, now
 		defer requestMsgs.Put(rm)
 		busy := busyNone
 		if s.resendsWhenBusy() {
-			busy = busyResendValue
-			if refused {
-				busy = busyResentValue
-			}
+			busy = busyHeader(refused)
 		}
 		msg = rm.set(subject, body, now, deadline, busy)
 	}

@@ -27,6 +27,9 @@ type instanceSample struct {
 	gaps    sums      // instance-wide inter-arrival gaps
 	service sums      // over all functions
 	backlog int64
+	// offered counts the unicast calls that first reached the instance
+	// (omq.InstanceData.Offered; 0 from an omq that does not count them).
+	offered int64
 	// waited is the running sum of its calls' queue waits, seconds;
 	// held, the calls waiting for it over the period before (see
 	// observe).
@@ -90,7 +93,7 @@ func (s *sampler) observe(now, since time.Time, stats []omq.Stats) Observation {
 		seenNow          = map[string]bool{}
 	)
 	for _, st := range stats {
-		cur := instanceSample{at: now, started: st.Started, gaps: sumsOf(st.Data.InterArrival), backlog: st.Data.Backlog}
+		cur := instanceSample{at: now, started: st.Started, gaps: sumsOf(st.Data.InterArrival), backlog: st.Data.Backlog, offered: st.Data.Offered}
 		for _, ep := range st.Endpoints {
 			var fd omq.FunctionData
 			if len(ep.Data) > 0 && json.Unmarshal(ep.Data, &fd) == nil {
@@ -130,12 +133,19 @@ func (s *sampler) observe(now, since time.Time, stats []omq.Stats) Observation {
 		obs.Backlog += int64(math.Round(cur.held))
 		dGaps := cur.gaps.minus(prev.gaps)
 		dService := cur.service.minus(prev.service)
-		// Arrivals that reached the instance, plus the growth of what
-		// waits for it: under overload an instance takes calls in only
-		// as fast as it serves them, and the rest of the offered load
-		// shows as a growing backlog (in its client library, or at
-		// callers it refused).
-		arrived := float64(max(dGaps.n, 0)) + (cur.held - prev.held)
+		// Calls offered to the instance — each unicast call once, when
+		// it first reached one, started or refused — plus the growth of
+		// what waits in its client library: under overload an instance
+		// takes calls in only as fast as it serves them, and the rest of
+		// the offered load shows as refusals or a growing backlog. An omq
+		// that does not count offered calls: arrivals that started, plus
+		// the growth of every call waiting, wherever (Little's law).
+		var arrived float64
+		if cur.offered > 0 || prev.offered > 0 {
+			arrived = float64(cur.offered-prev.offered) + float64(cur.backlog-prev.backlog)
+		} else {
+			arrived = float64(max(dGaps.n, 0)) + (cur.held - prev.held)
+		}
 		rate += max(arrived, 0) / dt
 		if dGaps.n > 0 {
 			gaps = gaps.plus(dGaps)

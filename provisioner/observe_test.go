@@ -157,3 +157,20 @@ func TestSampler_CallsHeldByCallersCountAsBacklog(t *testing.T) {
 		t.Fatalf("λ = %v, backlog %d; want 50 and 10", obs.Lambda, obs.Backlog)
 	}
 }
+
+// An omq that counts offered calls gives the rate offered directly: each
+// unicast call once, when it first reached an instance, however many
+// times it was refused and sent again — under overload too.
+func TestSampler_OfferedCallsAreTheRate(t *testing.T) {
+	s := newSampler()
+	t0 := time.Unix(1000, 0)
+	started := t0.Add(-time.Minute)
+	withOffered := func(st omq.Stats, n int64) omq.Stats { st.Data.Offered = n; return st }
+	s.observe(t0, time.Time{}, []omq.Stats{withOffered(stat("a", started, 1, nil, 0, 0), 100)})
+	// 50 started (the instance's capacity), 240 offered: the rest were
+	// refused and wait at their callers.
+	obs := s.observe(t0.Add(time.Second), t0, []omq.Stats{withWaits(withOffered(stat("a", started, 51, repeat(0.02, 50), 0, 0.3), 340), 5)})
+	if !near(obs.Lambda, 240) {
+		t.Fatalf("λ = %v, want the 240 calls offered", obs.Lambda)
+	}
+}
