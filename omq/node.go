@@ -24,6 +24,9 @@ type Node struct {
 	subj subjects
 	log  *slog.Logger
 
+	// replies takes the replies of the node's synchronous calls.
+	replies *replies
+
 	mu        sync.Mutex
 	instances map[*Instance]struct{}
 	closed    bool
@@ -88,6 +91,7 @@ func New(nc *nats.Conn, opts ...Option) (*Node, error) {
 		subj:      subjects{prefix: cfg.prefix},
 		log:       cfg.logger,
 		instances: map[*Instance]struct{}{},
+		replies:   newReplies(nc),
 	}, nil
 }
 

@@ -375,19 +375,12 @@ func (s *Stub) request(ctx context.Context, fn, subject string, body []byte, now
 	}
 	var resp *nats.Msg
 	var err error
-	if timeout := deadline.Sub(now); timeout <= 0 {
+	// From now, not from now: a call resent after a refusal keeps its
+	// first send time.
+	if timeout := time.Until(deadline); timeout <= 0 {
 		err = nats.ErrTimeout
-	} else if ctx.Done() == nil {
-		// A context that can never be cancelled needs no watching: the
-		// plain timed request is cheaper.
-		resp, err = s.node.nc.RequestMsg(msg, timeout)
 	} else {
-		if cdl, ok := ctx.Deadline(); !ok || deadline.Before(cdl) {
-			var cancel context.CancelFunc
-			ctx, cancel = context.WithDeadline(ctx, deadline)
-			defer cancel()
-		}
-		resp, err = s.node.nc.RequestMsgWithContext(ctx, msg)
+		resp, err = s.node.replies.request(ctx, msg, timeout)
 	}
 	switch {
 	case err == nil:
