@@ -39,7 +39,7 @@ type ReplayCmd struct {
 	// The services.
 	Policy          string        `help:"Policy of the elastic service: reactive, predictive, combined, target-tracking or fixed." default:"combined" enum:"reactive,predictive,combined,target-tracking,fixed"`
 	Model           string        `help:"How the reactive, predictive and combined policies size a rate: erlang (one queue shared by the instances, as omq's dispatch to the idle makes it; the SLA's p95 less a fifth for the hops) or gg1 (a G/G/1 queue per instance, half the SLA as its mean)." default:"erlang" enum:"erlang,gg1"`
-	DownWindow      time.Duration `name:"down-window" help:"The provisioner's down_window: scale down only to the highest count of this long (negative: the provisioner's default, 10s)." default:"-1ns"`
+	DownWindow      time.Duration `name:"down-window" help:"The provisioner's down_window: scale down only to the highest count of this long (negative: the provisioner's default, 10s, which in a compressed day of 2m lasts two hours)." default:"3s"`
 	Min             int           `help:"Fewest instances of the elastic service." default:"1"`
 	Max             int           `help:"Most instances of the elastic service." default:"10"`
 	Fixed           int           `help:"Instances of the fixed-size service (work-fixed)." default:"3"`
