@@ -31,8 +31,17 @@ const DefaultSLAPercentile = 95
 // sizeErlang is size for ModelErlang: the service time measured, its
 // distribution taken as deterministic when its squared coefficient of
 // variation is under 0.5 and exponential otherwise (the oracle's two),
-// n instances of obs.Concurrency slots.
+// n instances of obs.Concurrency slots. Calls already waiting (a flash
+// crowd's first seconds) are sized to drain within one period, on top of
+// the rate: a count that only keeps up with the rate leaves them waiting
+// for as long as its small surplus takes.
 func (e *capacityEstimate) sizeErlang(lambda float64, obs Observation) sizing {
+	var drain string
+	if obs.Backlog > 0 && obs.Period > 0 && lambda > 0 {
+		extra := float64(obs.Backlog) / obs.Period.Seconds()
+		drain = fmt.Sprintf(" + %d waiting over %v", obs.Backlog, obs.Period)
+		lambda += extra
+	}
 	dist := oracle.Exponential
 	if e.s > 0 && e.varB/(e.s*e.s) < 0.5 {
 		dist = oracle.Deterministic
@@ -59,7 +68,7 @@ func (e *capacityEstimate) sizeErlang(lambda float64, obs Observation) sizing {
 		n := max(obs.Current, 1)
 		return sizing{eta: n, text: fmt.Sprintf("%v: keep %d", err, n)}
 	}
-	return sizing{eta: n, known: true, text: fmt.Sprintf("erlang %v at λ=%s → η=%d", m, fmtRate(lambda), n)}
+	return sizing{eta: n, known: true, text: fmt.Sprintf("erlang %v at λ=%s%s → η=%d", m, fmtRate(lambda), drain, n)}
 }
 
 // checkModel validates a policy's sizing model and SLA percentile.

@@ -60,3 +60,35 @@ func TestReactiveConfig_RejectsUnknownModel(t *testing.T) {
 		t.Fatal("percentile 100 accepted")
 	}
 }
+
+// Calls already waiting are sized to drain within a period, on top of
+// the rate.
+func TestReactive_ErlangDrainsTheBacklog(t *testing.T) {
+	obs := provisioner.Observation{
+		Service: "w", Now: t0, Period: time.Second, Current: 3, Ready: 3, Concurrency: 1,
+		Limits:       provisioner.Limits{Min: 1, Max: 20},
+		Lambda:       100,
+		ServiceTime:  provisioner.Moments{Count: 100, Mean: 0.020},
+		InterArrival: provisioner.Moments{Count: 100, Mean: 0.01, Variance: 0.0001},
+	}
+	decide := func(backlog int64) provisioner.Decision {
+		cfg := provisioner.DefaultReactiveConfig()
+		cfg.ResponseTime, cfg.Model = 100*time.Millisecond, provisioner.ModelErlang
+		r, err := provisioner.NewReactive(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o := obs
+		o.Backlog = backlog
+		dec, err := r.Decide(context.Background(), o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return dec
+	}
+	calm, crowd := decide(0), decide(200)
+	// 100/s + 200 waiting over 1 s = 300/s: 6 erlangs, at least 7.
+	if calm.Desired != 3 || crowd.Desired < 7 || !strings.Contains(crowd.Reason, "200 waiting") {
+		t.Fatalf("without a backlog %+v, with 200 waiting %+v", calm, crowd)
+	}
+}

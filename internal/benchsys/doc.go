@@ -10,6 +10,7 @@
 // service (or a running system to measure, given its URL), for the
 // thesis and soak benches; and [StartWork], the work service resized by
 // dpc-provisioner beside a fixed-size copy of it, for the elasticity
-// benches. [System] has the parts to start others: [System.StartHub],
+// benches. [System] has the parts to start others: [System.StartHub]
+// (or [System.StartHubWith], to set the hub's environment),
 // [System.StartProc], [System.Stop].
 package benchsys

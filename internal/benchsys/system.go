@@ -154,14 +154,35 @@ func (s *System) Node(name string, opts ...omq.Option) (*omq.Node, error) {
 	return node, nil
 }
 
+// HubOptions are what a bench changes of the hub StartHubWith starts.
+type HubOptions struct {
+	// Env is added to the hub's environment (childEnv's, which has no
+	// DPC_* of the bench's own): the DPC_HUB_* settings that have no
+	// flag, such as DPC_HUB_MAX_NOTE.
+	Env []string
+	// NoMetrics starts the hub without its metrics listener (--metrics
+	// ""); s.Info.MetricsURL stays "".
+	NoMetrics bool
+}
+
 // StartHub starts dpc-hub on random loopback ports with its data in the
 // system's directory, waits until it says it is ready, and records its
 // URLs in s.Info. The hub installs its owner's profile in the system's
 // DPC_HOME, which the bench then connects with.
 func (s *System) StartHub(ctx context.Context, hubBin string) error {
-	hub, ready, err := s.StartProcReady(HubProc, hubBin, nil, "dpc-hub ready",
+	return s.StartHubWith(ctx, hubBin, HubOptions{})
+}
+
+// StartHubWith is StartHub with hubOpts: the hub's extra environment,
+// and whether it serves metrics.
+func (s *System) StartHubWith(ctx context.Context, hubBin string, hubOpts HubOptions) error {
+	metrics := "127.0.0.1:0"
+	if hubOpts.NoMetrics {
+		metrics = ""
+	}
+	hub, ready, err := s.StartProcReady(HubProc, hubBin, hubOpts.Env, "dpc-hub ready",
 		"--name", "dpc-bench-hub", "--host", "127.0.0.1", "--port=-1", "--http-port=0",
-		"--metrics", "127.0.0.1:0", "--data", filepath.Join(s.dir, "data"), "--log-format", "json")
+		"--metrics", metrics, "--data", filepath.Join(s.dir, "data"), "--log-format", "json")
 	if err != nil {
 		return err
 	}
@@ -187,7 +208,11 @@ func (s *System) StartHub(ctx context.Context, hubBin string) error {
 		return fmt.Errorf("dpc-hub's owner profile: %w", err)
 	}
 	s.Info.URL, s.conn = url, opts
-	s.progress("dpc-hub (pid %d) ready at %s, metrics at %s; its owner's profile in %s", hub.PID, rec.NATS, rec.Metrics, s.home)
+	metricsAt := ", metrics at " + rec.Metrics
+	if rec.Metrics == "" {
+		metricsAt = ""
+	}
+	s.progress("dpc-hub (pid %d) ready at %s%s; its owner's profile in %s", hub.PID, rec.NATS, metricsAt, s.home)
 	return nil
 }
 
