@@ -71,6 +71,8 @@ type owed struct {
 	target int64
 	// left is the calls it still owed at the last look.
 	left int64
+	// refused is its count of calls refused busy at the last look.
+	refused int64
 }
 
 // completed is the number of calls an instance has ended: handled (with a
@@ -88,9 +90,17 @@ func completed(st omq.Stats) int64 {
 }
 
 // owes says how many of the calls the instance owed (o) it has not ended
-// yet, going by its STATS now.
-func (o owed) owes(st omq.Stats) int64 {
+// yet, going by its STATS now. An instance that refused calls since the
+// last look (busy: omq's callers hold them and send them again, to it or
+// another) owes what runs now too, and at least one, until it refuses no
+// more: the calls held by their callers are in flight as well.
+func (o *owed) owes(st omq.Stats) int64 {
 	busy := st.Data.InFlight + st.Data.Backlog
+	if st.Data.Refused > o.refused {
+		o.refused = st.Data.Refused
+		o.target = max(o.target, completed(st)+busy)
+		return max(busy, 1)
+	}
 	if busy == 0 {
 		return 0
 	}
@@ -116,7 +126,7 @@ func (h *Hub) drain(ctx context.Context) {
 	var calls int64
 	for _, st := range stats {
 		if n := st.Data.InFlight + st.Data.Backlog; n > 0 {
-			waiting = append(waiting, &owed{name: st.Name, id: st.ID, target: completed(st) + n, left: n})
+			waiting = append(waiting, &owed{name: st.Name, id: st.ID, target: completed(st) + n, left: n, refused: st.Data.Refused})
 			calls += n
 		}
 	}
