@@ -207,12 +207,23 @@ func positionalArray(body json.RawMessage, args []json.RawMessage) json.RawMessa
 // the connection comes back after a loss, so a restarted hub learns of it
 // at once.
 func Run(ctx context.Context, node *omq.Node, svc Service, cfg Config) error {
-	inst, err := Bind(ctx, node, svc, cfg)
+	// A service starting beside a busy hub (creating the durable lane's
+	// stream, say) may wait longer than a call would: bind within
+	// bindTimeout unless ctx says otherwise.
+	bctx, cancel := ctx, context.CancelFunc(func() {})
+	if _, ok := ctx.Deadline(); !ok {
+		bctx, cancel = context.WithTimeout(ctx, bindTimeout)
+	}
+	inst, err := Bind(bctx, node, svc, cfg)
+	cancel()
 	if err != nil {
 		return err
 	}
 	return Serve(ctx, node, svc, inst, cfg)
 }
+
+// bindTimeout bounds Run's bind when its context has no deadline.
+const bindTimeout = 30 * time.Second
 
 // Serve is Run for an instance already bound with Bind: for a caller
 // that binds in its own way (retrying until the hub is up, say).
