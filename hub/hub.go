@@ -298,6 +298,7 @@ func (h *Hub) initMetrics() {
 	h.registry = prometheus.NewRegistry()
 	h.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	h.metrics = newMetrics(h.registry)
+	h.registry.MustRegister(newNATSCollector(h.natsServer))
 }
 
 // ensureTLS makes (or renews) the hub's CA and certificate.
