@@ -71,8 +71,10 @@ type owed struct {
 	target int64
 	// left is the calls it still owed at the last look.
 	left int64
-	// refused is its count of calls refused busy at the last look.
-	refused int64
+	// refused is its count of calls refused busy at the last look;
+	// refusing says that count grew at the last look.
+	refused  int64
+	refusing bool
 }
 
 // completed is the number of calls an instance has ended: handled (with a
@@ -97,9 +99,15 @@ func completed(st omq.Stats) int64 {
 func (o *owed) owes(st omq.Stats) int64 {
 	busy := st.Data.InFlight + st.Data.Backlog
 	if st.Data.Refused > o.refused {
-		o.refused = st.Data.Refused
+		o.refused, o.refusing = st.Data.Refused, true
 		o.target = max(o.target, completed(st)+busy)
 		return max(busy, 1)
+	}
+	if o.refusing {
+		// It stopped refusing since the last look: the calls held until
+		// then are running or queued now. Owe them too.
+		o.refusing = false
+		o.target = max(o.target, completed(st)+busy)
 	}
 	if busy == 0 {
 		return 0
