@@ -264,14 +264,19 @@ func (i *Instance) reserveQueue() bool {
 // refuse answers a call it did not start with the busy refusal.
 func (i *Instance) refuse(m *nats.Msg) {
 	i.refused.Add(1)
-	out := &nats.Msg{Subject: m.Reply, Header: nats.Header{
-		HeaderBusy:      {busyRefused},
-		HeaderError:     {"instance busy: every handler slot is taken; the call was not started"},
-		HeaderErrorCode: {"429"},
-	}}
-	if err := i.node.nc.PublishMsg(out); err != nil {
+	out := nats.Msg{Subject: m.Reply, Header: refusalHeader}
+	if err := i.node.nc.PublishMsg(&out); err != nil {
 		i.node.log.Debug("omq: refusal not sent", "service", i.name, "err", err)
 	}
+}
+
+// refusalHeader is every refusal's header. Refusals come fast under
+// overload (a waiting call is refused every few milliseconds), and
+// nats.go only reads a message's header as it sends it: one map for all.
+var refusalHeader = nats.Header{
+	HeaderBusy:      {busyRefused},
+	HeaderError:     {"instance busy: every handler slot is taken; the call was not started"},
+	HeaderErrorCode: {"429"},
 }
 
 // saturated says whether every handler slot is taken.

@@ -66,16 +66,16 @@ const (
 // their hosts): a service may not have a command here, and a manifest's
 // is ignored.
 type FileConfig struct {
-	Period       manifests.Duration `yaml:"period"`
-	Window       manifests.Duration `yaml:"window"`
-	AgentExpiry  manifests.Duration `yaml:"agent_expiry"`
-	Grace        manifests.Duration `yaml:"grace"`
-	StartTimeout manifests.Duration `yaml:"start_timeout"`
-	History      string             `yaml:"history"`
-	LeaseExpiry  manifests.Duration `yaml:"lease_expiry"`
+	Period       manifests.Duration `yaml:"period,omitempty"`
+	Window       manifests.Duration `yaml:"window,omitempty"`
+	AgentExpiry  manifests.Duration `yaml:"agent_expiry,omitempty"`
+	Grace        manifests.Duration `yaml:"grace,omitempty"`
+	StartTimeout manifests.Duration `yaml:"start_timeout,omitempty"`
+	History      string             `yaml:"history,omitempty"`
+	LeaseExpiry  manifests.Duration `yaml:"lease_expiry,omitempty"`
 	// DownWindow, if set, is every service's Service.DownWindow but
 	// target-tracking ones' (0s: none); unset, DefaultDownWindow.
-	DownWindow *manifests.Duration `yaml:"down_window"`
+	DownWindow *manifests.Duration `yaml:"down_window,omitempty"`
 	Services   []ServiceSpec       `yaml:"services"`
 
 	file string
@@ -84,7 +84,7 @@ type FileConfig struct {
 // ServiceSpec is one service of the file.
 type ServiceSpec struct {
 	Name              string `yaml:"name"`
-	Manifest          string `yaml:"manifest"`
+	Manifest          string `yaml:"manifest,omitempty"`
 	manifests.Scaling `yaml:",inline"`
 }
 

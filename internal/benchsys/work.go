@@ -9,7 +9,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dpc-project/dpc/manifests"
 	"github.com/dpc-project/dpc/omq"
+	"github.com/dpc-project/dpc/provisioner"
 	"gopkg.in/yaml.v3"
 )
 
@@ -66,36 +68,6 @@ func (c Work) ServiceCommand(name string) []string {
 // elastic service under c.Policy, with every policy's settings derived
 // from the SLA and the curve's day, and the fixed one.
 func (c Work) ProvisionerConfig() ([]byte, error) {
-	type reactive struct {
-		ResponseTime string  `yaml:"response_time"`
-		Tau1         float64 `yaml:"tau1"`
-		Tau2         float64 `yaml:"tau2"`
-		Model        string  `yaml:"model,omitempty"`
-		Percentile   float64 `yaml:"percentile,omitempty"`
-	}
-	type predictive struct {
-		ResponseTime string  `yaml:"response_time"`
-		Slot         string  `yaml:"slot"`
-		Day          string  `yaml:"day"`
-		Days         int     `yaml:"days"`
-		Percentile   float64 `yaml:"percentile"`
-		Lead         string  `yaml:"lead"`
-	}
-	type targetTracking struct {
-		Target     string  `yaml:"target"`
-		Percentile float64 `yaml:"percentile"`
-		Tolerance  float64 `yaml:"tolerance"`
-		DownWindow string  `yaml:"down_window"`
-	}
-	type service struct {
-		Name           string          `yaml:"name"`
-		Min            int             `yaml:"min"`
-		Max            int             `yaml:"max"`
-		Policy         string          `yaml:"policy"`
-		Reactive       *reactive       `yaml:"reactive,omitempty"`
-		Predictive     *predictive     `yaml:"predictive,omitempty"`
-		TargetTracking *targetTracking `yaml:"target_tracking,omitempty"`
-	}
 	// A slot of a 24th of the day (5s of the default 2m day), at least the
 	// period, so that each slot holds a few observations; the lead as
 	// long, to have instances up before the slot's load comes.
@@ -109,37 +81,37 @@ func (c Work) ProvisionerConfig() ([]byte, error) {
 	d := c.SLA / 2
 	var model string
 	var q float64
-	if c.Model == "erlang" {
-		d, model, q = c.SLA*4/5, "erlang", 95
+	if c.Model == provisioner.ModelErlang {
+		d, model, q = c.SLA*4/5, provisioner.ModelErlang, 95
 	}
-	var down string
-	if c.DownWindow >= 0 {
-		down = c.DownWindow.String()
-	}
-	cfg := struct {
-		Period     string `yaml:"period"`
-		DownWindow string `yaml:"down_window,omitempty"`
-		// The history lives as long as the provisioner: the replay's
-		// own training days fill it, and nothing of an earlier run
-		// leaks in.
-		History  string    `yaml:"history"`
-		Services []service `yaml:"services"`
-	}{
-		Period:     c.Period.String(),
-		DownWindow: down,
-		History:    "memory",
-		Services: []service{{
-			Name: ElasticService, Min: c.Min, Max: c.Max, Policy: c.Policy,
-			Reactive:   &reactive{ResponseTime: d.String(), Tau1: 1.2, Tau2: 0.5, Model: model, Percentile: q},
-			Predictive: &predictive{ResponseTime: d.String(), Slot: slot.String(), Day: c.Day.String(), Days: 7, Percentile: 95, Lead: slot.String()},
-			// Queue wait at half the SLA leaves the other half for the
-			// service time and the trip through the hub.
-			TargetTracking: &targetTracking{Target: (c.SLA / 2).String(), Percentile: 90, Tolerance: 0.1, DownWindow: (10 * c.Period).String()},
+	dur := func(t time.Duration) manifests.Duration { return manifests.Duration(t) }
+	minN, maxN, fixed := c.Min, c.Max, c.Fixed
+	tolerance, ttWindow := 0.1, dur(10*c.Period)
+	fc := provisioner.FileConfig{
+		Period: dur(c.Period),
+		// The history lives as long as the provisioner: the replay's own
+		// training days fill it, and nothing of an earlier run leaks in.
+		History: "memory",
+		Services: []provisioner.ServiceSpec{{
+			Name: ElasticService,
+			Scaling: manifests.Scaling{
+				Min: &minN, Max: &maxN, Policy: c.Policy,
+				Reactive:   &manifests.ReactiveSpec{ResponseTime: dur(d), Tau1: 1.2, Tau2: 0.5, Model: model, Percentile: q},
+				Predictive: &manifests.PredictiveSpec{ResponseTime: dur(d), Slot: dur(slot), Day: dur(c.Day), Days: 7, Percentile: 95, Lead: dur(slot)},
+				// Queue wait at half the SLA leaves the other half for
+				// the service time and the trip through the hub.
+				TargetTracking: &manifests.TargetSpec{Target: dur(c.SLA / 2), Percentile: 90, Tolerance: &tolerance, DownWindow: &ttWindow},
+			},
 		}, {
-			Name: FixedService, Min: c.Fixed, Max: c.Fixed, Policy: "fixed",
+			Name:    FixedService,
+			Scaling: manifests.Scaling{Min: &fixed, Max: &fixed, Policy: "fixed"},
 		}},
 	}
-	return yaml.Marshal(cfg)
+	if c.DownWindow >= 0 {
+		w := dur(c.DownWindow)
+		fc.DownWindow = &w
+	}
+	return yaml.Marshal(fc)
 }
 
 // AgentConfig is dpc-agent's config file for the replay: its own commands
