@@ -217,6 +217,11 @@ func Run(ctx context.Context, node *omq.Node, svc Service, cfg Config) error {
 	inst, err := Bind(bctx, node, svc, cfg)
 	cancel()
 	if err != nil {
+		if ctx.Err() != nil {
+			// Stopped while starting: nothing was served for long, and
+			// a stop is not a failure.
+			return nil
+		}
 		return err
 	}
 	return Serve(ctx, node, svc, inst, cfg)
