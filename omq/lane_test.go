@@ -324,6 +324,12 @@ func TestDurable_DeletedConsumerIsRecreated(t *testing.T) {
 		t.Fatal(err)
 	}
 	sendDurable(t, cli, 0, 3)
+	// A pull that reaches the server while it deletes the consumer can be
+	// queued after the server released the consumer's waiting pulls: no
+	// 409 comes back, and the lane learns of the loss only when two idle
+	// heartbeats are missing (2 × pullHeartbeat = 10 s). That is the
+	// bound on recovery, so wait past it.
+	brokertest.Eventually(t, 30*time.Second, func() bool { return len(r.values()) >= 3 }, "3 durable calls to arrive")
 	wantValues(t, r, 0, 3)
 }
 
