@@ -1,11 +1,14 @@
 package e2e
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
 )
 
 // TestDPC walks through the thesis's prototype session and its failure
@@ -90,6 +93,10 @@ func TestDPC(t *testing.T) {
 
 	t.Run("the last instance killed: unavailable at once, gone within seconds", func(t *testing.T) {
 		tst2.Kill()
+		// The call must follow the hub's noticing the closed socket: sent
+		// before that, it is delivered to the dead subscription and times
+		// out, which no client can tell from a slow instance.
+		waitNoSubscriber(t, url, "dpc.svc.tst.add")
 		start := time.Now()
 		r := cli(t, url, "call", "tst.add", "1", "2")
 		if r.code != 3 {
@@ -172,4 +179,16 @@ func TestDPC(t *testing.T) {
 			return strings.Contains(hubLog(), `"service":"textutil"`) && strings.Contains(hubLog(), `"why":"withdrew"`)
 		}, "the hub to log textutil's withdrawal")
 	})
+}
+
+// waitNoSubscriber waits until a request on subject finds nobody: the hub
+// has seen the socket of its last subscriber close.
+func waitNoSubscriber(t *testing.T, url, subject string) {
+	t.Helper()
+	nc := connectOwner(t, url)
+	defer nc.Close()
+	eventually(t, 10*time.Second, func() bool {
+		_, err := nc.Request(subject, []byte("[1,2]"), 100*time.Millisecond)
+		return errors.Is(err, nats.ErrNoResponders)
+	}, "the hub to drop the subscription of "+subject)
 }
