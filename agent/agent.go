@@ -36,8 +36,9 @@ const maxGraceMS = int64(24 * time.Hour / time.Millisecond)
 // Agent starts and stops service instances on one host for a supervisor.
 // Its methods are safe for concurrent use; Bind serves them over omq.
 type Agent struct {
-	cfg Config
-	log *slog.Logger
+	cfg     Config
+	log     *slog.Logger
+	metrics *metrics // nil without Config.Metrics
 
 	mu       sync.Mutex
 	procs    map[string]*process
@@ -71,13 +72,21 @@ func New(cfg Config) (*Agent, error) {
 		approved[name] = mc
 	}
 	cfg.Manifests = approved
-	return &Agent{
+	a := &Agent{
 		cfg:      cfg,
 		log:      cfg.Logger.With("agent", cfg.ID),
 		procs:    map[string]*process{},
 		starting: map[string]struct{}{},
 		seq:      map[string]int{},
-	}, nil
+	}
+	if cfg.Metrics != nil {
+		m, err := newMetrics(cfg.Metrics, a)
+		if err != nil {
+			return nil, fmt.Errorf("agent: metrics: %w", err)
+		}
+		a.metrics = m
+	}
+	return a, nil
 }
 
 // ID is the agent's id, its omq instance id.
@@ -231,6 +240,7 @@ func (a *Agent) Spawn(ctx context.Context, req SpawnRequest) (Process, error) {
 	}
 	id, err := a.reserve(req)
 	if err != nil {
+		a.metrics.spawned(req.Service, spawnRefused)
 		return Process{}, err
 	}
 	defer a.spawning.Done()
@@ -245,6 +255,7 @@ func (a *Agent) Spawn(ctx context.Context, req SpawnRequest) (Process, error) {
 			delete(a.starting, id)
 			a.mu.Unlock()
 			a.log.Error("spawn failed: no credentials for the instance", "instance", id, "service", req.Service, "err", err)
+			a.metrics.spawned(req.Service, spawnFailed)
 			return Process{}, refuse(CodeFailed, "spawn %s: credentials for instance %s: %v", req.Service, id, err)
 		}
 		if done != nil {
@@ -271,6 +282,7 @@ func (a *Agent) Spawn(ctx context.Context, req SpawnRequest) (Process, error) {
 	if err != nil {
 		cleanup()
 		a.log.Warn("spawn failed", "instance", id, "service", req.Service, "command", l.argv, "source", l.source, "err", err)
+		a.metrics.spawned(req.Service, spawnFailed)
 		return Process{}, refuse(CodeFailed, "spawn %s: start %s: %v", req.Service, l.argv[0], err)
 	}
 	p := &process{
@@ -296,6 +308,7 @@ func (a *Agent) Spawn(ctx context.Context, req SpawnRequest) (Process, error) {
 		defer a.wg.Done()
 		a.await(p, log, pipes)
 	}()
+	a.metrics.spawned(req.Service, spawnStarted)
 	log.Info("spawned", "pid", cmd.Process.Pid, "command", l.argv, "source", l.source)
 	return p.snapshot(a.cfg.ID), nil
 }
@@ -449,6 +462,7 @@ func (a *Agent) await(p *process, log *slog.Logger, outputs []*os.File) {
 	p.errText = text
 	stopped := p.stopped
 	a.mu.Unlock()
+	a.metrics.exited(p.service, stopped)
 	// The instance and its group are gone: what it was issued to reach
 	// the hub goes too, before a stop returns.
 	p.cleanup()

@@ -14,6 +14,7 @@ import (
 
 	"github.com/dpc-project/dpc/internal/hubconn"
 	"github.com/dpc-project/dpc/omq"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Defaults.
@@ -118,6 +119,10 @@ type Config struct {
 	// Logger receives the agent's log and its processes' output (default:
 	// discarded).
 	Logger *slog.Logger
+	// Metrics receives the agent's Prometheus series (dpc_agent_*: its
+	// processes' memory, CPU and start time, counts by state, spawns and
+	// exits); nil: none.
+	Metrics prometheus.Registerer
 }
 
 // DefaultConfig is a configuration with every default filled in.

@@ -2,8 +2,10 @@ package agent
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"github.com/dpc-project/dpc/internal/procgroup"
+	"github.com/dpc-project/dpc/logstream"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -85,8 +87,14 @@ func exitStatus(cmd *exec.Cmd, err error) (code int, text string) {
 
 // forward logs each line a process writes to r, with its instance id,
 // until r ends or its read deadline passes. It closes r.
+//
+// The lines go to the agent's stderr only, not to the hub's window of
+// logs: a DPC process publishes its own records (package logstream), and
+// forwarding them too would show each twice. A program that is not a DPC
+// process publishes its records itself, or they stay on this host.
 func forward(log *slog.Logger, r *os.File) {
 	defer r.Close()
+	local := logstream.Suppress(context.Background())
 	br := bufio.NewReaderSize(r, maxLine)
 	for {
 		line, err := br.ReadSlice('\n')
@@ -94,9 +102,9 @@ func forward(log *slog.Logger, r *os.File) {
 		if len(line) > 0 {
 			text := strings.TrimRight(string(line), "\r\n")
 			if full {
-				log.Info("output", "line", text, "truncated", true)
+				log.InfoContext(local, "output", "line", text, "truncated", true)
 			} else {
-				log.Info("output", "line", text)
+				log.InfoContext(local, "output", "line", text)
 			}
 		}
 		for full {

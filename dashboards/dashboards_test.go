@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dpc-project/dpc/agent"
 	"github.com/dpc-project/dpc/omq"
 	"github.com/dpc-project/dpc/provisioner"
 	"github.com/prometheus/client_golang/prometheus"
@@ -42,8 +43,8 @@ var (
 	descLabels = regexp.MustCompile(`variableLabels: \{([^}]*)\}`)
 )
 
-// exportedMetrics lists the metrics of omq and the provisioner from
-// their constructors, and the hub's (dpc_hub_*, dpc_nats_*) from the
+// exportedMetrics lists the metrics of omq, the provisioner and the
+// agent from their constructors, and the hub's (dpc_hub_*, dpc_nats_*) from the
 // source of hub/metrics.go and hub/natsmetrics.go: the hub's collectors
 // cannot be made without a running hub.
 func exportedMetrics(t *testing.T) map[string]exported {
@@ -53,6 +54,9 @@ func exportedMetrics(t *testing.T) map[string]exported {
 		t.Fatal(err)
 	}
 	provisioner.NewMetrics(reg)
+	if _, err := agent.New(agent.Config{ID: "dashboards", Metrics: reg}); err != nil {
+		t.Fatal(err)
+	}
 	out := map[string]exported{}
 	for _, c := range reg.cs {
 		_, hv := c.(*prometheus.HistogramVec)
@@ -77,7 +81,7 @@ func exportedMetrics(t *testing.T) map[string]exported {
 		}
 	}
 	hubMetrics(t, out)
-	for _, want := range []string{"omq_handled_total", "dpc_provisioner_instances", "dpc_hub_identities", "dpc_nats_connections"} {
+	for _, want := range []string{"omq_handled_total", "dpc_provisioner_instances", "dpc_hub_identities", "dpc_nats_connections", "dpc_agent_process_resident_memory_bytes"} {
 		if _, ok := out[want]; !ok {
 			t.Fatalf("exported metrics lack %s: the way they are found no longer matches the code", want)
 		}

@@ -207,7 +207,7 @@ func countRunning(t *testing.T, agents *agent.Client) int {
 // ready.
 func startAgent(t *testing.T, url, dir, path string) *proctest.Process {
 	t.Helper()
-	ag := exec.Command(bins.agent, "--nats", url, "--id", "e2e", "--manifests", dir, "--allow", "dpc-service", "--grace", "2s", "--log-format", "json")
+	ag := exec.Command(bins.agent, "--nats", url, "--id", "e2e", "--manifests", dir, "--allow", "dpc-service", "--grace", "2s", "--log-format", "json", "--metrics=")
 	ag.Env = append(os.Environ(), "PATH="+path)
 	p := proctest.Start(t, "dpc-agent", ag)
 	waitLog(t, p, "dpc-agent ready")

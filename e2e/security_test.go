@@ -338,7 +338,7 @@ command: [dpc-service, work, --service-time, 1ms]
 `)
 	path := "PATH=" + bins.dir + string(os.PathListSeparator) + os.Getenv("PATH")
 	agp := proctest.Start(t, "dpc-agent", nas.command([]string{path}, bins.agent, "--id", "nas", "--manifests", manifests,
-		"--allow", "dpc-service", "--grace", "2s", "--log-format", "json"))
+		"--allow", "dpc-service", "--grace", "2s", "--log-format", "json", "--metrics="))
 	waitLog(t, agp, "dpc-agent ready")
 
 	cfg := filepath.Join(t.TempDir(), "provisioner.yml")
@@ -367,7 +367,7 @@ services:
 		t.Fatalf("dpc-agent after SIGTERM: %v", err)
 	}
 	agp = proctest.Start(t, "dpc-agent (restarted)", nas.command([]string{path}, bins.agent, "--id", "nas", "--manifests", manifests,
-		"--allow", "dpc-service", "--grace", "2s", "--log-format", "json"))
+		"--allow", "dpc-service", "--grace", "2s", "--log-format", "json", "--metrics="))
 	waitLog(t, agp, "dpc-agent ready")
 	if strings.Contains(agp.Output().String(), "enrolling this agent") {
 		t.Fatalf("the restarted agent enrolled again:\n%s", agp.Output())

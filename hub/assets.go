@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/dpc-project/dpc/catalog"
+	"github.com/dpc-project/dpc/logstream"
 	"github.com/dpc-project/dpc/omq"
 	"github.com/dpc-project/dpc/provisioner"
 	"github.com/nats-io/nats.go/jetstream"
@@ -27,6 +28,7 @@ var assetStreams = []string{
 	"KV_" + registryBucket,                   // identities
 	"KV_" + provisioner.DefaultHistoryBucket, // the provisioner's history
 	"KV_" + catalog.DefaultBucket,            // services that may sleep
+	logstream.Stream,                         // recent log records
 }
 
 // leaderReadStreams are read from their stream leader only: with direct
@@ -123,6 +125,10 @@ func (h *Hub) ensureAssets(ctx context.Context) error {
 			return err
 		}},
 	}
+	creates = append(creates, struct {
+		what   string
+		create func(context.Context) error
+	}{"logs window", h.ensureLogs})
 	for _, c := range creates {
 		if err := retry(ctx, h, c.what, c.create); err != nil {
 			return err

@@ -8,6 +8,7 @@ import (
 
 	"github.com/dpc-project/dpc/broker"
 	"github.com/dpc-project/dpc/catalog"
+	"github.com/dpc-project/dpc/logstream"
 	"github.com/dpc-project/dpc/notes"
 )
 
@@ -49,6 +50,8 @@ type Config struct {
 	MaxBodies int64
 	// MaxNote caps one note's size (bytes).
 	MaxNote int64
+	// MaxLogs caps the window of recent log records (bytes; see logs.go).
+	MaxLogs int64
 	// PairingTTL is how long a pairing code is valid.
 	PairingTTL time.Duration
 	// Cluster joins this hub to others. Every hub of a cluster holds the
@@ -69,6 +72,10 @@ type Config struct {
 	// Catalog sweep interval and instance expiry.
 	SweepInterval, Expiry time.Duration
 	Logger                *slog.Logger
+	// LogStream, if set, is the handler behind Logger: the hub publishes
+	// its own records through its in-process connection once it has one,
+	// registers the handler's counters, and closes it on Close.
+	LogStream *logstream.Handler
 	// ReadyTimeout bounds the embedded server's start.
 	ReadyTimeout time.Duration
 }
@@ -89,6 +96,7 @@ func DefaultConfig() Config {
 		MaxMemory:     256 << 20,
 		MaxBodies:     1 << 30,
 		MaxNote:       notes.DefaultMaxNoteSize,
+		MaxLogs:       DefaultMaxLogs,
 		PairingTTL:    10 * time.Minute,
 		LameDuck:      5 * time.Second,
 		DrainTimeout:  DefaultDrainTimeout,
@@ -113,6 +121,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxBodies <= 0 || c.MaxBodies > c.MaxStore {
 		bad("large-body store limit %d must be positive and within the store limit %d", c.MaxBodies, c.MaxStore)
+	}
+	if c.MaxLogs <= 0 || c.MaxLogs > c.MaxStore {
+		bad("log window limit %d must be positive and within the store limit %d", c.MaxLogs, c.MaxStore)
 	}
 	if c.MaxNote <= 0 {
 		bad("note size limit must be positive")

@@ -66,6 +66,10 @@ type Hub struct {
 	mgmtOnce       sync.Once
 	mgmt           *management
 	closeOnce      sync.Once
+
+	// logsNode serves the logs service with a logger that never
+	// publishes (logs.go).
+	logsNode *omq.Node
 }
 
 // Files under the data directory.
@@ -130,6 +134,11 @@ func Start(ctx context.Context, cfg Config) (_ *Hub, err error) {
 		return nil, err
 	}
 	h.initMetrics()
+	if cfg.LogStream != nil {
+		if err := cfg.LogStream.Register(h.registry); err != nil {
+			return nil, err
+		}
+	}
 	h.secEvents = make(chan broker.SecurityEvent, securityEvents)
 	bg, stop := context.WithCancel(context.Background())
 	h.stopBackground = stop
@@ -190,6 +199,7 @@ func Start(ctx context.Context, cfg Config) (_ *Hub, err error) {
 	if err := h.ensureAssets(ctx); err != nil {
 		return nil, err
 	}
+	h.publishOwnLogs()
 	// Make the registry's and the notes' buckets if they are missing, set
 	// every asset's replicas and leader reads, then open the buckets for
 	// use (a handle opened before would still read from any replica).
@@ -253,6 +263,7 @@ func Start(ctx context.Context, cfg Config) (_ *Hub, err error) {
 		{"pairing", h.bindPairing},
 		{"large bodies", h.bindBodies},
 		{"dead letters", h.bindDeadLetters},
+		{"logs", h.bindLogs},
 	}
 	for _, b := range binds {
 		if err := retry(ctx, h, b.what, b.bind); err != nil {
@@ -407,6 +418,16 @@ func (h *Hub) Close(ctx context.Context) {
 			if err := h.node.Close(ctx); err != nil {
 				h.log.Warn("closing built-ins", "err", err)
 			}
+		}
+		if h.logsNode != nil {
+			if err := h.logsNode.Close(ctx); err != nil {
+				h.log.Warn("closing the logs service", "err", err)
+			}
+		}
+		if h.cfg.LogStream != nil {
+			// Its last records go out before the connection closes;
+			// failures only count (never logged: they would be records).
+			_ = h.cfg.LogStream.Close(ctx)
 		}
 		if h.nc != nil {
 			h.nc.Close()

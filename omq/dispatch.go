@@ -119,7 +119,7 @@ func (i *Instance) serveCore(kind Kind, fn *function, fnName string, m *nats.Msg
 	if o.noReply() || m.Reply == "" {
 		return
 	}
-	i.reply(kind, fnName, m.Reply, o.data, o.err)
+	i.reply(kind, fnName, m.Reply, o.data, o.err, o.trace)
 }
 
 // arrive records an arrival at the instance, in delivery order, and

@@ -90,6 +90,13 @@
 // queue-wait percentiles per instance (InstanceData). NewMetrics adds a
 // Prometheus collector on a registry you pass.
 //
+// A call whose context carries an OpenTelemetry span context sends it as a
+// W3C traceparent, with a new span id; the handler's context carries it on,
+// so nested calls stay in the trace, and the instance logs the call with
+// its trace_id. StartTrace begins a sampled trace whose Trace gathers, from
+// the replies, each call's instance, queue wait and handler time and the
+// calls its handler made (see trace.go).
+//
 // The subjects, headers and bodies are documented in docs/PROTOCOL.md, so
 // that programs in other languages can call and serve omq functions with
 // any NATS client.

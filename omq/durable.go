@@ -608,6 +608,11 @@ func (n *Node) publishDurable(ctx context.Context, svc, fn string, body []byte, 
 	}
 	msg := &nats.Msg{Subject: n.subj.durable(svc, fn), Data: body, Header: nats.Header{}}
 	msg.Header.Set(HeaderSent, formatTime(time.Now()))
+	if cs := startCallSpan(ctx); cs != nil {
+		// Stored with the call: the instance that takes it, maybe much
+		// later, logs it in the trace (and a dead letter keeps it).
+		cs.setHeaders(msg.Header)
+	}
 	if err := n.outgoing(ctx, bodyOf{"arguments", svc, fn}, msg); err != nil {
 		return err
 	}

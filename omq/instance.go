@@ -180,17 +180,17 @@ func lastToken(subject string) string {
 	return subject[strings.LastIndexByte(subject, '.')+1:]
 }
 
-func (i *Instance) reply(kind Kind, fnName, to string, data []byte, rerr *Error) {
+func (i *Instance) reply(kind Kind, fnName, to string, data []byte, rerr *Error, traceReport string) {
 	nc := i.node.nc
 	if len(data) > i.node.cfg.maxBody {
 		i.node.log.Warn("omq: result too large to send", "service", i.name, "function", fnName, "bytes", len(data), "max", i.node.cfg.maxBody)
 		data, rerr = nil, Errorf(CodeTooLarge, "the result of %s.%s is %d bytes, more than the instance's %d-byte maximum body", i.name, fnName, len(data), i.node.cfg.maxBody)
 	}
 	if i.node.tooLarge(len(data)) {
-		i.replyLarge(kind, fnName, to, data)
+		i.replyLarge(kind, fnName, to, data, traceReport)
 		return
 	}
-	if rerr == nil && kind == KindUnicast {
+	if rerr == nil && kind == KindUnicast && traceReport == "" {
 		if err := nc.Publish(to, data); err != nil {
 			i.node.log.Warn("omq: reply failed", "service", i.name, "err", err)
 		}
@@ -204,6 +204,9 @@ func (i *Instance) reply(kind Kind, fnName, to string, data []byte, rerr *Error)
 		out.Header.Set(HeaderError, rerr.Description)
 		out.Header.Set(HeaderErrorCode, fmt.Sprint(rerr.Code))
 	}
+	if traceReport != "" {
+		out.Header.Set(HeaderTrace, traceReport)
+	}
 	if err := nc.PublishMsg(out); err != nil {
 		i.node.log.Warn("omq: reply failed", "service", i.name, "err", err)
 	}
@@ -211,16 +214,19 @@ func (i *Instance) reply(kind Kind, fnName, to string, data []byte, rerr *Error)
 
 // replyLarge sends a result too large for one message through the
 // object store.
-func (i *Instance) replyLarge(kind Kind, fnName, to string, data []byte) {
+func (i *Instance) replyLarge(kind Kind, fnName, to string, data []byte, traceReport string) {
 	out := &nats.Msg{Subject: to, Data: data, Header: nats.Header{}}
 	if kind != KindUnicast {
 		out.Header.Set(HeaderInstance, i.id)
+	}
+	if traceReport != "" {
+		out.Header.Set(HeaderTrace, traceReport)
 	}
 	ctx, cancel := context.WithTimeout(i.ctx, i.node.cfg.timeout)
 	defer cancel()
 	if err := i.node.outgoing(ctx, bodyOf{"result", i.name, fnName}, out); err != nil {
 		i.node.log.Warn("omq: large reply failed", "service", i.name, "function", fnName, "bytes", len(data), "err", err)
-		i.reply(kind, fnName, to, nil, Errorf(CodeHandlerFailure, "result of %d bytes could not be sent: %v", len(data), err))
+		i.reply(kind, fnName, to, nil, Errorf(CodeHandlerFailure, "result of %d bytes could not be sent: %v", len(data), err), traceReport)
 		return
 	}
 	if err := i.node.nc.PublishMsg(out); err != nil {
@@ -243,6 +249,8 @@ type outcome struct {
 	// late: the deadline passed while the handler ran; the caller has
 	// stopped waiting.
 	late bool
+	// trace is the reply's Dpc-Trace, "" unless the call was sampled.
+	trace string
 }
 
 // release gives the outcome's buffer back; data is gone after.
@@ -291,6 +299,7 @@ func (i *Instance) run(kind Kind, fn *function, fnName string, hdr nats.Header, 
 
 	var res any
 	var err error
+	tr := incomingTraceOf(hdr) // nil for an untraced call
 	body, berr := i.args(kind, fnName, hdr, body)
 	if berr != nil {
 		err = berr
@@ -300,6 +309,9 @@ func (i *Instance) run(kind Kind, fn *function, fnName string, hdr nats.Header, 
 		ctx, cancel := i.ctx, context.CancelFunc(nil)
 		if fn.usesContext {
 			ctx, cancel = i.handlerContext(deadline, hasDeadline, ackBy)
+			if tr != nil {
+				ctx = tr.context(ctx)
+			}
 		}
 		res, err = i.call(ctx, fn, kind, hdr, body, sent)
 		if cancel != nil {
@@ -327,6 +339,10 @@ func (i *Instance) run(kind Kind, fn *function, fnName string, hdr nats.Header, 
 	fn.stats.done(wait, service, o.err)
 	fn.metrics.observe(wait, service, o.err)
 	o.late = hasDeadline && !end.Before(deadline)
+	if tr != nil {
+		i.logCall(tr, kind, fnName, wait, service, o.err)
+		o.trace = tr.report(i.id, wait, service)
+	}
 	return o
 }
 

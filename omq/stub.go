@@ -115,16 +115,19 @@ func (s *Stub) withTimeout(ctx context.Context, cc callConfig) (context.Context,
 // a timed-out attempt or a lost instance.
 func (s *Stub) Call(ctx context.Context, fn string, args, reply any, opts ...CallOption) error {
 	m := s.node.cfg.metrics
-	if m == nil {
-		return s.call(ctx, fn, args, reply, callOptions(opts))
+	cs := startCallSpan(ctx)
+	if m == nil && cs == nil {
+		return s.call(ctx, fn, args, reply, callOptions(opts), nil)
 	}
 	start := time.Now()
-	err := s.call(ctx, fn, args, reply, callOptions(opts))
+	err := s.call(ctx, fn, args, reply, callOptions(opts), cs)
 	m.observeCall(s.service, fn, "call", time.Since(start), err)
+	cs.finish(s.service, fn, err)
 	return err
 }
 
-func (s *Stub) call(ctx context.Context, fn string, args, reply any, cc callConfig) error {
+// call makes the call; cs is its span when ctx carries a trace (trace.go).
+func (s *Stub) call(ctx context.Context, fn string, args, reply any, cc callConfig, cs *callSpan) error {
 	if err := s.check(fn); err != nil {
 		return err
 	}
@@ -159,7 +162,7 @@ func (s *Stub) call(ctx context.Context, fn string, args, reply any, cc callConf
 		if left := attempts - a; left > 1 {
 			attemptDeadline = now.Add(deadline.Sub(now) / time.Duration(left))
 		}
-		resp, err := s.request(ctx, fn, subject, body, now, attemptDeadline, busy)
+		resp, err := s.request(ctx, fn, subject, body, now, attemptDeadline, busy, cs)
 		if err == nil && refusedBusy(resp) {
 			// Not started: send it again, as the same attempt sent at
 			// the same time (see busy.go).
@@ -349,13 +352,16 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 // many times instances refused this call busy so far (see busy.go). The
 // caller has
 // checked body against the node's maximum.
-func (s *Stub) request(ctx context.Context, fn, subject string, body []byte, now, deadline time.Time, refused int) (*nats.Msg, error) {
+func (s *Stub) request(ctx context.Context, fn, subject string, body []byte, now, deadline time.Time, refused int, cs *callSpan) (*nats.Msg, error) {
 	var msg *nats.Msg
 	if s.node.tooLarge(len(body)) {
 		msg = &nats.Msg{Subject: subject, Data: body, Header: nats.Header{
 			HeaderSent:     {formatTime(now)},
 			HeaderDeadline: {formatTime(deadline)},
 		}}
+		if cs != nil {
+			cs.setHeaders(msg.Header)
+		}
 		bctx, cancel := context.WithDeadline(ctx, deadline)
 		err := s.node.outgoing(bctx, bodyOf{"arguments", s.service, fn}, msg)
 		cancel()
@@ -371,7 +377,7 @@ func (s *Stub) request(ctx context.Context, fn, subject string, body []byte, now
 		if s.resendsWhenBusy() {
 			busy = busyHeader(refused)
 		}
-		msg = rm.set(subject, body, now, deadline, busy)
+		msg = rm.set(subject, body, now, deadline, busy, cs)
 	}
 	var resp *nats.Msg
 	var err error
@@ -384,6 +390,9 @@ func (s *Stub) request(ctx context.Context, fn, subject string, body []byte, now
 	}
 	switch {
 	case err == nil:
+		if cs != nil {
+			cs.replied(resp.Header)
+		}
 		if hasBodyObject(resp.Header) || len(resp.Data) > s.node.cfg.maxBody {
 			bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.node.cfg.timeout)
 			defer cancel()
@@ -410,13 +419,16 @@ type requestMsg struct {
 	header nats.Header
 	vals   [2]string
 	times  [2 * 20]byte // the digits of both times
+	// traced: the header holds a trace's headers, for the next call to
+	// take out.
+	traced bool
 }
 
 var requestMsgs = sync.Pool{New: func() any { return &requestMsg{header: make(nats.Header, 3)} }}
 
 // set fills the message in for one attempt, with busy as Dpc-Busy unless
-// it is empty.
-func (rm *requestMsg) set(subject string, body []byte, now, deadline time.Time, busy []string) *nats.Msg {
+// it is empty, and the trace headers of cs unless it is nil.
+func (rm *requestMsg) set(subject string, body []byte, now, deadline time.Time, busy []string, cs *callSpan) *nats.Msg {
 	// Both values share one string: one allocation for the two.
 	b := strconv.AppendInt(rm.times[:0], now.UnixNano(), 10)
 	k := len(b)
@@ -429,6 +441,17 @@ func (rm *requestMsg) set(subject string, body []byte, now, deadline time.Time, 
 		rm.header[HeaderBusy] = busy
 	} else {
 		delete(rm.header, HeaderBusy)
+	}
+	switch {
+	case cs != nil:
+		delete(rm.header, HeaderTracestate)
+		cs.setHeaders(rm.header)
+		rm.traced = true
+	case rm.traced:
+		delete(rm.header, HeaderTraceparent)
+		delete(rm.header, HeaderTracestate)
+		delete(rm.header, HeaderParentSpan)
+		rm.traced = false
 	}
 	rm.msg = nats.Msg{Subject: subject, Data: body, Header: rm.header}
 	return &rm.msg
@@ -524,6 +547,11 @@ func (s *Stub) send(ctx context.Context, fn string, args any, cc callConfig) err
 func (s *Stub) publish(ctx context.Context, fn, subject string, body []byte) error {
 	msg := &nats.Msg{Subject: subject, Data: body, Header: nats.Header{}}
 	msg.Header.Set(HeaderSent, formatTime(time.Now()))
+	if cs := startCallSpan(ctx); cs != nil {
+		// One-way: the instance logs the call with its trace; no reply
+		// brings a span back.
+		cs.setHeaders(msg.Header)
+	}
 	if err := s.node.outgoing(ctx, bodyOf{"arguments", s.service, fn}, msg); err != nil {
 		return err
 	}
@@ -622,6 +650,10 @@ func (s *Stub) multiCall(ctx context.Context, fn string, args any, cc callConfig
 	if dl, ok := ctx.Deadline(); ok {
 		msg.Header.Set(HeaderDeadline, formatTime(dl))
 	}
+	cs := startCallSpan(ctx)
+	if cs != nil {
+		cs.setHeaders(msg.Header)
+	}
 	if err := s.node.outgoing(ctx, bodyOf{"arguments", s.service, fn}, msg); err != nil {
 		return nil, err
 	}
@@ -636,6 +668,8 @@ func (s *Stub) multiCall(ctx context.Context, fn string, args any, cc callConfig
 				return nil, &noRespondersError{subject: subject}
 			}
 			r := Reply{Instance: m.Header.Get(HeaderInstance)}
+			// One span per instance: the call's span, as each saw it.
+			cs.finishMulti(s.service, fn, m.Header, replyError(m))
 			if e := replyError(m); e != nil {
 				r.Err = e
 			} else if r.Data, err = s.node.incoming(ctx, bodyOf{"reply", s.service, fn}, m.Header, m.Data, true); err != nil {

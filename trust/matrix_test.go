@@ -129,6 +129,29 @@ func TestTrust_RoleMatrix(t *testing.T) {
 		{"pub", "$JS.API.STREAM.PURGE.KV_DPC_CATALOG", []trust.Role{owner}},
 		{"sub", "$KV.DPC_CATALOG.>", []trust.Role{owner}},
 		{"pub", "$JS.API.STREAM.CREATE.KV_OTHER", []trust.Role{owner}},
+		// Logs: each role publishes its own records only; reading them is
+		// through the hub's logs service (owner and devices), never the
+		// stream or the subjects.
+		{"pub", "dpc.log.service.tst.x", []trust.Role{owner, svc}},
+		{"pub", "dpc.log.service.textutil.x", []trust.Role{owner}},
+		{"pub", "dpc.log.service.tst.x.y", []trust.Role{owner}},
+		{"pub", "dpc.log.agent.id-age.x", []trust.Role{owner, agent}},
+		{"pub", "dpc.log.agent.nas.x", []trust.Role{owner}},
+		{"pub", "dpc.log.provisioner.provisioner.x", []trust.Role{owner, prov}},
+		{"pub", "dpc.log.hub.dpc-hub.x", []trust.Role{owner}},
+		{"sub", "dpc.log.>", []trust.Role{owner}},
+		{"sub", "dpc.log.service.tst.*", []trust.Role{owner}},
+		{"pub", "$JS.API.STREAM.INFO.DPC_LOGS", []trust.Role{owner}},
+		{"pub", "$JS.API.STREAM.MSG.GET.DPC_LOGS", []trust.Role{owner}},
+		{"pub", "$JS.API.DIRECT.GET.DPC_LOGS", []trust.Role{owner}},
+		{"pub", "$JS.API.CONSUMER.CREATE.DPC_LOGS.x.dpc.log.>", []trust.Role{owner}},
+		{"pub", "$JS.API.CONSUMER.CREATE.DPC_LOGS.x.dpc.log.service.tst.*", []trust.Role{owner}},
+		{"pub", "$JS.API.STREAM.PURGE.DPC_LOGS", []trust.Role{owner}},
+		{"pub", "$JS.API.STREAM.DELETE.DPC_LOGS", []trust.Role{owner}},
+		{"pub", "dpc.svc.logs.query", []trust.Role{owner, dev}},
+		{"pub", "dpc.one.logs.x.query", []trust.Role{owner, dev}},
+		{"sub", "dpc.svc.logs.*", []trust.Role{owner}},
+		{"sub", "$SRV.INFO.logs.x", []trust.Role{owner}},
 	}
 	clients := map[trust.Role]*client{}
 	for _, r := range []trust.Role{owner, dev, svc, agent, prov} {

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dpc-project/dpc/logstream"
 	"github.com/dpc-project/dpc/omq"
 	"github.com/nats-io/jwt/v2"
 )
@@ -39,9 +40,9 @@ const (
 const roleHub Role = "hub"
 
 // Reserved services are served by the hub itself (hub, catalog, devices,
-// pairing, bodies, deadletters) or by agents (agent); no service identity
-// may serve them.
-var reservedServices = []string{"hub", "catalog", "devices", "pairing", "bodies", "agent", DeadLettersService}
+// pairing, bodies, deadletters, logs) or by agents (agent); no service
+// identity may serve them.
+var reservedServices = []string{"hub", "catalog", "devices", "pairing", "bodies", "agent", DeadLettersService, logstream.Service}
 
 // Reserved says whether service is one no service:NAME identity may serve.
 func Reserved(service string) bool {
@@ -151,6 +152,22 @@ func reservedSubDeny() []string {
 	return out
 }
 
+// logsPub is where a role publishes its own log records
+// (dpc.log.<kind>.<name>.<instance>): under its kind and its name only,
+// any instance. Reading them is the hub's: nobody but the owner may
+// subscribe to dpc.log.> or reach the DPC_LOGS stream, and the hub's logs
+// service answers the owner and devices.
+func logsPub(kind, name string) string {
+	return logstream.SubjectPrefix + "." + kind + "." + name + ".*"
+}
+
+// serviceLogsDeny keeps services from reading the logs through the hub:
+// one service's records are not another's business (devices, the user's
+// own machines, may).
+func serviceLogsDeny() []string {
+	return []string{"dpc.*." + logstream.Service + ".>"}
+}
+
 // serves are the subscriptions an instance of service needs: its queue
 // group's subjects, multi calls, calls to one instance, and the NATS
 // service protocol for its name and for everyone.
@@ -209,13 +226,17 @@ func permissions(r Role) (jwt.Permissions, error) {
 		p.Pub.Allow.Add(callerPub()...)
 		p.Pub.Allow.Add(durableConsumer(tmplName)...)
 		p.Pub.Allow.Add(deadLetters(tmplName)...)
+		p.Pub.Allow.Add(logsPub(logstream.KindService, tmplName))
 		p.Pub.Deny.Add(callerPubDeny()...)
+		p.Pub.Deny.Add(serviceLogsDeny()...)
 		p.Sub.Allow.Add(serves(tmplName)...)
 		p.Sub.Allow.Add(inbox)
 		p.Sub.Deny.Add(reservedSubDeny()...)
 		p.Resp = &jwt.ResponsePermission{MaxMsgs: 1, Expires: responseExpiry}
 	case RoleAgent:
-		p.Pub.Allow.Add("$SRV.>", "dpc.svc."+PairingService+"."+FnAgentKey)
+		// An agent's records go under its identity's name (agent-<id> when
+		// it enrolled itself).
+		p.Pub.Allow.Add("$SRV.>", "dpc.svc."+PairingService+"."+FnAgentKey, logsPub(logstream.KindAgent, tmplName))
 		p.Sub.Allow.Add(serves("agent")...)
 		p.Sub.Allow.Add(inbox)
 		p.Resp = &jwt.ResponsePermission{MaxMsgs: 1, Expires: responseExpiry}
@@ -231,6 +252,9 @@ func permissions(r Role) (jwt.Permissions, error) {
 			"$JS.API.DIRECT.GET.KV_"+historyBucket+".>",
 			"$JS.API.STREAM.MSG.GET.KV_"+historyBucket,
 			"$KV."+historyBucket+".>",
+			// Several provisioners take turns (a lease): one name, an
+			// instance each.
+			logsPub(logstream.KindProvisioner, logstream.KindProvisioner),
 		)
 		p.Sub.Allow.Add(inbox, wakeSubjects)
 	default:

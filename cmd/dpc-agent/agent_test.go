@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -175,7 +177,7 @@ func TestAgent_ReadySpawnAndStopOnSignal(t *testing.T) {
 	srv := brokertest.Start(t)
 	config := writeFile(t, "agent.yml", fmt.Sprintf("id: file-id\ngrace: 5s\nservices:\n  echo:\n    command: [%q, child]\n", os.Args[0]))
 	ag := proctest.Start(t, "dpc-agent", exec.Command(bin, "--config", config, "--id", "host1",
-		"--nats", srv.ClientURL(), "--log-format", "json"))
+		"--nats", srv.ClientURL(), "--log-format", "json", "--metrics", "127.0.0.1:0"))
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	rec, err := proctest.WaitForLog(ctx, ag.Output(), "dpc-agent ready")
@@ -198,6 +200,26 @@ func TestAgent_ReadySpawnAndStopOnSignal(t *testing.T) {
 		pings, _ := node.Ping(ctx, "echo")
 		return len(pings) == 1 && pings[0].ID == p.ID
 	}, "the spawned child serves as "+p.ID)
+
+	// --metrics 127.0.0.1:0: the ready line says where, and the child is
+	// there with its service and instance id.
+	metricsURL, _ := rec["metrics"].(string)
+	if !strings.HasPrefix(metricsURL, "http://127.0.0.1:") {
+		t.Fatalf("ready line reports metrics %q, want http://127.0.0.1:<port>/metrics", metricsURL)
+	}
+	resp, err := http.Get(metricsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf(`dpc_agent_process_resident_memory_bytes{instance_id=%q,service="echo"}`, p.ID)
+	if !strings.Contains(string(body), want) || !strings.Contains(string(body), "go_goroutines ") {
+		t.Errorf("/metrics lacks %s or the agent's own go_goroutines:\n%s", want, body)
+	}
 
 	if err := ag.Stop(30 * time.Second); err != nil {
 		t.Fatalf("dpc-agent exited with %v after SIGTERM", err)
@@ -222,7 +244,7 @@ func TestAgent_WaitsForTheHub(t *testing.T) {
 	port := ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
 	ag := proctest.Start(t, "dpc-agent", exec.Command(bin, "--id", "early",
-		"--nats", fmt.Sprintf("nats://127.0.0.1:%d", port), "--log-format", "json", "--log-level", "debug"))
+		"--nats", fmt.Sprintf("nats://127.0.0.1:%d", port), "--log-format", "json", "--log-level", "debug", "--metrics="))
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	if _, err := proctest.WaitForLog(ctx, ag.Output(), "hub unreachable; retrying"); err != nil {
@@ -271,7 +293,7 @@ func TestAgent_ManifestsAndNoCredentials(t *testing.T) {
 		t.Fatal(err)
 	}
 	hubURL := strings.Replace(srv.ClientURL(), "://", "://agent:url-secret@", 1)
-	cmd := exec.Command(bin, "--id", "host1", "--nats", hubURL, "--manifests", manifests, "--allow", self, "--log-format", "json")
+	cmd := exec.Command(bin, "--id", "host1", "--nats", hubURL, "--manifests", manifests, "--allow", self, "--log-format", "json", "--metrics=")
 	cmd.Env = append(os.Environ(), "DPC_USER=agent", "DPC_PASSWORD=agent-secret")
 	ag := proctest.Start(t, "dpc-agent", cmd)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)

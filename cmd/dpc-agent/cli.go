@@ -13,6 +13,8 @@ import (
 	"github.com/dpc-project/dpc/internal/command"
 	"github.com/dpc-project/dpc/internal/hubconn"
 	"github.com/dpc-project/dpc/internal/logging"
+	"github.com/dpc-project/dpc/internal/metricsserver"
+	"github.com/dpc-project/dpc/logstream"
 	"github.com/dpc-project/dpc/omq"
 	"github.com/dpc-project/dpc/trust"
 )
@@ -26,6 +28,7 @@ type CLI struct {
 	Manifests    []string      `help:"Directory of approved manifests: the command of each *.yml or *.yaml manifest there starts its service (repeat or comma-separate; replaces the file's)." env:"DPC_AGENT_MANIFESTS" placeholder:"DIR"`
 	Grace        time.Duration `help:"Time from SIGTERM to SIGKILL when stopping a process (default: the file's, else 10s)."`
 	MaxProcesses int           `name:"max-processes" help:"Processes run at once (default: the file's, else 64)."`
+	Metrics      string        `help:"Listen address of /metrics (the agent's own Go and process figures, and per process it started: memory, CPU, start time; at most max-processes series each); empty: none." default:"127.0.0.1:9092" env:"DPC_AGENT_METRICS" placeholder:"ADDR"`
 
 	hubconn.HubFlags `embed:""`
 	logging.LogFlags `embed:""`
@@ -120,16 +123,29 @@ func (c *CLI) Run(ctx context.Context) error {
 	} else {
 		log.Warn("no agent identity in a DPC profile: the instances this agent starts get no hub credentials")
 	}
+	reg := metricsserver.NewRegistry()
+	if err := c.LogStream().Register(reg); err != nil {
+		return err
+	}
+	cfg.Metrics = reg
 	a, err := agent.New(cfg)
 	if err != nil {
 		return command.Usage(err)
 	}
+	ms, err := metricsserver.Start(c.Metrics, reg, log)
+	if err != nil {
+		return err
+	}
+	defer ms.Close()
 
 	nc, err := hub.Connect("dpc-agent "+cfg.ID, log)
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
+	// Its records go under its identity's name, the one its role may
+	// publish under.
+	defer c.PublishLogs(nc, logstream.Source{Kind: logstream.KindAgent, Name: logName(prof, hub.Creds, cfg.ID), Instance: logstream.NewInstanceID()})()
 	node, err := hubconn.NewNode(nc, omq.WithLogger(log))
 	if err != nil {
 		return err
@@ -146,7 +162,7 @@ func (c *CLI) Run(ctx context.Context) error {
 	st := a.List()
 	log.Info("dpc-agent ready", "id", cfg.ID, "host", cfg.Host, "hub", hub.URL(),
 		"services", strings.Join(st.Services, ","), "manifests", strings.Join(st.Manifests, ","),
-		"fallback", st.Fallback, "allow", strings.Join(cfg.Allow, ","))
+		"fallback", st.Fallback, "allow", strings.Join(cfg.Allow, ","), "metrics", ms.URL())
 
 	<-ctx.Done()
 	log.Info("dpc-agent stopping")

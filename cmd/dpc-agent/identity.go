@@ -97,3 +97,19 @@ func (c *CLI) issuer(ctx context.Context, p *trust.Profile, id string) (*trust.I
 	}
 	return &trust.InstanceIssuer{Key: key, Account: p.Account, CAFile: p.CAFile(), Dir: runDir}, nil
 }
+
+// logName is the name the agent's log records go under: its identity's
+// (an agent role publishes under its own name only), read from its
+// profile or its --creds; the agent id when it has neither (a hub
+// without authentication).
+func logName(p *trust.Profile, creds, id string) string {
+	if p != nil {
+		return p.Name
+	}
+	if creds != "" {
+		if name, err := hubconn.CredsName(creds); err == nil && name != "" {
+			return name
+		}
+	}
+	return id
+}

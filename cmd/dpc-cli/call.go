@@ -16,12 +16,14 @@ type CallCmd struct {
 	Args     []string `arg:"" optional:"" help:"Arguments: NAME=VALUE, or plain values in the manifest's order; a stream argument is a file, @PATH."`
 	ArgsJSON string   `name:"args-json" help:"Arguments as JSON instead: an object by name or an array by position." placeholder:"JSON"`
 	Out      string   `name:"out" short:"o" help:"Write a stream result to FILE instead of standard output." placeholder:"FILE" type:"path"`
+	Trace    bool     `name:"trace" help:"Trace the call and show where the time went (on standard error; in the output with --json): each call, nested calls indented, with its instance, total, queue wait, handler time and hops." env:"DPC_CLI_TRACE"`
 }
 
 // callResult is call's --json output.
 type callResult struct {
 	Function string          `json:"function"`
 	Result   json.RawMessage `json:"result"`
+	Trace    *traceOutput    `json:"trace,omitempty"`
 }
 
 func (c *CallCmd) Run(ctx context.Context, g *Globals, s streams) error {
@@ -42,7 +44,20 @@ func (c *CallCmd) Run(ctx context.Context, g *Globals, s streams) error {
 	if err != nil {
 		return err
 	}
-	res, err := cl.call(ctx, fi, args)
+	callCtx, tr := ctx, (*omq.Trace)(nil)
+	if c.Trace {
+		callCtx, tr = omq.StartTrace(ctx)
+	}
+	res, err := cl.call(callCtx, fi, args)
+	var traced *traceOutput
+	if tr != nil {
+		t := traceTree(tr)
+		traced = &t
+		if !g.JSON {
+			// A failed call's trace too: where did it wait?
+			defer printTrace(s.err, t)
+		}
+	}
 	if err != nil {
 		// The instance deletes the streams it takes; those of a call
 		// that never reached one would wait for the store's age limit.
@@ -59,12 +74,12 @@ func (c *CallCmd) Run(ctx context.Context, g *Globals, s streams) error {
 				File string `json:"file"`
 				Size int64  `json:"size"`
 			}{c.Out, n})
-			return writeJSON(s.out, callResult{Function: fi.Name, Result: written})
+			return writeJSON(s.out, callResult{Function: fi.Name, Result: written, Trace: traced})
 		}
 		return nil
 	}
 	if g.JSON {
-		return writeJSON(s.out, callResult{Function: fi.Name, Result: jsonResult(res)})
+		return writeJSON(s.out, callResult{Function: fi.Name, Result: jsonResult(res), Trace: traced})
 	}
 	if fi.Function.ReturnType != manifests.TypeNone {
 		fmt.Fprintln(s.out, manifests.FormatValue(fi.Function.ReturnType, res))
@@ -77,6 +92,7 @@ type MultiCallCmd struct {
 	Name     string   `arg:"" help:"Function: its plain name, or service.function when several services have it."`
 	Args     []string `arg:"" optional:"" help:"Arguments: NAME=VALUE, or plain values in the manifest's order; a stream argument is a file, @PATH."`
 	ArgsJSON string   `name:"args-json" help:"Arguments as JSON instead: an object by name or an array by position." placeholder:"JSON"`
+	Trace    bool     `name:"trace" help:"Trace the call and show where the time went (on standard error; in the output with --json): one line per instance, with the calls it made." env:"DPC_CLI_TRACE"`
 }
 
 // instanceReply is one instance's reply in multi-call's --json output.
@@ -95,7 +111,8 @@ type multiResult struct {
 	Function string          `json:"function"`
 	Replies  []instanceReply `json:"replies"`
 	// Incomplete: some instances did not reply in time.
-	Incomplete bool `json:"incomplete,omitempty"`
+	Incomplete bool         `json:"incomplete,omitempty"`
+	Trace      *traceOutput `json:"trace,omitempty"`
 }
 
 func (c *MultiCallCmd) Run(ctx context.Context, g *Globals, s streams) error {
@@ -114,11 +131,23 @@ func (c *MultiCallCmd) Run(ctx context.Context, g *Globals, s streams) error {
 	if err != nil {
 		return err
 	}
-	replies, callErr := cl.multiCall(ctx, fi, args)
+	callCtx, tr := ctx, (*omq.Trace)(nil)
+	if c.Trace {
+		callCtx, tr = omq.StartTrace(ctx)
+	}
+	replies, callErr := cl.multiCall(callCtx, fi, args)
+	var traced *traceOutput
+	if tr != nil {
+		t := traceTree(tr)
+		traced = &t
+		if !g.JSON {
+			defer printTrace(s.err, t)
+		}
+	}
 	if callErr != nil && !errors.Is(callErr, omq.ErrTimeout) {
 		return cl.failure(fi.Name, callErr, cl.timeoutFor(fi.Function))
 	}
-	out := multiResult{Function: fi.Name, Replies: []instanceReply{}, Incomplete: callErr != nil}
+	out := multiResult{Function: fi.Name, Replies: []instanceReply{}, Incomplete: callErr != nil, Trace: traced}
 	failed := 0
 	for _, r := range replies {
 		ir := instanceReply{Instance: r.Instance}

@@ -41,6 +41,7 @@ type CLI struct {
 	Notes     NotesCmd     `cmd:"" help:"Save, get and merge notes on the hub; the device remembers the revision it last saw."`
 	Devices   DevicesCmd   `cmd:"" help:"Pair new devices, services and agents; list and revoke identities (owner only)."`
 	Dead      DeadCmd      `cmd:"" help:"List, replay and purge dead letters: durable calls that could not succeed (owner only)."`
+	Logs      LogsCmd      `cmd:"" help:"Show the log records of every hub, service, agent and provisioner, merged in time order; -f follows."`
 	Pair      PairCmd      `cmd:"" help:"Pair this machine with a hub, using a code from the owner's 'devices add'."`
 }
 

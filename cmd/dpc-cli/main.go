@@ -41,6 +41,8 @@
 //	dpc-cli dead list [--service S]      durable calls that could not succeed (owner only)
 //	dpc-cli dead replay ID...|--all [--service S]
 //	dpc-cli dead purge ID...|--all [--service S]
+//	dpc-cli logs [-f] [--service S] [--instance I] [--level L] [--since D] [--trace ID]
+//	                                      every DPC process's log records, merged in time order
 //
 // NAME is a function's plain name, or service.function when several
 // services have one of that name. Every command takes --json for

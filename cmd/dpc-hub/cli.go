@@ -39,6 +39,7 @@ type CLI struct {
 	MaxMemory  int64         `name:"max-memory" help:"JetStream memory storage cap in bytes." default:"268435456"`
 	MaxBodies  int64         `name:"max-bodies" help:"Cap of the large-body store in bytes." default:"1073741824"`
 	MaxNote    int64         `name:"max-note" help:"Largest note in bytes." default:"8388608"`
+	MaxLogs    int64         `name:"max-logs" help:"Size in bytes of the window of recent log records of every DPC process (dpc-cli logs); records also go after 7 days." default:"67108864"`
 	PairingTTL time.Duration `name:"pairing-ttl" help:"How long a pairing code is valid." default:"10m"`
 
 	ClusterName string        `name:"cluster-name" help:"Join hubs into one NATS cluster under this name."`
@@ -71,6 +72,7 @@ func (c *CLI) hubConfig() (hub.Config, error) {
 	cfg.TLSCert, cfg.TLSKey, cfg.TLSHosts = c.TLSCert, c.TLSKey, c.TLSHosts
 	cfg.MaxPayload, cfg.MaxStore, cfg.MaxMemory, cfg.MaxBodies, cfg.MaxNote = c.MaxPayload, c.MaxStore, c.MaxMemory, c.MaxBodies, c.MaxNote
 	cfg.PairingTTL = c.PairingTTL
+	cfg.MaxLogs = c.MaxLogs
 	cfg.SweepInterval, cfg.Expiry = c.SweepInterval, c.Expiry
 	cfg.Replicas, cfg.LameDuck, cfg.DrainTimeout = c.Replicas, c.LameDuck, c.DrainTimeout
 	if c.ClusterName != "" {
@@ -103,6 +105,9 @@ func (c *CLI) Run(ctx context.Context) error {
 		return command.Usage(err)
 	}
 	cfg.Logger = log
+	// The hub publishes its own records through its in-process
+	// connection, and closes the stream as it stops.
+	cfg.LogStream = c.LogStream()
 	h, err := hub.Start(ctx, cfg)
 	if err != nil {
 		return c.portsTaken(err)

@@ -2,24 +2,19 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"log/slog"
-	"net"
-	"net/http"
 	"time"
 
 	"github.com/dpc-project/dpc/agent"
 	"github.com/dpc-project/dpc/internal/command"
 	"github.com/dpc-project/dpc/internal/hubconn"
 	"github.com/dpc-project/dpc/internal/logging"
+	"github.com/dpc-project/dpc/internal/metricsserver"
+	"github.com/dpc-project/dpc/logstream"
 	"github.com/dpc-project/dpc/manifests"
 	"github.com/dpc-project/dpc/omq"
 	"github.com/dpc-project/dpc/provisioner"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 const configHelp = `The config file (YAML) names the services to keep sized:
@@ -89,6 +84,9 @@ func (c *CLI) Run(ctx context.Context) error {
 		return err
 	}
 	defer nc.Close()
+	// Provisioners take turns under one name; the instance tells them
+	// apart.
+	defer c.PublishLogs(nc, logstream.Source{Kind: logstream.KindProvisioner, Name: logstream.KindProvisioner, Instance: logstream.NewInstanceID()})()
 	node, err := hubconn.NewNode(nc, omq.WithLogger(log))
 	if err != nil {
 		return err
@@ -126,14 +124,17 @@ func (c *CLI) Run(ctx context.Context) error {
 		return command.Usage(err)
 	}
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg := metricsserver.NewRegistry()
+	if err := c.LogStream().Register(reg); err != nil {
+		return err
+	}
 	cfg.Metrics = provisioner.NewMetrics(reg)
-	metricsURL, stopMetrics, err := serveMetrics(c.Metrics, reg, log)
+	ms, err := metricsserver.Start(c.Metrics, reg, log)
 	if err != nil {
 		return err
 	}
-	defer stopMetrics()
+	defer ms.Close()
+	metricsURL := ms.URL()
 
 	sup, err := provisioner.New(node, agent.NewClient(node), cfg, services)
 	if err != nil {
@@ -155,29 +156,4 @@ func (c *CLI) Run(ctx context.Context) error {
 	err = sup.Run(ctx)
 	log.Info("dpc-provisioner stopped")
 	return err
-}
-
-// serveMetrics serves /metrics on addr ("" = not at all) and returns its
-// URL and a stop function.
-func serveMetrics(addr string, reg *prometheus.Registry, log *slog.Logger) (string, func(), error) {
-	if addr == "" {
-		return "", func() {}, nil
-	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return "", nil, fmt.Errorf("metrics listener %s: %w", addr, err)
-	}
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("metrics server", "err", err)
-		}
-	}()
-	return "http://" + ln.Addr().String() + "/metrics", func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-	}, nil
 }

@@ -10,9 +10,12 @@ import (
 
 	"github.com/dpc-project/dpc/internal/hubconn"
 	"github.com/dpc-project/dpc/internal/logging"
+	"github.com/dpc-project/dpc/internal/metricsserver"
+	"github.com/dpc-project/dpc/logstream"
 	"github.com/dpc-project/dpc/omq"
 	"github.com/dpc-project/dpc/servicehost"
 	"github.com/dpc-project/dpc/services"
+	"github.com/nats-io/nuid"
 )
 
 // CLI is dpc-service's arguments.
@@ -23,6 +26,7 @@ type CLI struct {
 	InstanceID  string `name:"instance-id" help:"This instance's id (default: a random one); unique among the service's instances. A process supervisor sets it to find its process among the instances." env:"DPC_INSTANCE_ID" placeholder:"ID"`
 	Concurrency int    `help:"Calls handled at once by this instance." default:"16"`
 	Host        string `help:"Name of this machine in the catalog (default: hostname)."`
+	Metrics     string `help:"Listen address of /metrics: this instance's calls (omq_*) and its Go and process figures; port 0 picks a free one, which the starting log line reports; empty: none." placeholder:"ADDR"`
 
 	// Flags of the services that use them; the others ignore them.
 	ServiceTime     time.Duration `name:"service-time" help:"work: mean time a call takes; the instance waits, it does not compute." default:"20ms"`
@@ -61,11 +65,30 @@ func (c *CLI) Run(ctx context.Context) error {
 		return err
 	}
 	defer nc.Close()
-	node, err := hubconn.NewNode(nc, omq.WithLogger(log))
+	// Its records go to the hub's window too, under the instance id omq
+	// binds with (picked here when none is given, so both agree).
+	if c.InstanceID == "" {
+		c.InstanceID = nuid.Next()
+	}
+	defer c.PublishLogs(nc, logstream.Source{Kind: logstream.KindService, Name: name, Instance: c.InstanceID})()
+	reg := metricsserver.NewRegistry()
+	if err := c.LogStream().Register(reg); err != nil {
+		return err
+	}
+	metrics, err := omq.NewMetrics(reg)
 	if err != nil {
 		return err
 	}
-	log.Info("starting", "service", name, "hub", c.URL(), "functions", servicehost.FunctionNames(svc.Manifest))
+	ms, err := metricsserver.Start(c.Metrics, reg, log)
+	if err != nil {
+		return err
+	}
+	defer ms.Close()
+	node, err := hubconn.NewNode(nc, omq.WithLogger(log), omq.WithMetrics(metrics))
+	if err != nil {
+		return err
+	}
+	log.Info("starting", "service", name, "hub", c.URL(), "functions", servicehost.FunctionNames(svc.Manifest), "metrics", ms.URL())
 	cfg := servicehost.Config{Concurrency: c.Concurrency, Host: c.Host, InstanceID: c.InstanceID, Logger: log}
 	inst, err := hubconn.Retry(ctx, log, "bind", func(ctx context.Context) (*omq.Instance, error) {
 		return servicehost.Bind(ctx, node, svc, cfg)

@@ -10,8 +10,10 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/dpc-project/dpc/logstream"
 	"github.com/dpc-project/dpc/trust"
 	"github.com/nats-io/nats.go"
 )
@@ -94,6 +96,7 @@ func (f HubFlags) Connect(name string, log *slog.Logger) (*nats.Conn, error) {
 }
 
 func options(name string, log *slog.Logger) []nats.Option {
+	var logsRefusedOnce sync.Once
 	opts := []nats.Option{
 		nats.Name(name),
 		nats.MaxReconnects(-1),
@@ -115,6 +118,14 @@ func options(name string, log *slog.Logger) []nats.Option {
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
 			if Refused(err) {
 				log.Warn("the hub refuses this identity; retrying", "err", err)
+				return
+			}
+			// A refused log record is said once, and on stderr only: said
+			// as a published record it would be refused again, and so on.
+			if strings.Contains(err.Error(), `"`+logstream.SubjectPrefix+".") {
+				logsRefusedOnce.Do(func() {
+					log.WarnContext(logstream.Suppress(context.Background()), "the hub refuses this identity's log records; they stay on stderr", "err", err)
+				})
 				return
 			}
 			// Permission violations arrive this way: what this identity's

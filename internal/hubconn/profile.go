@@ -3,9 +3,11 @@ package hubconn
 import (
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/dpc-project/dpc/trust"
+	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nats.go"
 )
 
@@ -78,4 +80,22 @@ func DefaultHub() string {
 		return fmt.Sprintf("%s; the DPC profile in %s names no hub", DefaultURL, dir)
 	}
 	return fmt.Sprintf("%s, from the DPC profile in %s", PublicURL(strings.Join(p.URLs, ",")), dir)
+}
+
+// CredsName is the name in a credentials file's user JWT: what the
+// hub's permission templates ({{name()}}) see.
+func CredsName(file string) (string, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return "", err
+	}
+	tok, err := jwt.ParseDecoratedJWT(data)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", file, err)
+	}
+	uc, err := jwt.DecodeUserClaims(tok)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", file, err)
+	}
+	return uc.Name, nil
 }
