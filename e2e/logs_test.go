@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dpc-project/dpc/logstream"
+
 	"github.com/dpc-project/dpc/agent"
 	"github.com/dpc-project/dpc/internal/proctest"
 	"github.com/dpc-project/dpc/omq"
@@ -41,16 +43,7 @@ func TestLogs(t *testing.T) {
 	}
 	n := 0
 	for line := range strings.Lines(r.stdout) {
-		var rec struct {
-			Time     time.Time      `json:"time"`
-			Level    string         `json:"level"`
-			Msg      string         `json:"msg"`
-			Kind     string         `json:"kind"`
-			Name     string         `json:"name"`
-			Instance string         `json:"instance"`
-			Host     string         `json:"host"`
-			Attrs    map[string]any `json:"attrs"`
-		}
+		var rec logstream.Record
 		if err := json.Unmarshal([]byte(line), &rec); err != nil {
 			t.Fatalf("logs --json line %q: %v", line, err)
 		}

@@ -36,12 +36,21 @@ type testHub struct {
 // credentials go to a profile directory of the test's own.
 func startHub(t *testing.T) *testHub {
 	t.Helper()
+	return startHubWith(t, func(cfg *Config, lb *proctest.Buffer) {
+		cfg.Logger = slog.New(slog.NewTextHandler(lb, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	})
+}
+
+// startHubWith is startHub with the changes of change applied to its
+// config, which must set the logger (writing to lb).
+func startHubWith(t *testing.T, change func(cfg *Config, lb *proctest.Buffer)) *testHub {
+	t.Helper()
 	cfg := DefaultConfig()
 	cfg.Host, cfg.Port, cfg.MonitorPort, cfg.Metrics = "127.0.0.1", broker.RandomPort, 0, ""
 	cfg.DataDir = t.TempDir()
 	cfg.ProfileDir = filepath.Join(t.TempDir(), "owner")
 	lb := &proctest.Buffer{}
-	cfg.Logger = slog.New(slog.NewTextHandler(lb, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	change(&cfg, lb)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	h, err := Start(ctx, cfg)

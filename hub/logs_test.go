@@ -1,17 +1,14 @@
 package hub
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/dpc-project/dpc/broker"
 	"github.com/dpc-project/dpc/broker/brokertest"
 	"github.com/dpc-project/dpc/internal/proctest"
 	"github.com/dpc-project/dpc/logstream"
@@ -24,28 +21,13 @@ import (
 // (at debug level, the chattiest), as dpc-hub runs it.
 func startLogsHub(t *testing.T, maxLogs int64) *testHub {
 	t.Helper()
-	cfg := DefaultConfig()
-	cfg.Host, cfg.Port, cfg.MonitorPort, cfg.Metrics = "127.0.0.1", broker.RandomPort, 0, ""
-	cfg.DataDir = t.TempDir()
-	cfg.ProfileDir = filepath.Join(t.TempDir(), "owner")
-	if maxLogs > 0 {
-		cfg.MaxLogs = maxLogs
-	}
-	lb := &proctest.Buffer{}
-	cfg.LogStream = logstream.New(slog.NewTextHandler(lb, &slog.HandlerOptions{Level: slog.LevelDebug}), logstream.Options{})
-	cfg.Logger = slog.New(cfg.LogStream)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	h, err := Start(ctx, cfg)
-	if err != nil {
-		t.Fatalf("start hub: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		h.Close(ctx)
+	return startHubWith(t, func(cfg *Config, lb *proctest.Buffer) {
+		if maxLogs > 0 {
+			cfg.MaxLogs = maxLogs
+		}
+		cfg.LogStream = logstream.New(slog.NewTextHandler(lb, &slog.HandlerOptions{Level: slog.LevelDebug}), logstream.Options{})
+		cfg.Logger = slog.New(cfg.LogStream)
 	})
-	return &testHub{Hub: h, profile: cfg.ProfileDir, log: lb}
 }
 
 // publishRecord publishes a record as a process of kind, name and

@@ -1,48 +1,29 @@
 package logstream
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/dpc-project/dpc/broker/brokertest"
+	"github.com/dpc-project/dpc/internal/proctest"
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
-// syncBuffer is a stderr for tests.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 var testSource = Source{Kind: KindService, Name: "tst", Instance: "i1", Host: "box"}
 
 // setup is a handler over a text stderr at info level, and a subscriber
 // to every record on a real server.
-func setup(t *testing.T, opts Options) (*Handler, *syncBuffer, *nats.Conn, *nats.Subscription) {
+func setup(t *testing.T, opts Options) (*Handler, *proctest.Buffer, *nats.Conn, *nats.Subscription) {
 	t.Helper()
 	srv := brokertest.Start(t)
-	stderr := &syncBuffer{}
+	stderr := &proctest.Buffer{}
 	h := New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}), opts)
 	nc := brokertest.Connect(t, srv)
 	subNC := brokertest.Connect(t, srv)

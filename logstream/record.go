@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/dpc-project/dpc/omq"
 )
 
 // SubjectPrefix starts every log record's subject:
@@ -87,16 +89,7 @@ func ParseLevel(s string) (slog.Level, error) {
 // letters, digits, '-' and '_' (the rule of service names), at most 64
 // bytes.
 func ValidToken(s string) bool {
-	if s == "" || len(s) > 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
-			return false
-		}
-	}
-	return true
+	return len(s) <= 64 && omq.ValidName(s)
 }
 
 // Token makes s a valid subject token: other characters become '_', and it

@@ -44,19 +44,12 @@ func (c *CallCmd) Run(ctx context.Context, g *Globals, s streams) error {
 	if err != nil {
 		return err
 	}
-	callCtx, tr := ctx, (*omq.Trace)(nil)
-	if c.Trace {
-		callCtx, tr = omq.StartTrace(ctx)
-	}
+	callCtx, tr := startTrace(ctx, c.Trace)
 	res, err := cl.call(callCtx, fi, args)
-	var traced *traceOutput
-	if tr != nil {
-		t := traceTree(tr)
-		traced = &t
-		if !g.JSON {
-			// A failed call's trace too: where did it wait?
-			defer printTrace(s.err, t)
-		}
+	// A failed call's trace too: where did it wait?
+	traced := traceOf(tr)
+	if traced != nil && !g.JSON {
+		defer printTrace(s.err, *traced)
 	}
 	if err != nil {
 		// The instance deletes the streams it takes; those of a call
@@ -131,18 +124,11 @@ func (c *MultiCallCmd) Run(ctx context.Context, g *Globals, s streams) error {
 	if err != nil {
 		return err
 	}
-	callCtx, tr := ctx, (*omq.Trace)(nil)
-	if c.Trace {
-		callCtx, tr = omq.StartTrace(ctx)
-	}
+	callCtx, tr := startTrace(ctx, c.Trace)
 	replies, callErr := cl.multiCall(callCtx, fi, args)
-	var traced *traceOutput
-	if tr != nil {
-		t := traceTree(tr)
-		traced = &t
-		if !g.JSON {
-			defer printTrace(s.err, t)
-		}
+	traced := traceOf(tr)
+	if traced != nil && !g.JSON {
+		defer printTrace(s.err, *traced)
 	}
 	if callErr != nil && !errors.Is(callErr, omq.ErrTimeout) {
 		return cl.failure(fi.Name, callErr, cl.timeoutFor(fi.Function))

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"strings"
@@ -40,6 +41,24 @@ type traceCall struct {
 	Hops    time.Duration `json:"hops_ns"`
 	Code    int           `json:"code,omitempty"`
 	Calls   []*traceCall  `json:"calls,omitempty"`
+}
+
+// startTrace starts a sampled trace of the calls made with the context it
+// returns when on (--trace); else it returns ctx and nil.
+func startTrace(ctx context.Context, on bool) (context.Context, *omq.Trace) {
+	if !on {
+		return ctx, nil
+	}
+	return omq.StartTrace(ctx)
+}
+
+// traceOf is the tree of tr, nil when nothing was traced.
+func traceOf(tr *omq.Trace) *traceOutput {
+	if tr == nil {
+		return nil
+	}
+	t := traceTree(tr)
+	return &t
 }
 
 // traceTree arranges a trace's spans into the calls the command made. A
