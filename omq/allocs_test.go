@@ -61,9 +61,14 @@ func BenchmarkCall_Allocs(b *testing.B) {
 		fn    string
 		args  any
 		reply func() any
+
+		traced bool
 	}{
-		{"nop", "nop", nil, func() any { return nil }},
-		{"add", "add", omq.Args(2, 3), func() any { return new(int) }},
+		{"nop", "nop", nil, func() any { return nil }, false},
+		{"add", "add", omq.Args(2, 3), func() any { return new(int) }, false},
+		// A sampled trace: traceparent out, Dpc-Trace back, the
+		// instance's log record (to a discarding logger), the span kept.
+		{"add-traced", "add", omq.Args(2, 3), func() any { return new(int) }, true},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			caller, server := benchNodes(b)
@@ -72,16 +77,24 @@ func BenchmarkCall_Allocs(b *testing.B) {
 			}
 			stub := caller.Lookup("bench")
 			reply := c.reply()
+			// Traced: one trace per call, as dpc-cli call --trace makes.
+			call := func() error {
+				if !c.traced {
+					return stub.Call(ctx, c.fn, c.args, reply)
+				}
+				tctx, _ := omq.StartTrace(ctx)
+				return stub.Call(tctx, c.fn, c.args, reply)
+			}
 			// Warm up: a new function runs off the delivery goroutine
 			// until its service time shows it is fast (dispatch.go).
 			for range 200 {
-				if err := stub.Call(ctx, c.fn, c.args, reply); err != nil {
+				if err := call(); err != nil {
 					b.Fatal(err)
 				}
 			}
 			b.ReportAllocs()
 			for b.Loop() {
-				if err := stub.Call(ctx, c.fn, c.args, reply); err != nil {
+				if err := call(); err != nil {
 					b.Fatal(err)
 				}
 			}
