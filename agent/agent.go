@@ -38,7 +38,8 @@ const maxGraceMS = int64(24 * time.Hour / time.Millisecond)
 type Agent struct {
 	cfg     Config
 	log     *slog.Logger
-	metrics *metrics // nil without Config.Metrics
+	metrics *metrics   // nil without Config.Metrics
+	sd      *discovery // nil without Config.Metrics
 
 	mu       sync.Mutex
 	procs    map[string]*process
@@ -85,6 +86,7 @@ func New(cfg Config) (*Agent, error) {
 			return nil, fmt.Errorf("agent: metrics: %w", err)
 		}
 		a.metrics = m
+		a.sd = newDiscovery(cfg.ID, cfg.InstanceMetrics, a.log)
 	}
 	return a, nil
 }
@@ -129,6 +131,11 @@ func (a *Agent) Bind(ctx context.Context, node *omq.Node) (*omq.Instance, error)
 	)
 	if err != nil {
 		return nil, fmt.Errorf("agent: bind: %w", err)
+	}
+	if a.sd != nil {
+		// Service discovery asks the instances over the agent's own
+		// connection; the agent role may publish on $SRV.>.
+		a.sd.nc.Store(node.Conn())
 	}
 	return inst, nil
 }
@@ -308,6 +315,13 @@ func (a *Agent) Spawn(ctx context.Context, req SpawnRequest) (Process, error) {
 		defer a.wg.Done()
 		a.await(p, log, pipes)
 	}()
+	if a.sd != nil {
+		a.wg.Add(1)
+		go func() {
+			defer a.wg.Done()
+			a.sd.watch(p)
+		}()
+	}
 	a.metrics.spawned(req.Service, spawnStarted)
 	log.Info("spawned", "pid", cmd.Process.Pid, "command", l.argv, "source", l.source)
 	return p.snapshot(a.cfg.ID), nil
@@ -431,6 +445,12 @@ func (a *Agent) environ(id, service string, env, creds map[string]string) []stri
 	// Without a profile of its own the process must not find the one of
 	// the user it runs as (the agent's, or the owner's): DPC_HOME=none.
 	out = append(out, trust.EnvHome+"="+trust.NoProfile)
+	// Whatever the agent's own environment said: instances sharing one
+	// fixed address would fight over it. The config may still say
+	// otherwise, per service or for all.
+	if a.cfg.InstanceMetrics != "" {
+		out = append(out, EnvMetrics+"="+a.cfg.InstanceMetrics)
+	}
 	for _, m := range []map[string]string{a.cfg.Env, env, creds} {
 		for _, k := range slices.Sorted(maps.Keys(m)) {
 			out = append(out, k+"="+m[k])

@@ -121,8 +121,16 @@ type Config struct {
 	Logger *slog.Logger
 	// Metrics receives the agent's Prometheus series (dpc_agent_*: its
 	// processes' memory, CPU and start time, counts by state, spawns and
-	// exits); nil: none.
+	// exits); nil: none. With it on, the agent also asks each process it
+	// starts for the URL of its own /metrics, for ServiceDiscovery.
 	Metrics prometheus.Registerer
+	// InstanceMetrics is given to every process as DPC_SERVICE_METRICS
+	// (before Env and the service's Env, which may override it), so that
+	// a dpc-service instance serves its omq series there: "127.0.0.1:0"
+	// lets each pick a free loopback port, which it reports in its $SRV
+	// metadata. A program that is not dpc-service ignores the variable.
+	// Empty: not set.
+	InstanceMetrics string
 }
 
 // DefaultConfig is a configuration with every default filled in.

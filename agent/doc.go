@@ -49,6 +49,11 @@
 // $SRV.STATS. Credentials.Issue runs before the process starts (an error
 // fails the spawn with a 500) and its cleanup once the process has
 // exited, before a stop returns.
+// With Config.InstanceMetrics a process also gets DPC_SERVICE_METRICS
+// (dpc-service's --metrics), and with Config.Metrics the agent asks each
+// instance for its $SRV INFO until it answers: the URL of its /metrics in
+// its metadata (catalog.MetaMetrics) is listed, while the process runs,
+// by ServiceDiscovery, Prometheus's HTTP service discovery.
 // Ids are "<service>-<agent>-<n>" unless the request gives one; a live
 // process's id is not given twice. Each line the process writes goes to
 // the agent's logger with its instance id.

@@ -3,6 +3,7 @@ package agent_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -13,6 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dpc-project/dpc/agent"
+	"github.com/dpc-project/dpc/catalog"
+	"github.com/dpc-project/dpc/internal/metricsserver"
 	"github.com/dpc-project/dpc/omq"
 	"github.com/nats-io/nats.go"
 )
@@ -28,7 +32,8 @@ func TestMain(m *testing.M) {
 
 // child is one of the programs the tests spawn:
 //
-//	serve     binds DPC_SERVICE as instance DPC_INSTANCE_ID until SIGTERM
+//	serve     binds DPC_SERVICE as instance DPC_INSTANCE_ID until SIGTERM,
+//	          serving /metrics on DPC_SERVICE_METRICS if set
 //	stubborn  ignores SIGTERM, starts a grandchild ("grandchild PID"), serves
 //	sleep     sleeps (a grandchild)
 //	env       prints the variables the agent sets, then exits
@@ -103,7 +108,19 @@ func serve(onTerm bool) int {
 	}
 	id := os.Getenv("DPC_INSTANCE_ID")
 	hello := omq.HandlerFunc(func(context.Context, *omq.Request) (any, error) { return id, nil })
-	inst, err := node.Bind(ctx, os.Getenv("DPC_SERVICE"), omq.Handlers{"hello": hello}, omq.InstanceID(id), omq.NoDurable())
+	// As dpc-service does: /metrics where the agent says, its URL in the
+	// instance's metadata.
+	md := map[string]string{}
+	if addr := os.Getenv(agent.EnvMetrics); addr != "" {
+		ms, err := metricsserver.Start(addr, metricsserver.NewRegistry(), slog.Default())
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer ms.Close()
+		md[catalog.MetaMetrics] = ms.URL()
+	}
+	inst, err := node.Bind(ctx, os.Getenv("DPC_SERVICE"), omq.Handlers{"hello": hello}, omq.InstanceID(id), omq.NoDurable(), omq.Metadata(md))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bind:", err)
 		return 1

@@ -31,6 +31,10 @@ const (
 	EnvInstanceID = "DPC_INSTANCE_ID"
 	// EnvService is the service the process was spawned for.
 	EnvService = "DPC_SERVICE"
+	// EnvMetrics is dpc-service's --metrics: the agent sets it to
+	// Config.InstanceMetrics so that its instances serve /metrics, which
+	// it then lists for Prometheus (ServiceDiscovery).
+	EnvMetrics = "DPC_SERVICE_METRICS"
 )
 
 // SecretEnv are the variables through which the agent may itself have

@@ -82,6 +82,10 @@ const (
 	MetaManifest = "dpc.manifest"
 	// MetaHost names the machine the instance runs on.
 	MetaHost = "dpc.host"
+	// MetaMetrics is the URL of the instance's /metrics, when it serves
+	// one (dpc-service --metrics): the agent that started it lists it
+	// for Prometheus's service discovery.
+	MetaMetrics = "dpc.metrics"
 )
 
 // ServiceName is the omq name the catalog's queries are bound under.

@@ -64,6 +64,7 @@ command: [dpc-service, work, --service-time, 5ms]
 	ag.Env = append(os.Environ(), "PATH="+bins.dir+string(os.PathListSeparator)+os.Getenv("PATH"))
 	agp := proctest.Start(t, "dpc-agent", ag)
 	agentMetrics := readyURL(t, agp, "dpc-agent ready", "metrics")
+	agentSD := readyURL(t, agp, "dpc-agent ready", "sd")
 
 	prov := startProvisioner(t, hubURL, `period: 1s
 history: memory
@@ -130,26 +131,41 @@ services:
 		"dpc-service":     svcMetrics,
 		"dpc-agent":       agentMetrics,
 		"dpc-provisioner": provMetrics,
-	})
+	}, []string{agentSD})
 
-	// Every target is scraped, and the alerting rules loaded.
-	eventually(t, 30*time.Second, func() bool {
+	// Every target is scraped — the four static ones and the two work
+	// instances the agent's /sd lists, each labelled with its service,
+	// its DPC instance id (also as Prometheus's instance) and its agent —
+	// and the alerting rules loaded.
+	workID := regexp.MustCompile(`^work-e2e-\d+$`)
+	var targetsSeen string
+	if !within(60*time.Second, func() bool {
 		var targets struct {
 			ActiveTargets []struct {
 				Health string            `json:"health"`
 				Labels map[string]string `json:"labels"`
 			} `json:"activeTargets"`
 		}
-		if prom.get(t, "/api/v1/targets", nil, &targets) != nil || len(targets.ActiveTargets) != 4 {
+		if prom.get(t, "/api/v1/targets", nil, &targets) != nil {
 			return false
 		}
+		targetsSeen = fmt.Sprint(targets.ActiveTargets)
+		static, work := 0, 0
 		for _, tg := range targets.ActiveTargets {
 			if tg.Health != "up" {
 				return false
 			}
+			l := tg.Labels
+			if l["job"] != "dpc-instances" {
+				static++
+			} else if l["service"] == "work" && l["agent"] == "e2e" && workID.MatchString(l["instance_id"]) && l["instance"] == l["instance_id"] {
+				work++
+			}
 		}
-		return true
-	}, "Prometheus to scrape all four targets")
+		return static == 4 && work == 2
+	}) {
+		t.Fatalf("Prometheus does not scrape the four static targets and two work instances, all up, labelled service, instance_id (= instance) and agent: %s", targetsSeen)
+	}
 	var rules struct {
 		Groups []struct {
 			Rules []struct {
@@ -219,6 +235,40 @@ services:
 	}
 	t.Logf("%d panels queried after %v", len(panels), time.Since(start).Round(time.Second))
 
+	// The work instances the provisioner has the agent run feed the omq
+	// panels too (Prometheus finds them through the agent's /sd), per
+	// instance under their DPC instance ids.
+	for _, title := range []string{"Call rate (handled)", "Handler latency p50 / p95 / p99", "Queue wait p50 / p95 / p99",
+		"In-flight per instance (mean, Little's law)", "Backlog per instance (mean, Little's law)"} {
+		p := panels[slices.IndexFunc(panels, func(p dashPanel) bool { return p.title == title })]
+		var got []promSeries
+		if !within(30*time.Second, func() bool {
+			res, err := prom.query(t, grafanaExprFor(p.exprs[0], "work"))
+			got = res
+			return err == nil && len(res) > 0
+		}) {
+			t.Errorf("panel %q: no data for service work: %s", title, p.exprs[0])
+			continue
+		}
+		for _, s := range got {
+			if inst, per := s.Metric["instance"]; per && !workID.MatchString(inst) {
+				t.Errorf("panel %q: work's instance %q, want its DPC instance id (work-e2e-N)", title, inst)
+			}
+		}
+	}
+	// The series keep omq's own service label (honor_labels: the target's
+	// is the same), and gain the instance id and agent.
+	raw, err := prom.query(t, `omq_handled_total{service="work"}`)
+	if err != nil || len(raw) == 0 {
+		t.Fatalf("omq_handled_total{service=\"work\"}: %v, %d series", err, len(raw))
+	}
+	for _, s := range raw {
+		l := s.Metric
+		if _, renamed := l["exported_service"]; renamed || l["job"] != "dpc-instances" || l["agent"] != "e2e" || !workID.MatchString(l["instance_id"]) {
+			t.Errorf("work's series %v: want job dpc-instances, agent e2e, an instance_id and no exported_service", l)
+		}
+	}
+
 	if writeDocs {
 		// History for the charts: the step in load at 40 s; at 55 s a
 		// work instance killed with -9, which the provisioner replaces.
@@ -253,10 +303,11 @@ func readyURL(t *testing.T, p *proctest.Process, msg, key string) string {
 type prometheus struct{ base string }
 
 // startPrometheus runs Prometheus on a free loopback port with its own
-// storage, scraping each job's one target every second, and loading
-// dashboards/alerts.yml. The scrape config is the one docs/OPERATIONS.md
-// recommends, with static targets.
-func startPrometheus(t *testing.T, bin string, jobs map[string]string) *prometheus {
+// storage, scraping each job's one target every second, and the
+// instances each agent's service discovery (agentsSD) lists as job
+// dpc-instances, and loading dashboards/alerts.yml. The scrape config is
+// the one docs/OPERATIONS.md recommends, with static targets.
+func startPrometheus(t *testing.T, bin string, jobs map[string]string, agentsSD []string) *prometheus {
 	t.Helper()
 	dir := t.TempDir()
 	alerts, err := filepath.Abs("../dashboards/alerts.yml")
@@ -277,6 +328,14 @@ func startPrometheus(t *testing.T, bin string, jobs map[string]string) *promethe
 			t.Fatal(err)
 		}
 		fmt.Fprintf(&cfg, "  - job_name: %s\n    metrics_path: %s\n    static_configs:\n      - targets: [%q]\n", job, u.Path, u.Host)
+	}
+	// The instances agents start, as each agent's /sd lists them.
+	if len(agentsSD) > 0 {
+		cfg.WriteString("  - job_name: dpc-instances\n    honor_labels: true\n    http_sd_configs:\n")
+		for _, u := range agentsSD {
+			fmt.Fprintf(&cfg, "      - url: %q\n        refresh_interval: 1s\n", u)
+		}
+		cfg.WriteString("    relabel_configs:\n      - source_labels: [instance_id]\n        target_label: instance\n")
 	}
 	cfgFile := filepath.Join(dir, "prometheus.yml")
 	writeFile(t, cfgFile, cfg.String())

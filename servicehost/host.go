@@ -65,6 +65,10 @@ type Config struct {
 	// DefaultMaxStream). A stream is never whole in memory, so this bounds
 	// the store space one call may take, not the host's memory.
 	MaxStream int64
+	// Metrics is the URL of the instance's /metrics, put in its $SRV
+	// metadata (catalog.MetaMetrics) so that the agent that started it
+	// can tell Prometheus where to scrape; empty: none served.
+	Metrics string
 }
 
 // DefaultMaxStream is the default Config.MaxStream: a hub's whole
@@ -124,12 +128,16 @@ func Bind(ctx context.Context, node *omq.Node, svc Service, cfg Config) (*omq.In
 		f := &m.Functions[i]
 		hs[f.Name] = checked(node, m.Name, f, svc.Handlers[f.Name], omq.StreamMax(cfg.MaxStream))
 	}
+	md := map[string]string{catalog.MetaManifest: string(mj), catalog.MetaHost: cfg.Host}
+	if cfg.Metrics != "" {
+		md[catalog.MetaMetrics] = cfg.Metrics
+	}
 	return node.Bind(ctx, m.Name, hs,
 		omq.Version(m.Version),
 		omq.Description(m.Description),
 		omq.Concurrency(cfg.Concurrency),
 		omq.InstanceID(cfg.InstanceID), // "": a random one
-		omq.Metadata(map[string]string{catalog.MetaManifest: string(mj), catalog.MetaHost: cfg.Host}))
+		omq.Metadata(md))
 }
 
 // checked validates arguments and the result against the manifest around

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/dpc-project/dpc/broker/brokertest"
+	"github.com/dpc-project/dpc/catalog"
 	"github.com/dpc-project/dpc/manifests"
 	"github.com/dpc-project/dpc/omq"
 	"github.com/dpc-project/dpc/servicehost"
@@ -122,6 +123,38 @@ func TestBind_InstanceIDFromConfig(t *testing.T) {
 	}
 	if _, err := servicehost.Bind(ctx, n, svc, servicehost.Config{InstanceID: "a.b"}); err == nil || !strings.Contains(err.Error(), `"a.b"`) {
 		t.Errorf("instance id a.b: %v, want refused", err)
+	}
+}
+
+// The URL of the instance's /metrics, when it serves one, is in its $SRV
+// metadata, where the agent that started it finds it; without one the
+// key is absent.
+func TestBind_MetricsURLInMetadata(t *testing.T) {
+	srv := brokertest.Start(t)
+	n, err := omq.New(brokertest.Connect(t, srv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := services.Get("work", nil, services.Options{ServiceTime: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	const url = "http://127.0.0.1:40125/metrics"
+	with, err := servicehost.Bind(ctx, n, svc, servicehost.Config{InstanceID: "work-m-1", Metrics: url})
+	if err != nil {
+		t.Fatal(err)
+	}
+	without, err := servicehost.Bind(ctx, n, svc, servicehost.Config{InstanceID: "work-m-2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := with.Info().Metadata[catalog.MetaMetrics]; got != url {
+		t.Errorf("metadata %s = %q, want %q", catalog.MetaMetrics, got, url)
+	}
+	if got, ok := without.Info().Metadata[catalog.MetaMetrics]; ok {
+		t.Errorf("metadata %s = %q without metrics, want none", catalog.MetaMetrics, got)
 	}
 }
 

@@ -21,17 +21,30 @@ import (
 
 // CLI is dpc-agent's arguments. Flags win over the config file.
 type CLI struct {
-	Config       string        `help:"YAML config file (see the example above)." type:"existingfile" placeholder:"FILE"`
-	ID           string        `help:"Agent id, unique among agents (default: the file's, else the host name's first label)."`
-	Host         string        `help:"Host name reported in list (default: the file's, else the host name)."`
-	Allow        []string      `help:"Programs the commands of manifests may run: names looked up in PATH, or absolute paths (repeat or comma-separate; replaces the file's; default dpc-service; the bare name dpc-service also runs a service with no command as dpc-service <service>, an absolute path to it does not; in the file, allow: [] allows none)." placeholder:"PROGRAM"`
-	Manifests    []string      `help:"Directory of approved manifests: the command of each *.yml or *.yaml manifest there starts its service (repeat or comma-separate; replaces the file's)." env:"DPC_AGENT_MANIFESTS" placeholder:"DIR"`
-	Grace        time.Duration `help:"Time from SIGTERM to SIGKILL when stopping a process (default: the file's, else 10s)."`
-	MaxProcesses int           `name:"max-processes" help:"Processes run at once (default: the file's, else 64)."`
-	Metrics      string        `help:"Listen address of /metrics (the agent's own Go and process figures, and per process it started: memory, CPU, start time; at most max-processes series each); empty: none." default:"127.0.0.1:9092" env:"DPC_AGENT_METRICS" placeholder:"ADDR"`
+	Config          string        `help:"YAML config file (see the example above)." type:"existingfile" placeholder:"FILE"`
+	ID              string        `help:"Agent id, unique among agents (default: the file's, else the host name's first label)."`
+	Host            string        `help:"Host name reported in list (default: the file's, else the host name)."`
+	Allow           []string      `help:"Programs the commands of manifests may run: names looked up in PATH, or absolute paths (repeat or comma-separate; replaces the file's; default dpc-service; the bare name dpc-service also runs a service with no command as dpc-service <service>, an absolute path to it does not; in the file, allow: [] allows none)." placeholder:"PROGRAM"`
+	Manifests       []string      `help:"Directory of approved manifests: the command of each *.yml or *.yaml manifest there starts its service (repeat or comma-separate; replaces the file's)." env:"DPC_AGENT_MANIFESTS" placeholder:"DIR"`
+	Grace           time.Duration `help:"Time from SIGTERM to SIGKILL when stopping a process (default: the file's, else 10s)."`
+	MaxProcesses    int           `name:"max-processes" help:"Processes run at once (default: the file's, else 64)."`
+	Metrics         string        `help:"Listen address of /metrics (the agent's own Go and process figures, and per process it started: memory, CPU, start time; at most max-processes series each) and of /sd, Prometheus's HTTP service discovery of the processes' own /metrics; empty: none." default:"127.0.0.1:9092" env:"DPC_AGENT_METRICS" placeholder:"ADDR"`
+	InstanceMetrics string        `name:"instance-metrics" help:"With --metrics on, each process gets DPC_SERVICE_METRICS=ADDR, dpc-service's listen address of /metrics (the config file's env may override it): its instance serves its omq series there and /sd lists them; port 0 lets each pick a free one; empty: not set." default:"127.0.0.1:0" env:"DPC_AGENT_INSTANCE_METRICS" placeholder:"ADDR"`
 
 	hubconn.HubFlags `embed:""`
 	logging.LogFlags `embed:""`
+}
+
+// sdPath is where the agent serves Prometheus's HTTP service discovery,
+// beside /metrics.
+const sdPath = "/sd"
+
+// sdURL is the service discovery's URL next to the metrics URL, or "".
+func sdURL(metrics string) string {
+	if metrics == "" {
+		return ""
+	}
+	return strings.TrimSuffix(metrics, "/metrics") + sdPath
 }
 
 // agentConfig is the config file with the flags applied.
@@ -93,6 +106,9 @@ func (c *CLI) agentConfig(log *slog.Logger) (agent.Config, error) {
 	}
 	maps.Copy(env, cfg.Env) // the file's env wins
 	cfg.Env = env
+	if c.Metrics != "" { // else no /sd lists the instances' /metrics
+		cfg.InstanceMetrics = c.InstanceMetrics
+	}
 	cfg.Logger = log
 	return cfg, cfg.Validate()
 }
@@ -132,7 +148,7 @@ func (c *CLI) Run(ctx context.Context) error {
 	if err != nil {
 		return command.Usage(err)
 	}
-	ms, err := metricsserver.Start(c.Metrics, reg, log)
+	ms, err := metricsserver.Start(c.Metrics, reg, log, metricsserver.Route{Path: sdPath, Handler: a.ServiceDiscovery()})
 	if err != nil {
 		return err
 	}
@@ -162,7 +178,7 @@ func (c *CLI) Run(ctx context.Context) error {
 	st := a.List()
 	log.Info("dpc-agent ready", "id", cfg.ID, "host", cfg.Host, "hub", hub.URL(),
 		"services", strings.Join(st.Services, ","), "manifests", strings.Join(st.Manifests, ","),
-		"fallback", st.Fallback, "allow", strings.Join(cfg.Allow, ","), "metrics", ms.URL())
+		"fallback", st.Fallback, "allow", strings.Join(cfg.Allow, ","), "metrics", ms.URL(), "sd", sdURL(ms.URL()))
 
 	<-ctx.Done()
 	log.Info("dpc-agent stopping")

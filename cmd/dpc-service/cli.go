@@ -26,7 +26,7 @@ type CLI struct {
 	InstanceID  string `name:"instance-id" help:"This instance's id (default: a random one); unique among the service's instances. A process supervisor sets it to find its process among the instances." env:"DPC_INSTANCE_ID" placeholder:"ID"`
 	Concurrency int    `help:"Calls handled at once by this instance." default:"16"`
 	Host        string `help:"Name of this machine in the catalog (default: hostname)."`
-	Metrics     string `help:"Listen address of /metrics: this instance's calls (omq_*) and its Go and process figures; port 0 picks a free one, which the starting log line reports; empty: none." placeholder:"ADDR"`
+	Metrics     string `help:"Listen address of /metrics: this instance's calls (omq_*) and its Go and process figures; port 0 picks a free one, which the starting log line and the instance's $SRV metadata (dpc.metrics) report; empty: none. An agent sets it (DPC_SERVICE_METRICS=127.0.0.1:0) for the instances it starts when its own metrics are on." placeholder:"ADDR"`
 
 	// Flags of the services that use them; the others ignore them.
 	ServiceTime     time.Duration `name:"service-time" help:"work: mean time a call takes; the instance waits, it does not compute." default:"20ms"`
@@ -89,7 +89,9 @@ func (c *CLI) Run(ctx context.Context) error {
 		return err
 	}
 	log.Info("starting", "service", name, "hub", c.URL(), "functions", servicehost.FunctionNames(svc.Manifest), "metrics", ms.URL())
-	cfg := servicehost.Config{Concurrency: c.Concurrency, Host: c.Host, InstanceID: c.InstanceID, Logger: log}
+	// The URL goes in the instance's $SRV metadata too: the agent that
+	// started it lists it for Prometheus (its port may be a random one).
+	cfg := servicehost.Config{Concurrency: c.Concurrency, Host: c.Host, InstanceID: c.InstanceID, Logger: log, Metrics: ms.URL()}
 	inst, err := hubconn.Retry(ctx, log, "bind", func(ctx context.Context) (*omq.Instance, error) {
 		return servicehost.Bind(ctx, node, svc, cfg)
 	})

@@ -31,6 +31,13 @@ func NewRegistry() *prometheus.Registry {
 	return reg
 }
 
+// Route is one more path a Server serves beside /metrics (the agent's
+// Prometheus service discovery, /sd).
+type Route struct {
+	Path    string
+	Handler http.Handler
+}
+
 // Server serves one registry on /metrics.
 type Server struct {
 	srv *http.Server
@@ -38,10 +45,10 @@ type Server struct {
 }
 
 // Start listens on addr (host:port; port 0 picks a free one) and serves
-// reg on /metrics until Close. An empty addr serves nothing: it returns
+// reg on /metrics, and each of routes, until Close. An empty addr serves nothing: it returns
 // a Server whose URL is "" and whose Close does nothing, so that callers
 // need no special case for "metrics off".
-func Start(addr string, reg *prometheus.Registry, log *slog.Logger) (*Server, error) {
+func Start(addr string, reg *prometheus.Registry, log *slog.Logger, routes ...Route) (*Server, error) {
 	if addr == "" {
 		return &Server{}, nil
 	}
@@ -51,6 +58,9 @@ func Start(addr string, reg *prometheus.Registry, log *slog.Logger) (*Server, er
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	for _, r := range routes {
+		mux.Handle(r.Path, r.Handler)
+	}
 	host, _, _ := net.SplitHostPort(addr)
 	s := &Server{
 		srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second},

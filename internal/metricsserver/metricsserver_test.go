@@ -61,3 +61,21 @@ func TestServer_BadAddressSaysWhich(t *testing.T) {
 		t.Fatalf("err %v: want one naming the address", err)
 	}
 }
+
+func TestServer_ServesExtraRoutes(t *testing.T) {
+	sd := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "[]") })
+	s, err := Start("127.0.0.1:0", NewRegistry(), slog.New(slog.DiscardHandler), Route{Path: "/sd", Handler: sd})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	resp, err := http.Get(strings.TrimSuffix(s.URL(), "/metrics") + "/sd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || string(b) != "[]" {
+		t.Errorf("/sd: %s %q, want 200 []", resp.Status, b)
+	}
+}
