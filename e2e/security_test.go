@@ -51,7 +51,9 @@ func newMachine(t *testing.T) *machine {
 		}
 		m.env = append(m.env, kv)
 	}
-	m.env = append(m.env, "HOME="+home)
+	// The machine's hubs stay off the LAN (proctest.Isolate's setting,
+	// dropped with the other DPC_HUB_ variables above).
+	m.env = append(m.env, "HOME="+home, "DPC_HUB_MDNS=false")
 	if runtime.GOOS != "linux" { // elsewhere the default is not ~/.config
 		m.env = append(m.env, trust.EnvHome+"="+m.dpcHome)
 	}

@@ -78,6 +78,13 @@ type Config struct {
 	LogStream *logstream.Handler
 	// ReadyTimeout bounds the embedded server's start.
 	ReadyTimeout time.Duration
+	// Announce makes the hub announce itself on the LAN with DNS-SD over
+	// multicast DNS (mdns.go), on AnnounceInterfaces (by name; none: the
+	// default multicast interface). Off in DefaultConfig, so that a hub
+	// started as a library (every test) stays off the LAN; dpc-hub turns
+	// it on unless --mdns=false.
+	Announce           bool
+	AnnounceInterfaces []string
 }
 
 // DefaultConfig is a hub on the NATS default port on every interface,

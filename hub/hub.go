@@ -12,6 +12,7 @@ import (
 
 	"github.com/dpc-project/dpc/broker"
 	"github.com/dpc-project/dpc/catalog"
+	"github.com/dpc-project/dpc/discovery"
 	"github.com/dpc-project/dpc/manifests"
 	"github.com/dpc-project/dpc/notes"
 	"github.com/dpc-project/dpc/omq"
@@ -70,6 +71,9 @@ type Hub struct {
 	// logsNode serves the logs service with a logger that never
 	// publishes (logs.go).
 	logsNode *omq.Node
+
+	// announcer answers DNS-SD queries for the hub (mdns.go), or nil.
+	announcer *discovery.Announcer
 }
 
 // Files under the data directory.
@@ -208,7 +212,7 @@ func Start(ctx context.Context, cfg Config) (_ *Hub, err error) {
 		if err != nil {
 			return nil, nil, err
 		}
-		store, err := notes.Open(ctx, h.js, notes.MaxNoteSize(int(cfg.MaxNote)), notes.Replicas(h.replicas()))
+		store, err := notes.Open(ctx, h.js, notes.MaxNoteSize(int(cfg.MaxNote)), notes.Replicas(h.replicas()), notes.Logger(log))
 		return reg, store, err
 	}
 	if err := retry(ctx, h, "identity registry and notes", func(ctx context.Context) error { _, _, err := openAll(ctx); return err }); err != nil {
@@ -241,6 +245,17 @@ func Start(ctx context.Context, cfg Config) (_ *Hub, err error) {
 	}
 	h.background.Add(1)
 	go func() { defer h.background.Done(); h.watchRegistry(bg) }()
+
+	// Watching from before the notes functions serve: no save goes untold.
+	var notesSeen uint64
+	if err := retry(ctx, h, "notes' latest change", func(ctx context.Context) (err error) {
+		notesSeen, err = store.LastChange(ctx)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	h.background.Add(1)
+	go func() { defer h.background.Done(); h.publishNoteChanges(bg, store, notesSeen) }()
 
 	hubManifest, err := manifests.Builtin("hub")
 	if err != nil {
@@ -293,6 +308,9 @@ func Start(ctx context.Context, cfg Config) (_ *Hub, err error) {
 		if h.http, err = startMetrics(cfg.Metrics, cfg.MetricsWebConfig, h.registry, log); err != nil {
 			return nil, err
 		}
+	}
+	if err := h.announce(bg, bcfg.Name); err != nil {
+		return nil, err
 	}
 	return h, nil
 }
@@ -390,6 +408,12 @@ func (h *Hub) Reload() error {
 		return err
 	}
 	h.log.Info("reloaded the TLS certificate")
+	if h.announcer != nil {
+		// The CA may have changed with --tls-cert's file.
+		if err := h.announcer.Update(true, h.caFP); err != nil {
+			h.log.Warn("cannot update the hub's announcement on the LAN", "err", err)
+		}
+	}
 	return nil
 }
 
@@ -399,6 +423,10 @@ func (h *Hub) Reload() error {
 // within ctx), then the server. The end of ctx ends every wait at once.
 func (h *Hub) Close(ctx context.Context) {
 	h.closeOnce.Do(func() {
+		if h.announcer != nil {
+			// Goodbye first: no new client should find a hub that stops.
+			_ = h.announcer.Close()
+		}
 		if h.catDone != nil {
 			// Only a hub that got as far as serving has calls to wait for;
 			// a failed Start closes at once.

@@ -48,6 +48,11 @@
 // of one note. HistoryLine and ParseHistoryLine are the form of a
 // revision's description in the hub's history function.
 //
+// Watch reports each change of the bucket as an Event, in the bucket's
+// order, from a revision LastChange gives; the hub publishes them on
+// EventSubject(name) (dpc.event.notes.<SubjectToken(name)>) for devices
+// to hear (event.go, watch.go).
+//
 // # Revisions
 //
 // Each note counts its own revisions 1, 2, 3, …: the number a device holds

@@ -152,6 +152,13 @@ func TestTrust_RoleMatrix(t *testing.T) {
 		{"pub", "dpc.one.logs.x.query", []trust.Role{owner, dev}},
 		{"sub", "dpc.svc.logs.*", []trust.Role{owner}},
 		{"sub", "$SRV.INFO.logs.x", []trust.Role{owner}},
+		// Notes' change events: the hub publishes, devices (and the
+		// owner) hear them.
+		{"sub", "dpc.event.notes.*", []trust.Role{owner, dev}},
+		{"sub", "dpc.event.notes.Shopping=20list", []trust.Role{owner, dev}},
+		{"sub", "dpc.event.notes.>", []trust.Role{owner, dev}},
+		{"sub", "dpc.event.>", []trust.Role{owner}},
+		{"pub", "dpc.event.notes.todo", []trust.Role{owner}},
 	}
 	clients := map[trust.Role]*client{}
 	for _, r := range []trust.Role{owner, dev, svc, agent, prov} {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/dpc-project/dpc/logstream"
+	"github.com/dpc-project/dpc/notes"
 	"github.com/dpc-project/dpc/omq"
 	"github.com/nats-io/jwt/v2"
 )
@@ -221,7 +222,9 @@ func permissions(r Role) (jwt.Permissions, error) {
 	case RoleDevice:
 		p.Pub.Allow.Add(callerPub()...)
 		p.Pub.Deny.Add(callerPubDeny()...)
-		p.Sub.Allow.Add(inbox)
+		// Notes' change events: the user's notes are the devices' (they
+		// reach them through the hub's functions); services' they are not.
+		p.Sub.Allow.Add(inbox, notes.EventSubjectAll)
 	case "service":
 		p.Pub.Allow.Add(callerPub()...)
 		p.Pub.Allow.Add(durableConsumer(tmplName)...)

@@ -15,7 +15,7 @@ import (
 
 // Globals are the flags every command takes.
 type Globals struct {
-	NATS    string        `name:"nats" help:"Hub URL(s), comma-separated (default: ${hub_default=this machine's DPC profile, else nats://127.0.0.1:4222})." env:"NATS_URL" placeholder:"URL"`
+	NATS    string        `name:"nats" help:"Hub URL(s), comma-separated (default: ${hub_default=this machine's DPC profile, else the hub found on the LAN, else nats://127.0.0.1:4222})." env:"NATS_URL" placeholder:"URL"`
 	Creds   string        `name:"creds" help:"NATS credentials file of this device's identity (default: the profile's, in $DPC_HOME or ~/.config/dpc)." env:"DPC_CREDS" type:"existingfile" placeholder:"FILE"`
 	TLSCA   string        `name:"tls-ca" help:"PEM CA of the hub (default: the profile's)." env:"DPC_TLS_CA" type:"existingfile" placeholder:"FILE"`
 	Timeout time.Duration `help:"Timeout of catalog queries and of calls. Given, it applies to every call; not given, a function whose manifest sets a timeout gets that one, the others this default." default:"5s" env:"DPC_CLI_TIMEOUT"`
@@ -43,6 +43,7 @@ type CLI struct {
 	Dead      DeadCmd      `cmd:"" help:"List, replay and purge dead letters: durable calls that could not succeed (owner only)."`
 	Logs      LogsCmd      `cmd:"" help:"Show the log records of every hub, service, agent and provisioner, merged in time order; -f follows."`
 	Pair      PairCmd      `cmd:"" help:"Pair this machine with a hub, using a code from the owner's 'devices add'."`
+	Hubs      HubsCmd      `cmd:"" help:"List the hubs that announce themselves on the LAN (multicast DNS), and which one this machine paired with."`
 }
 
 // streams are what a command reads and writes, and the interrupts it

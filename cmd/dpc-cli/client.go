@@ -118,6 +118,16 @@ func (g *Globals) connect(opts connectOptions) (*client, error) {
 	c.url, c.creds = url, hc.CredsFile != ""
 	nopts = append(nopts, auth...)
 	nc, err := nats.Connect(url, nopts...)
+	if err != nil && !hubconn.Refused(err) && g.NATS == "" {
+		// The profile's addresses do not answer: the hub may have moved
+		// (a new DHCP lease). The one on the LAN with the profile's CA is
+		// the same hub; TLS checks that.
+		if urls := hubconn.Moved(context.Background(), hc); urls != nil {
+			url = strings.Join(urls, ",")
+			c.url = url
+			nc, err = nats.Connect(url, nopts...)
+		}
+	}
 	if err != nil {
 		if hubconn.Refused(err) {
 			if !c.creds {

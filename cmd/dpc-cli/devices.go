@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/dpc-project/dpc/internal/hubconn"
 	"github.com/dpc-project/dpc/omq"
 	"github.com/dpc-project/dpc/trust"
 	"github.com/mdp/qrterminal/v3"
@@ -212,7 +213,7 @@ func (c *client) identity() string {
 // PairCmd pairs this machine with a hub.
 type PairCmd struct {
 	Code  string `arg:"" help:"The pairing code the owner's 'dpc-cli devices add' printed."`
-	Hub   string `help:"The hub's URL, as 'devices add' printed it (default: --nats / NATS_URL)." placeholder:"URL"`
+	Hub   string `help:"The hub's URL, as 'devices add' printed it (default: --nats / NATS_URL, else the hub on the LAN whose CA the code names)." placeholder:"URL"`
 	Force bool   `help:"Replace this machine's existing DPC identity."`
 }
 
@@ -226,7 +227,15 @@ func (c *PairCmd) Run(ctx context.Context, g *Globals, s streams) error {
 		url = g.NATS
 	}
 	if url == "" {
-		return usageErrorf("say which hub: --hub URL (the owner's 'dpc-cli devices add' printed it)")
+		// The hub on the LAN whose CA the code names: no other will do.
+		urls, err := hubconn.Discover(ctx, code.Pins)
+		if err != nil {
+			return usageErrorf("%v", err)
+		}
+		if len(urls) == 0 {
+			return usageErrorf("no hub on the LAN answered; say which hub: --hub URL (the owner's 'dpc-cli devices add' printed it)")
+		}
+		url = urls[0]
 	}
 	dir, err := trust.ProfileDir()
 	if err != nil {

@@ -183,7 +183,7 @@ func TestNewUser_NATSDefaultInHelp(t *testing.T) {
 	}
 	for _, tc := range []struct{ home, want string }{
 		{home, "--nats=URL Hub URL(s), comma-separated (default: tls://hub.example:4333, from the DPC profile in " + home + ")"},
-		{"none", "--nats=URL Hub URL(s), comma-separated (default: nats://127.0.0.1:4222; this machine has no DPC profile)"},
+		{"none", "--nats=URL Hub URL(s), comma-separated (default: the hub found on the LAN, else nats://127.0.0.1:4222; this machine has no DPC profile)"},
 	} {
 		cmd := exec.Command(cliBinary, "--help")
 		cmd.Env = append(os.Environ(), "DPC_HOME="+tc.home)

@@ -37,6 +37,7 @@ type NotesCmd struct {
 	Merge   NotesMergeCmd   `cmd:"" help:"Merge your edit of a note with what others saved since and save the result; with conflicts, save nothing and leave the text with conflict markers to resolve (exit 5)."`
 	List    NotesListCmd    `cmd:"" help:"List the notes."`
 	History NotesHistoryCmd `cmd:"" help:"List the kept revisions of a note."`
+	Watch   NotesWatchCmd   `cmd:"" help:"Print each change of the notes (or of one note) as it happens, until Ctrl-C."`
 }
 
 // notesClient is a connection to the hub's notes functions and this device's

@@ -51,6 +51,9 @@ type CLI struct {
 
 	DrainTimeout time.Duration `name:"drain-timeout" help:"On SIGINT or SIGTERM, how long the hub waits for calls in flight to every service to finish before it stops (a second signal stops it at once); 0 waits for none." default:"30s"`
 
+	MDNS           bool     `name:"mdns" help:"Announce the hub on the LAN with DNS-SD over multicast DNS (_dpc._tcp), so that commands find it without --nats. It gives only an address: devices still pair." default:"true" negatable:""`
+	MDNSInterfaces []string `name:"mdns-interface" help:"Network interfaces to announce on, each with its own addresses (default: the default multicast interface)." placeholder:"NAME"`
+
 	SweepInterval time.Duration `name:"sweep-interval" help:"How often the catalog pings the services." default:"${sweep_interval}"`
 	Expiry        time.Duration `help:"A service instance silent this long leaves the catalog." default:"${expiry}"`
 
@@ -75,6 +78,7 @@ func (c *CLI) hubConfig() (hub.Config, error) {
 	cfg.MaxLogs = c.MaxLogs
 	cfg.SweepInterval, cfg.Expiry = c.SweepInterval, c.Expiry
 	cfg.Replicas, cfg.LameDuck, cfg.DrainTimeout = c.Replicas, c.LameDuck, c.DrainTimeout
+	cfg.Announce, cfg.AnnounceInterfaces = c.MDNS, c.MDNSInterfaces
 	if c.ClusterName != "" {
 		cfg.Cluster = &broker.ClusterConfig{Name: c.ClusterName, Host: c.ClusterHost, Port: c.ClusterPort}
 		for _, r := range c.Routes {

@@ -23,7 +23,7 @@ import (
 // comes from this machine's DPC profile (see Resolve). With HelpVars
 // among kong's options, --help shows the hub --nats defaults to here.
 type HubFlags struct {
-	NATS  string `name:"nats" help:"Hub URL(s), comma-separated (default: ${hub_default=this machine's DPC profile, else nats://127.0.0.1:4222})." env:"NATS_URL" placeholder:"URL"`
+	NATS  string `name:"nats" help:"Hub URL(s), comma-separated (default: ${hub_default=this machine's DPC profile, else the hub found on the LAN, else nats://127.0.0.1:4222})." env:"NATS_URL" placeholder:"URL"`
 	Creds string `name:"creds" help:"NATS credentials file of this identity (default: the DPC profile's, in $DPC_HOME or ~/.config/dpc)." env:"DPC_CREDS" type:"existingfile" placeholder:"FILE"`
 	TLSCA string `name:"tls-ca" help:"PEM CA of the hub (default: the DPC profile's)." env:"DPC_TLS_CA" type:"existingfile" placeholder:"FILE"`
 }
@@ -38,7 +38,7 @@ func (f HubFlags) PublicEnviron() map[string]string {
 	env := map[string]string{}
 	c, err := f.connection()
 	if err != nil {
-		c = trust.Connection{CAFile: f.TLSCA}
+		c.Connection = trust.Connection{CAFile: f.TLSCA}
 		if f.NATS != "" {
 			c.URLs = []string{f.NATS}
 		}
@@ -52,9 +52,9 @@ func (f HubFlags) PublicEnviron() map[string]string {
 	return env
 }
 
-// connection is the flags completed from the profile.
-func (f HubFlags) connection() (trust.Connection, error) {
-	return ResolveConnection(f.NATS, f.Creds, f.TLSCA)
+// connection is the flags completed from the profile, or the LAN.
+func (f HubFlags) connection() (connection, error) {
+	return resolveConnection(f.NATS, f.Creds, f.TLSCA)
 }
 
 // PublicURL is a comma-separated list of hub URLs without the user names

@@ -41,7 +41,7 @@ func TestPublicURL(t *testing.T) {
 func TestDefaultHub(t *testing.T) {
 	dir := t.TempDir()
 	t.Setenv("DPC_HOME", dir)
-	if got, want := DefaultHub(), "nats://127.0.0.1:4222; no DPC profile in "+dir+" yet"; got != want {
+	if got, want := DefaultHub(), "the hub found on the LAN, else nats://127.0.0.1:4222; no DPC profile in "+dir+" yet"; got != want {
 		t.Errorf("no profile: %q, want %q", got, want)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "hub.json"), []byte(`{"urls": ["tls://u:p@hub.lan:4222", "tls://nas:4222"]}`), 0o600); err != nil {
@@ -51,7 +51,7 @@ func TestDefaultHub(t *testing.T) {
 		t.Errorf("profile: %q, want %q", got, want)
 	}
 	t.Setenv("DPC_HOME", "none")
-	if got, want := HelpVars()["hub_default"], "nats://127.0.0.1:4222; this machine has no DPC profile"; got != want {
+	if got, want := HelpVars()["hub_default"], "the hub found on the LAN, else nats://127.0.0.1:4222; this machine has no DPC profile"; got != want {
 		t.Errorf("DPC_HOME=none: %q, want %q", got, want)
 	}
 }

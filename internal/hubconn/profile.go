@@ -1,11 +1,13 @@
 package hubconn
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
 	"strings"
 
+	"github.com/dpc-project/dpc/discovery"
 	"github.com/dpc-project/dpc/trust"
 	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nats.go"
@@ -36,7 +38,25 @@ func Resolve(urls, creds, ca string) (string, []nats.Option, error) {
 
 // ResolveConnection is Resolve before the options are made: what it found
 // (a CredsFile of "" means no credentials).
+//
+// The hub's address comes from, in order: urls (--nats, NATS_URL); the
+// profile's hubs (what pairing wrote: a long-running command retries them
+// forever, and dpc-cli asks Moved only when they do not answer); a hub
+// found on the LAN by DNS-SD (Discover: the one with the CA this machine
+// trusts, or else the only one); DefaultURL.
 func ResolveConnection(urls, creds, ca string) (trust.Connection, error) {
+	c, err := resolveConnection(urls, creds, ca)
+	return c.Connection, err
+}
+
+// connection is a resolved connection and whether its URLs were found on
+// the LAN.
+type connection struct {
+	trust.Connection
+	discovered bool
+}
+
+func resolveConnection(urls, creds, ca string) (connection, error) {
 	c := trust.Connection{CredsFile: creds, CAFile: ca}
 	for _, u := range strings.Split(urls, ",") {
 		if u = strings.TrimSpace(u); u != "" {
@@ -46,13 +66,28 @@ func ResolveConnection(urls, creds, ca string) (trust.Connection, error) {
 	dir, err := trust.ProfileDir()
 	if err == nil {
 		if c, err = c.Resolve(dir); err != nil {
-			return c, err
+			return connection{Connection: c}, err
 		}
+	}
+	var found bool
+	if len(c.URLs) == 0 {
+		var pin func([32]byte) bool
+		if c.CAFile != "" {
+			if pin, err = pinCA(c.CAFile); err != nil {
+				return connection{Connection: c}, err
+			}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), discovery.DefaultTimeout)
+		defer cancel()
+		if c.URLs, err = Discover(ctx, pin); err != nil {
+			return connection{Connection: c}, err
+		}
+		found = len(c.URLs) > 0
 	}
 	if len(c.URLs) == 0 {
 		c.URLs = []string{DefaultURL}
 	}
-	return c, nil
+	return connection{Connection: c, discovered: found}, nil
 }
 
 // HelpVars are the kong variables of HubFlags' help (kong.Vars): with
@@ -63,21 +98,22 @@ func HelpVars() map[string]string {
 }
 
 // DefaultHub says where a command connects when neither --nats nor
-// NATS_URL says: the hub(s) of this machine's DPC profile, else
-// DefaultURL — and why, for --help.
+// NATS_URL says: the hub(s) of this machine's DPC profile, else the hub
+// found on the LAN, else DefaultURL — and why, for --help.
 func DefaultHub() string {
+	const lan = "the hub found on the LAN, else " + DefaultURL
 	dir, err := trust.ProfileDir()
 	if err != nil {
-		return DefaultURL + "; this machine has no DPC profile"
+		return lan + "; this machine has no DPC profile"
 	}
 	p, err := trust.LoadProfile(dir)
 	switch {
 	case errors.Is(err, trust.ErrNoProfile):
-		return fmt.Sprintf("%s; no DPC profile in %s yet", DefaultURL, dir)
+		return fmt.Sprintf("%s; no DPC profile in %s yet", lan, dir)
 	case err != nil:
 		return fmt.Sprintf("this machine's DPC profile, which cannot be read (%v)", err)
 	case len(p.URLs) == 0:
-		return fmt.Sprintf("%s; the DPC profile in %s names no hub", DefaultURL, dir)
+		return fmt.Sprintf("%s; the DPC profile in %s names no hub", lan, dir)
 	}
 	return fmt.Sprintf("%s, from the DPC profile in %s", PublicURL(strings.Join(p.URLs, ",")), dir)
 }

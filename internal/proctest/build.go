@@ -61,10 +61,17 @@ func RunWithBinaries(m *testing.M, use func(bins map[string]string), pkgs ...str
 
 // Isolate points DPC_HOME at an empty directory under dir: DPC's commands
 // find no identity there unless a test puts one, so a profile of the
-// machine's user (~/.config/dpc) never leaks into a test.
+// machine's user (~/.config/dpc) never leaks into a test. It also keeps
+// the hubs the tests start from announcing themselves on the LAN.
 func Isolate(dir string) error {
 	home := filepath.Join(dir, "dpc-home")
 	if err := os.MkdirAll(home, 0o700); err != nil {
+		return fmt.Errorf("proctest: %w", err)
+	}
+	// The hubs tests start stay off the LAN (dpc-hub announces itself
+	// with multicast DNS by default); a test of discovery turns it on
+	// inside a network namespace of its own (discovery/discoverytest).
+	if err := os.Setenv("DPC_HUB_MDNS", "false"); err != nil {
 		return fmt.Errorf("proctest: %w", err)
 	}
 	return os.Setenv("DPC_HOME", home)
