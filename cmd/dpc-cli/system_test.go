@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -58,6 +59,17 @@ func auth(url string) []string {
 		return nil
 	}
 	return []string{"--creds", filepath.Join(d.(string), "identity.creds"), "--tls-ca", filepath.Join(d.(string), "hub-ca.pem")}
+}
+
+// withAuth is args after --nats url and the owner's credentials, unless
+// args give credentials of their own: a second --creds would not replace
+// the first (kong keeps the first value of an existingfile flag), and the
+// command would run as the owner.
+func withAuth(url string, args []string) []string {
+	if slices.Contains(args, "--creds") {
+		return append([]string{"--nats", url}, args...)
+	}
+	return append(append([]string{"--nats", url}, auth(url)...), args...)
 }
 
 // connectOwner connects to the hub at url as its owner.
@@ -323,7 +335,7 @@ func cli(t *testing.T, url string, args ...string) result {
 	var out, errb proctest.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), waitLong)
 	defer cancel()
-	code := run(ctx, append(append([]string{"--nats", url}, auth(url)...), args...), streams{in: strings.NewReader(""), out: &out, err: &errb})
+	code := run(ctx, withAuth(url, args), streams{in: strings.NewReader(""), out: &out, err: &errb})
 	return result{code: code, stdout: out.String(), stderr: errb.String()}
 }
 
@@ -347,7 +359,7 @@ func startShell(t *testing.T, url string, args ...string) *session {
 	s := &session{Session: proctest.NewSession(t, w, out, waitLong), t: t, in: w, out: out, interrupts: make(chan struct{}), code: make(chan int, 1)}
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
-		s.code <- run(ctx, append(append([]string{"--nats", url}, auth(url)...), args...),
+		s.code <- run(ctx, withAuth(url, args),
 			streams{in: r, out: s.out, err: s.out, interrupts: s.interrupts})
 	}()
 	t.Cleanup(func() {
