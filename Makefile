@@ -8,7 +8,7 @@ HUB_FLAGS ?=
 PKGS     := ./...
 TESTFLAGS ?= -race -count=1 -timeout 15m
 
-.PHONY: run test vet fmt-check bench build clean clean-data
+.PHONY: run test vet fmt-check bench build clean clean-data web
 
 ## run: start the hub on its embedded defaults (NATS on 4222, monitoring on 8222, data in ./data)
 # (Built, then run in place of the recipe's shell: under `go run`, Ctrl-C
@@ -33,6 +33,10 @@ bench:
 
 build:
 	$(GO) build -o bin/ ./cmd/...
+
+## web: rebuild the web app's bundle web/dist from web/src (npm ci, then esbuild); the output is committed, so the Go build never needs npm
+web:
+	cd web && npm ci --no-audit --no-fund && npm run build
 
 ## clean: remove built binaries (the hub's data stays: its notes and identity)
 clean:

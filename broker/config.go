@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"strings"
 	"time"
@@ -58,6 +59,10 @@ type Config struct {
 
 	// Cluster, when set, lets several servers form one NATS cluster.
 	Cluster *ClusterConfig
+
+	// WebSocket, when set, opens the server's WebSocket listener for
+	// browsers, with the same authentication as the client port.
+	WebSocket *WebSocketConfig
 
 	// MaxPayload limits one message's size in bytes; 0 keeps the NATS default
 	// (1 MiB).
@@ -159,6 +164,17 @@ type ClusterConfig struct {
 	// presents CertFile and accepts a route only with a certificate signed
 	// by CAFile (VerifyClients is implied).
 	TLS *TLSConfig
+}
+
+// WebSocketConfig is the server's WebSocket listener. It speaks plain
+// ws:// (no TLS of its own), so it must listen on loopback: a proxy in the
+// same host program terminates TLS in front of it (the hub's web server).
+type WebSocketConfig struct {
+	// Host is a loopback address; Port 0 or RandomPort picks a free port.
+	Host string
+	Port int
+	// HandshakeTimeout bounds the upgrade; 0 means 5s.
+	HandshakeTimeout time.Duration
 }
 
 // DefaultConfig is a hub on the NATS default port on all interfaces, with
@@ -274,6 +290,17 @@ func (c Config) Validate() error {
 		}
 		if c.JetStream && c.Name == "" {
 			bad("Name", "required for JetStream in a cluster")
+		}
+	}
+	if ws := c.WebSocket; ws != nil {
+		if ip := net.ParseIP(ws.Host); ip == nil || !ip.IsLoopback() {
+			bad("WebSocket.Host", "%q is not a loopback address: the listener has no TLS, a proxy in front provides it", ws.Host)
+		}
+		if ws.Port < RandomPort || ws.Port > 65535 {
+			bad("WebSocket.Port", "%d is not a port (0-65535, or -1 for a random one)", ws.Port)
+		}
+		if ws.HandshakeTimeout < 0 {
+			bad("WebSocket.HandshakeTimeout", "must not be negative")
 		}
 	}
 	if c.ReadyTimeout < 0 {

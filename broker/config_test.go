@@ -56,6 +56,11 @@ func TestConfig_Validate(t *testing.T) {
 		{"payload over max pending", func(c *broker.Config) { c.MaxPayload = 65<<20 + 1 }, "MaxPayload"},
 		{"negative ready timeout", func(c *broker.Config) { c.ReadyTimeout = -1 }, "ReadyTimeout"},
 		{"zero ready timeout", func(c *broker.Config) { c.ReadyTimeout = 0 }, ""},
+		{"websocket on loopback", func(c *broker.Config) {
+			c.WebSocket = &broker.WebSocketConfig{Host: "127.0.0.1", Port: broker.RandomPort}
+		}, ""},
+		{"websocket without TLS beyond loopback", func(c *broker.Config) { c.WebSocket = &broker.WebSocketConfig{Host: "0.0.0.0"} }, "WebSocket.Host"},
+		{"websocket port too big", func(c *broker.Config) { c.WebSocket = &broker.WebSocketConfig{Host: "::1", Port: 70000} }, "WebSocket.Port"},
 		{"tls without cert", func(c *broker.Config) { c.TLS = &broker.TLSConfig{KeyFile: "k.pem"} }, "TLS.CertFile"},
 		{"tls without key", func(c *broker.Config) { c.TLS = &broker.TLSConfig{CertFile: "c.pem"} }, "TLS.KeyFile"},
 		{"verify clients without CA", func(c *broker.Config) {

@@ -228,6 +228,21 @@ func (s *Server) options() (*server.Options, error) {
 		o.AccountResolver = s.resolver
 		o.DefaultSentinel = tr.DefaultSentinel
 	}
+	if ws := c.WebSocket; ws != nil {
+		port := ws.Port
+		if port == 0 {
+			port = RandomPort // nats-server reads 0 as "no listener"
+		}
+		hs := ws.HandshakeTimeout
+		if hs == 0 {
+			hs = 5 * time.Second
+		}
+		// No TLS here: Validate keeps the listener on loopback, behind a
+		// proxy that terminates TLS. Authentication is the client port's
+		// (operator JWTs, default sentinel), as no websocket-specific
+		// users or cookies are set.
+		o.Websocket = server.WebsocketOpts{Host: ws.Host, Port: port, NoTLS: true, HandshakeTimeout: hs}
+	}
 	if cl := c.Cluster; cl != nil {
 		o.Cluster.Name = cl.Name
 		o.Cluster.Host = cl.Host
@@ -358,6 +373,15 @@ func ListenAddr(a *net.TCPAddr, configured string) string {
 		host = configured
 	}
 	return net.JoinHostPort(host, strconv.Itoa(a.Port))
+}
+
+// WebSocketURL is the ws:// URL of the WebSocket listener on loopback,
+// or "" when it is off.
+func (s *Server) WebSocketURL() string {
+	if s.cfg.WebSocket == nil {
+		return ""
+	}
+	return s.ns.WebsocketURL()
 }
 
 // ClusterURL is the nats-route:// URL other servers list in their Routes to

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"time"
 
 	"github.com/dpc-project/dpc/broker"
@@ -78,6 +79,10 @@ type Config struct {
 	LogStream *logstream.Handler
 	// ReadyTimeout bounds the embedded server's start.
 	ReadyTimeout time.Duration
+	// Web is the address of the HTTPS port serving the web app and, at
+	// /nats, the NATS server's WebSocket listener (web.go); "" turns it
+	// off, as in DefaultConfig.
+	Web string
 	// Announce makes the hub announce itself on the LAN with DNS-SD over
 	// multicast DNS (mdns.go), on AnnounceInterfaces (by name; none: the
 	// default multicast interface). Off in DefaultConfig, so that a hub
@@ -137,6 +142,11 @@ func (c Config) Validate() error {
 	}
 	if c.Replicas < 0 || c.Replicas > 5 {
 		bad("replicas %d: want 1 to 5, or 0 for automatic", c.Replicas)
+	}
+	if c.Web != "" {
+		if _, _, err := net.SplitHostPort(c.Web); err != nil {
+			bad("web address %q: want HOST:PORT or :PORT (%v)", c.Web, err)
+		}
 	}
 	if c.DrainTimeout < 0 {
 		bad("drain timeout %s must not be negative", c.DrainTimeout)

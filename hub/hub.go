@@ -63,6 +63,7 @@ type Hub struct {
 	background     sync.WaitGroup
 	catDone        chan error
 	http           *metricsServer
+	web            *webServer
 	unlock         func()
 	mgmtOnce       sync.Once
 	mgmt           *management
@@ -170,6 +171,10 @@ func Start(ctx context.Context, cfg Config) (_ *Hub, err error) {
 		}
 	}
 	bcfg.Trust = tr
+	if cfg.Web != "" {
+		// Browsers reach it only through the web port's proxy (web.go).
+		bcfg.WebSocket = &broker.WebSocketConfig{Host: "127.0.0.1", Port: broker.RandomPort}
+	}
 	bcfg.TLS = &broker.TLSConfig{CertFile: h.tls.CertFile, KeyFile: h.tls.KeyFile}
 	if cfg.TLSCert != "" {
 		bcfg.TLS = &broker.TLSConfig{CertFile: cfg.TLSCert, KeyFile: cfg.TLSKey}
@@ -309,6 +314,11 @@ func Start(ctx context.Context, cfg Config) (_ *Hub, err error) {
 			return nil, err
 		}
 	}
+	if cfg.Web != "" {
+		if h.web, err = startWeb(cfg.Web, srv.WebSocketURL(), bcfg.TLS.CertFile, bcfg.TLS.KeyFile, log); err != nil {
+			return nil, err
+		}
+	}
 	if err := h.announce(bg, bcfg.Name); err != nil {
 		return nil, err
 	}
@@ -387,6 +397,14 @@ func (h *Hub) MetricsURL() string {
 	return h.http.url
 }
 
+// WebURL is the web app's https:// address, or "" when it is off.
+func (h *Hub) WebURL() string {
+	if h.web == nil {
+		return ""
+	}
+	return h.web.url
+}
+
 // ClusterURL is the route URL other hubs join, or "".
 func (h *Hub) ClusterURL() string { return h.srv.ClusterURL() }
 
@@ -406,6 +424,11 @@ func (h *Hub) Reload() error {
 	}
 	if err := h.srv.ReloadTLS(); err != nil {
 		return err
+	}
+	if h.web != nil {
+		if err := h.web.reload(); err != nil {
+			return err
+		}
 	}
 	h.log.Info("reloaded the TLS certificate")
 	if h.announcer != nil {
@@ -434,6 +457,9 @@ func (h *Hub) Close(ctx context.Context) {
 		}
 		if h.http != nil {
 			h.http.shutdown(ctx)
+		}
+		if h.web != nil {
+			h.web.shutdown(ctx)
 		}
 		if h.stopBackground != nil {
 			h.stopBackground()

@@ -95,7 +95,7 @@ func (d devices) Add(ctx context.Context, req trust.AddRequest) (trust.AddReply,
 	}
 	h.log.Info("pairing code made", "identity", req.Name, "role", role, "expires", exp)
 	h.metrics.pairings.WithLabelValues("code").Inc()
-	return trust.AddReply{Code: code.String(), Name: req.Name, Role: string(role), Expires: exp, URLs: h.AdvertisedURLs()}, nil
+	return trust.AddReply{Code: code.String(), Name: req.Name, Role: string(role), Expires: exp, URLs: h.AdvertisedURLs(), Web: h.webPairingLinks(code.String())}, nil
 }
 
 // List shows every identity, live ones first, then by name.

@@ -164,8 +164,10 @@ func (i *Instance) offer(fn *function, fnName string, m *nats.Msg, how busyOffer
 			return
 		}
 		defer i.release()
-		arrival := i.arrive(fn)
-		i.serveCore(KindUnicast, fn, fnName, m, arrival, arrival)
+		// Counted as an arrival now that it is taken; its Dpc-Timeout
+		// and its wait run from when it came (now, above).
+		start := i.arrive(fn)
+		i.serveCore(KindUnicast, fn, fnName, m, now, start)
 	}()
 }
 

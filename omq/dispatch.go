@@ -45,14 +45,15 @@ func (f *function) observeService(d time.Duration) {
 }
 
 // acquire takes a handler slot, blocking the subscription's delivery while
-// all are busy, and says whether it had to wait.
-func (i *Instance) acquire() (waited bool) {
+// all are busy (noted in bl, for the messages buffered behind m), and says
+// whether it had to wait.
+func (i *Instance) acquire(bl *backlog, m *nats.Msg) (waited bool) {
 	select {
 	case i.sem <- struct{}{}:
 	default:
 		waited = true
 		i.waiting.Add(1)
-		i.sem <- struct{}{}
+		bl.wait(i.sem, m.Sub)
 		i.waiting.Add(-1)
 	}
 	i.took()
@@ -83,6 +84,7 @@ func (i *Instance) release() {
 }
 
 func (i *Instance) onMsg(kind Kind) nats.MsgHandler {
+	bl := &backlog{} // this subscription's: see backlog.go
 	return func(m *nats.Msg) {
 		i.inCallback.Add(1)
 		defer i.inCallback.Add(-1)
@@ -99,10 +101,13 @@ func (i *Instance) onMsg(kind Kind) nats.MsgHandler {
 				return
 			}
 		}
-		arrival := i.arrive(fn)
-		waited := i.acquire()
+		delivered := i.arrive(fn)
+		// When it came, if it waited in the client's buffer behind a
+		// blocked delivery: its timeout runs from then.
+		arrival := bl.arrival(delivered)
+		waited := i.acquire(bl, m)
 		if fn == nil || fn.inline() {
-			i.serveCore(kind, fn, fnName, m, arrival, startTime(arrival, waited))
+			i.serveCore(kind, fn, fnName, m, arrival, startTime(delivered, waited))
 			i.release()
 			return
 		}

@@ -64,7 +64,8 @@ type Request struct {
 	// Args is the raw body: a JSON array, a JSON object, or empty.
 	Args json.RawMessage
 	// Header carries the request headers, including Dpc-Sent and
-	// Dpc-Deadline.
+	// Dpc-Timeout. The call's deadline, on this process's clock, is the
+	// handler context's.
 	Header nats.Header
 	// Sent is the caller's send time (zero if the caller did not say).
 	Sent time.Time

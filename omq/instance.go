@@ -264,20 +264,30 @@ func (o *outcome) release() {
 // at the deadline must not turn the caller's ErrTimeout into a 500).
 func (o outcome) noReply() bool { return o.expired || o.late }
 
-// run handles one call that reached the instance at arrival and starts
-// being handled at start. A durable call's handler must be done by ackBy
+// maxQueueWait bounds the queue wait read from Dpc-Sent, so that one
+// request cannot put years into the wait statistics.
+const maxQueueWait = 24 * time.Hour
+
+// run handles one call that reached the instance at arrival (which, with
+// its Dpc-Timeout, sets the call's deadline) and starts being handled at
+// start. A durable call's handler must be done by ackBy
 // (see lane), zero for the other kinds.
 func (i *Instance) run(kind Kind, fn *function, fnName string, hdr nats.Header, body []byte, arrival, start, ackBy time.Time) outcome {
 	wait := start.Sub(arrival)
-	var sent, deadline time.Time
-	var hasDeadline bool
+	var sent time.Time
 	if hdr != nil {
 		var ok bool
+		// On the caller's clock: skew between the two clocks goes into
+		// the wait, floored at zero; a send time further back than
+		// maxQueueWait (a clock far off, or a made-up header) is not
+		// believed, and the wait counts from arrival as without one.
 		if sent, ok = parseTime(hdr[HeaderSent]); ok {
-			wait = max(0, start.Sub(sent))
+			if w := start.Sub(sent); w <= maxQueueWait {
+				wait = max(0, w)
+			}
 		}
-		deadline, hasDeadline = parseTime(hdr[HeaderDeadline])
 	}
+	deadline, hasDeadline := callDeadline(kind, hdr, arrival)
 	if kind != KindDurable {
 		// A durable call's wait includes its time in the stream, which
 		// says nothing about this instance's load: keep it out of the

@@ -176,9 +176,13 @@ func TestProtocol_RawClientCallsUnicast(t *testing.T) {
 		{name: "no arguments", fn: "nop", body: "", want: "null"},
 		{name: "empty array", fn: "nop", body: "[]", want: "null"},
 		{name: "with headers", fn: "add", body: "[2,3]", want: "5",
+			hdr: headerOf("Dpc-Sent", unixNano(now), "Dpc-Timeout", "60000000000")},
+		{name: "with the deprecated Dpc-Deadline", fn: "add", body: "[2,3]", want: "5",
 			hdr: headerOf("Dpc-Sent", unixNano(now), "Dpc-Deadline", unixNano(now.Add(time.Minute)))},
 		{name: "unparsable headers are ignored", fn: "add", body: "[2,3]", want: "5",
-			hdr: headerOf("Dpc-Sent", "yesterday", "Dpc-Deadline", "soon")},
+			hdr: headerOf("Dpc-Sent", "yesterday", "Dpc-Timeout", "5s", "Dpc-Deadline", "soon")},
+		{name: "a non-positive timeout is ignored", fn: "add", body: "[2,3]", want: "5",
+			hdr: headerOf("Dpc-Timeout", "-1")},
 		{name: "null body", fn: "add", body: "null", code: 400,
 			desc: `malformed arguments to add: want a JSON array (by position) or object (by name), got "null"`},
 		{name: "scalar body", fn: "add", body: "2", code: 400, desc: `got "2"`},
@@ -266,7 +270,7 @@ func TestProtocol_RawClientCallsDirectAndMulti(t *testing.T) {
 
 	replyTo, replies := inbox(t, nc)
 	msg := &nats.Msg{Subject: "dpc.all.calc.add", Reply: replyTo, Data: []byte("[2,3]"),
-		Header: headerOf("Dpc-Sent", unixNano(time.Now()), "Dpc-Deadline", unixNano(time.Now().Add(time.Minute)))}
+		Header: headerOf("Dpc-Sent", unixNano(time.Now()), "Dpc-Timeout", "60000000000")}
 	if err := nc.PublishMsg(msg); err != nil {
 		t.Fatal(err)
 	}
@@ -376,9 +380,10 @@ func TestProtocol_NoReplyAfterDeadline(t *testing.T) {
 	nc := brokertest.Connect(t, e.srv)
 
 	replyTo, replies := inbox(t, nc)
-	// sleep waits on its context, which ends at the deadline.
+	// sleep waits on its context, which ends at the deadline: a second
+	// after it reached the instance.
 	msg := &nats.Msg{Subject: "dpc.svc.calc.sleep", Reply: replyTo, Data: []byte("[600000]"),
-		Header: headerOf("Dpc-Deadline", unixNano(time.Now().Add(time.Second)))}
+		Header: headerOf("Dpc-Timeout", "1000000000")}
 	if err := nc.PublishMsg(msg); err != nil {
 		t.Fatal(err)
 	}
@@ -419,12 +424,15 @@ func TestProtocol_ForeignServiceCalledByOmq(t *testing.T) {
 	seen := make(chan seenMsg, 64)
 
 	serve := func(m *nats.Msg, instance string) {
+		arrived := time.Now()
 		fn := m.Subject[strings.LastIndexByte(m.Subject, '.')+1:]
 		select {
 		case seen <- seenMsg{fn: fn, body: string(m.Data), reply: m.Reply, hdr: m.Header}:
 		default:
 		}
-		if dl, err := strconv.ParseInt(m.Header.Get("Dpc-Deadline"), 10, 64); err == nil && time.Now().UnixNano() >= dl {
+		// The deadline counts from arrival, on this program's clock.
+		if ns, err := strconv.ParseInt(m.Header.Get("Dpc-Timeout"), 10, 64); err == nil && ns > 0 &&
+			!time.Now().Before(arrived.Add(time.Duration(ns))) {
 			return // expired: nobody is waiting
 		}
 		if m.Reply == "" {
@@ -508,10 +516,10 @@ func TestProtocol_ForeignServiceCalledByOmq(t *testing.T) {
 		t.Fatalf("positional body %q, want [2,3]", s.body)
 	}
 	sent, err1 := strconv.ParseInt(s.hdr.Get("Dpc-Sent"), 10, 64)
-	deadline, err2 := strconv.ParseInt(s.hdr.Get("Dpc-Deadline"), 10, 64)
-	if err1 != nil || err2 != nil || sent <= 0 || deadline <= sent {
-		t.Fatalf("headers Dpc-Sent %q Dpc-Deadline %q: want decimal Unix nanoseconds, deadline after sending",
-			s.hdr.Get("Dpc-Sent"), s.hdr.Get("Dpc-Deadline"))
+	timeout, err2 := strconv.ParseInt(s.hdr.Get("Dpc-Timeout"), 10, 64)
+	if err1 != nil || err2 != nil || sent <= 0 || timeout <= 0 || timeout > int64(20*time.Second) || s.hdr.Get("Dpc-Deadline") != "" {
+		t.Fatalf("headers Dpc-Sent %q Dpc-Timeout %q Dpc-Deadline %q: want decimal Unix nanoseconds, the time left in nanoseconds (at most the context's 20s), no deadline",
+			s.hdr.Get("Dpc-Sent"), s.hdr.Get("Dpc-Timeout"), s.hdr.Get("Dpc-Deadline"))
 	}
 
 	if err := geo.Call(ctx, "add", map[string]int{"a": 40, "b": 2}, &sum); err != nil || sum != 42 {
@@ -572,13 +580,15 @@ func TestProtocol_ForeignServiceCalledByOmq(t *testing.T) {
 	if err := replies[0].Decode(&sum); err != nil || sum != 3 {
 		t.Fatalf("multi reply %v, %v", sum, err)
 	}
-	next()
+	if s := next(); s.hdr.Get("Dpc-Timeout") == "" || s.hdr.Get("Dpc-Deadline") != "" {
+		t.Fatalf("multi call headers %v: want Dpc-Timeout, no Dpc-Deadline", s.hdr)
+	}
 
 	if err := geo.Send(ctx, "add", omq.Args(4, 5)); err != nil {
 		t.Fatal(err)
 	}
 	s = next()
-	if s.reply != "" || s.body != "[4,5]" || s.hdr.Get("Dpc-Sent") == "" || s.hdr.Get("Dpc-Deadline") != "" {
+	if s.reply != "" || s.body != "[4,5]" || s.hdr.Get("Dpc-Sent") == "" || s.hdr.Get("Dpc-Deadline") != "" || s.hdr.Get("Dpc-Timeout") != "" {
 		t.Fatalf("one-way call: reply %q body %q headers %v; want no reply subject, Dpc-Sent only", s.reply, s.body, s.hdr)
 	}
 }
@@ -660,6 +670,16 @@ func TestProtocol_RawDurablePublish(t *testing.T) {
 	r := take("raw publish")
 	if r.Kind != omq.KindDurable || string(r.Args) != "[7]" || r.Header.Get("Dpc-Sent") != sentAt {
 		t.Fatalf("durable request: kind %v args %s Dpc-Sent %q", r.Kind, r.Args, r.Header.Get("Dpc-Sent"))
+	}
+
+	// A durable call ignores Dpc-Timeout (its time in the stream is
+	// unknown to the instance): a nanosecond's timeout still runs.
+	msg = &nats.Msg{Subject: "dpc.async.worker.record", Data: []byte("[8]"), Header: headerOf("Dpc-Timeout", "1")}
+	if _, err := js.PublishMsg(ctx, msg); err != nil {
+		t.Fatal(err)
+	}
+	if r := take("durable publish with Dpc-Timeout"); string(r.Args) != "[8]" {
+		t.Fatalf("durable request args %s, want [8]", r.Args)
 	}
 	waitFor(t, drained, "the handled message to be acknowledged")
 
@@ -790,7 +810,7 @@ func TestProtocol_DocNamesTheCode(t *testing.T) {
 	}
 	doc := string(b)
 	want := []string{
-		"`" + omq.HeaderSent + "`", "`" + omq.HeaderDeadline + "`", "`" + omq.HeaderInstance + "`",
+		"`" + omq.HeaderSent + "`", "`" + omq.HeaderTimeout + "`", "`" + omq.HeaderDeadline + "`", "`" + omq.HeaderInstance + "`",
 		"`" + omq.HeaderError + "`", "`" + omq.HeaderErrorCode + "`",
 		"`" + omq.DefaultPrefix + ".svc.<service>.<function>`",
 		"`" + omq.DefaultPrefix + ".all.<service>.<function>`",

@@ -347,17 +347,18 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// request sends one attempt with the send-time and deadline headers and
+// request sends one attempt with the send-time and timeout headers and
 // waits for the reply until deadline or the end of ctx; refused is how
 // many times instances refused this call busy so far (see busy.go). The
-// caller has
-// checked body against the node's maximum.
+// caller has checked body against the node's maximum.
 func (s *Stub) request(ctx context.Context, fn, subject string, body []byte, now, deadline time.Time, refused int, cs *callSpan) (*nats.Msg, error) {
 	var msg *nats.Msg
+	// Dpc-Sent is the first send (a call resent after a refusal keeps
+	// it); Dpc-Timeout, and the wait, are the time left as it goes.
+	var left time.Duration
 	if s.node.tooLarge(len(body)) {
 		msg = &nats.Msg{Subject: subject, Data: body, Header: nats.Header{
-			HeaderSent:     {formatTime(now)},
-			HeaderDeadline: {formatTime(deadline)},
+			HeaderSent: {formatTime(now)},
 		}}
 		if cs != nil {
 			cs.setHeaders(msg.Header)
@@ -368,6 +369,9 @@ func (s *Stub) request(ctx context.Context, fn, subject string, body []byte, now
 		if err != nil {
 			return nil, err
 		}
+		// After the upload, not before it.
+		left = time.Until(deadline)
+		msg.Header[HeaderTimeout] = []string{formatDuration(left)}
 	} else {
 		// nats.go encodes the message as it sends it and keeps none of
 		// it, so the message and its headers are reused.
@@ -377,16 +381,15 @@ func (s *Stub) request(ctx context.Context, fn, subject string, body []byte, now
 		if s.resendsWhenBusy() {
 			busy = busyHeader(refused)
 		}
-		msg = rm.set(subject, body, now, deadline, busy, cs)
+		left = time.Until(deadline)
+		msg = rm.set(subject, body, now, left, busy, cs)
 	}
 	var resp *nats.Msg
 	var err error
-	// From now, not from now: a call resent after a refusal keeps its
-	// first send time.
-	if timeout := time.Until(deadline); timeout <= 0 {
+	if left <= 0 {
 		err = nats.ErrTimeout
 	} else {
-		resp, err = s.node.replies.request(ctx, msg, timeout)
+		resp, err = s.node.replies.request(ctx, msg, left)
 	}
 	switch {
 	case err == nil:
@@ -418,7 +421,7 @@ type requestMsg struct {
 	msg    nats.Msg
 	header nats.Header
 	vals   [2]string
-	times  [2 * 20]byte // the digits of both times
+	times  [2 * 20]byte // the digits of the send time and the timeout
 	// traced: the header holds a trace's headers, for the next call to
 	// take out.
 	traced bool
@@ -428,15 +431,15 @@ var requestMsgs = sync.Pool{New: func() any { return &requestMsg{header: make(na
 
 // set fills the message in for one attempt, with busy as Dpc-Busy unless
 // it is empty, and the trace headers of cs unless it is nil.
-func (rm *requestMsg) set(subject string, body []byte, now, deadline time.Time, busy []string, cs *callSpan) *nats.Msg {
+func (rm *requestMsg) set(subject string, body []byte, now time.Time, timeout time.Duration, busy []string, cs *callSpan) *nats.Msg {
 	// Both values share one string: one allocation for the two.
 	b := strconv.AppendInt(rm.times[:0], now.UnixNano(), 10)
 	k := len(b)
-	b = strconv.AppendInt(b, deadline.UnixNano(), 10)
+	b = strconv.AppendInt(b, int64(timeout), 10)
 	both := string(b)
 	rm.vals = [2]string{both[:k], both[k:]}
 	rm.header[HeaderSent] = rm.vals[0:1:1]
-	rm.header[HeaderDeadline] = rm.vals[1:2:2]
+	rm.header[HeaderTimeout] = rm.vals[1:2:2]
 	if len(busy) > 0 {
 		rm.header[HeaderBusy] = busy
 	} else {
@@ -647,15 +650,21 @@ func (s *Stub) multiCall(ctx context.Context, fn string, args any, cc callConfig
 	subject := s.node.subj.multi(s.service, fn)
 	msg := &nats.Msg{Subject: subject, Reply: inbox, Data: body, Header: nats.Header{}}
 	msg.Header.Set(HeaderSent, formatTime(time.Now()))
-	if dl, ok := ctx.Deadline(); ok {
-		msg.Header.Set(HeaderDeadline, formatTime(dl))
-	}
 	cs := startCallSpan(ctx)
 	if cs != nil {
 		cs.setHeaders(msg.Header)
 	}
 	if err := s.node.outgoing(ctx, bodyOf{"arguments", s.service, fn}, msg); err != nil {
 		return nil, err
+	}
+	// The time left as it goes (after any body upload); ctx always has a
+	// deadline here (withTimeout).
+	if dl, ok := ctx.Deadline(); ok {
+		left := time.Until(dl)
+		if left <= 0 {
+			return nil, &timeoutError{what: fmt.Sprintf("multi call %s: 0 of %d replies", subject, expect)}
+		}
+		msg.Header[HeaderTimeout] = []string{formatDuration(left)}
 	}
 	if err := nc.PublishMsg(msg); err != nil {
 		return nil, fmt.Errorf("omq: multi call %s: %w", subject, err)

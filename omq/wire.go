@@ -8,15 +8,28 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/nats-io/nats.go"
 )
 
-// Request headers. Times are Unix nanoseconds in decimal.
+// Request headers. Times are Unix nanoseconds in decimal, durations
+// nanoseconds in decimal.
 const (
 	// HeaderSent is when the caller sent the request; the instance measures
 	// queue wait from it.
 	HeaderSent = "Dpc-Sent"
-	// HeaderDeadline is when the caller stops waiting; an instance skips
-	// work whose deadline has passed.
+	// HeaderTimeout is how long the caller will still wait, as it sends
+	// the request (each attempt and each resend carries the time left
+	// then). An instance's deadline for the call is its arrival there
+	// plus this, on the instance's own monotonic clock: relative, like
+	// gRPC's grpc-timeout, because the caller's and the instance's wall
+	// clocks need not agree. Durable calls ignore it (see callDeadline).
+	HeaderTimeout = "Dpc-Timeout"
+	// HeaderDeadline is when the caller stops waiting, on the caller's
+	// wall clock. Deprecated: omq no longer sends it on calls, since an
+	// instance whose clock is ahead would drop calls its caller still
+	// waits for; instances still read it from requests without
+	// Dpc-Timeout (older clients, durable calls).
 	HeaderDeadline = "Dpc-Deadline"
 	// HeaderInstance names the instance that produced a multi-call or
 	// direct-call reply.
@@ -187,4 +200,38 @@ func parseTime(v []string) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	return time.Unix(0, n), true
+}
+
+// formatDuration is a Dpc-Timeout value.
+func formatDuration(d time.Duration) string { return strconv.FormatInt(int64(d), 10) }
+
+// parseDuration reads a Dpc-Timeout value: a positive count of
+// nanoseconds; anything else is as if absent.
+func parseDuration(v []string) (time.Duration, bool) {
+	if len(v) == 0 || v[0] == "" {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(v[0], 10, 64)
+	if err != nil || n <= 0 {
+		return 0, false
+	}
+	return time.Duration(n), true
+}
+
+// callDeadline is when the caller of a request that reached the instance
+// at arrival (a reading of this process's clock, so monotonic) stops
+// waiting: arrival plus Dpc-Timeout, or else Dpc-Deadline as it stands.
+// The first needs no agreement between clocks, the second does. A
+// durable call reads only Dpc-Deadline: it may have waited in the stream
+// for any time before it arrived, which a relative timeout cannot count.
+func callDeadline(kind Kind, hdr nats.Header, arrival time.Time) (time.Time, bool) {
+	if hdr == nil {
+		return time.Time{}, false
+	}
+	if kind != KindDurable {
+		if d, ok := parseDuration(hdr[HeaderTimeout]); ok {
+			return arrival.Add(d), true
+		}
+	}
+	return parseTime(hdr[HeaderDeadline])
 }

@@ -34,6 +34,9 @@ type AddReply struct {
 	Expires time.Time `json:"expires"`
 	// URLs are the addresses the hub listens on, for `dpc-cli pair --hub`.
 	URLs []string `json:"urls"`
+	// Web are the web app's pairing links, the code in their fragment
+	// (https://nas:8443/#pair=CODE), when the hub serves it (--web).
+	Web []string `json:"web,omitempty"`
 }
 
 // RevokeRequest names the identity to revoke.

@@ -54,8 +54,17 @@ func (c *DevicesAddCmd) Run(ctx context.Context, g *Globals, s streams) error {
 	if len(rep.URLs) > 1 {
 		fmt.Fprintf(s.out, "(the hub also listens at %s)\n\n", strings.Join(rep.URLs[1:], ", "))
 	}
+	qr := "dpc://pair?code=" + rep.Code + "&hub=" + firstURL(rep.URLs)
+	if len(rep.Web) > 0 {
+		// A phone's camera opens this one: the web app, the code filled in.
+		qr = rep.Web[0]
+		fmt.Fprintf(s.out, "On a phone or in a browser, open (or scan the QR code):\n\n    %s\n\n", rep.Web[0])
+		if len(rep.Web) > 1 {
+			fmt.Fprintf(s.out, "(or %s)\n\n", strings.Join(rep.Web[1:], ", "))
+		}
+	}
 	if !c.NoQR {
-		qrterminal.GenerateHalfBlock("dpc://pair?code="+rep.Code+"&hub="+firstURL(rep.URLs), qrterminal.M, s.out)
+		qrterminal.GenerateHalfBlock(qr, qrterminal.M, s.out)
 	}
 	return nil
 }

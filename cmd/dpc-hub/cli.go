@@ -51,6 +51,8 @@ type CLI struct {
 
 	DrainTimeout time.Duration `name:"drain-timeout" help:"On SIGINT or SIGTERM, how long the hub waits for calls in flight to every service to finish before it stops (a second signal stops it at once); 0 waits for none." default:"30s"`
 
+	Web string `help:"Address of the HTTPS port serving the web app for phones and browsers (a browser pairs like any device; see docs/WEBAPP.md), e.g. :8443; empty turns it off." placeholder:"ADDR"`
+
 	MDNS           bool     `name:"mdns" help:"Announce the hub on the LAN with DNS-SD over multicast DNS (_dpc._tcp), so that commands find it without --nats. It gives only an address: devices still pair." default:"true" negatable:""`
 	MDNSInterfaces []string `name:"mdns-interface" help:"Network interfaces to announce on, each with its own addresses (default: the default multicast interface)." placeholder:"NAME"`
 
@@ -79,6 +81,7 @@ func (c *CLI) hubConfig() (hub.Config, error) {
 	cfg.SweepInterval, cfg.Expiry = c.SweepInterval, c.Expiry
 	cfg.Replicas, cfg.LameDuck, cfg.DrainTimeout = c.Replicas, c.LameDuck, c.DrainTimeout
 	cfg.Announce, cfg.AnnounceInterfaces = c.MDNS, c.MDNSInterfaces
+	cfg.Web = c.Web
 	if c.ClusterName != "" {
 		cfg.Cluster = &broker.ClusterConfig{Name: c.ClusterName, Host: c.ClusterHost, Port: c.ClusterPort}
 		for _, r := range c.Routes {
@@ -124,6 +127,7 @@ func (c *CLI) Run(ctx context.Context) error {
 		"monitoring", h.MonitorURL(),
 		"metrics", h.MetricsURL(),
 		"cluster", h.ClusterURL(),
+		"web", h.WebURL(),
 		"data", cfg.DataDir)
 
 	<-ctx.Done()

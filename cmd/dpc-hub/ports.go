@@ -29,6 +29,10 @@ func (c *CLI) listenAddrs() []listenAddr {
 		p, _ := strconv.Atoi(port)
 		add(host, p, "metrics", "--metrics")
 	}
+	if host, port, err := net.SplitHostPort(c.Web); err == nil && c.Web != "" {
+		p, _ := strconv.Atoi(port)
+		add(host, p, "web app", "--web")
+	}
 	if c.ClusterName != "" {
 		add(c.ClusterHost, c.ClusterPort, "routes", "--cluster-port")
 	}
