@@ -10,7 +10,7 @@ TESTFLAGS ?= -race -count=1 -timeout 15m
 
 .PHONY: run test vet fmt-check bench build clean clean-data web
 
-## run: start the hub on its embedded defaults (NATS on 4222, monitoring on 8222, data in ./data)
+## run: start the hub on its embedded defaults (NATS on 4222, the web app on 8443, monitoring on 8222, data in ./data)
 # (Built, then run in place of the recipe's shell: under `go run`, Ctrl-C
 # made go exit 1 and make print an error although the hub stopped cleanly.)
 run:

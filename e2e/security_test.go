@@ -51,9 +51,10 @@ func newMachine(t *testing.T) *machine {
 		}
 		m.env = append(m.env, kv)
 	}
-	// The machine's hubs stay off the LAN (proctest.Isolate's setting,
-	// dropped with the other DPC_HUB_ variables above).
-	m.env = append(m.env, "HOME="+home, "DPC_HUB_MDNS=false")
+	// The machine's hubs stay off the LAN and serve no web app on its
+	// fixed port (proctest.Isolate's settings, dropped with the other
+	// DPC_HUB_ variables above).
+	m.env = append(m.env, "HOME="+home, "DPC_HUB_MDNS=false", "DPC_HUB_WEB=")
 	if runtime.GOOS != "linux" { // elsewhere the default is not ~/.config
 		m.env = append(m.env, trust.EnvHome+"="+m.dpcHome)
 	}

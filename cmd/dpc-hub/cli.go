@@ -51,7 +51,7 @@ type CLI struct {
 
 	DrainTimeout time.Duration `name:"drain-timeout" help:"On SIGINT or SIGTERM, how long the hub waits for calls in flight to every service to finish before it stops (a second signal stops it at once); 0 waits for none." default:"30s"`
 
-	Web string `help:"Address of the HTTPS port serving the web app for phones and browsers (a browser pairs like any device; see docs/WEBAPP.md), e.g. :8443; empty turns it off." placeholder:"ADDR"`
+	Web string `help:"Address of the HTTPS port serving the web app for phones and browsers (a browser pairs like any device; see docs/WEBAPP.md); empty turns it off." default:":8443" placeholder:"ADDR"`
 
 	MDNS           bool     `name:"mdns" help:"Announce the hub on the LAN with DNS-SD over multicast DNS (_dpc._tcp), so that commands find it without --nats. It gives only an address: devices still pair." default:"true" negatable:""`
 	MDNSInterfaces []string `name:"mdns-interface" help:"Network interfaces to announce on, each with its own addresses (default: the default multicast interface)." placeholder:"NAME"`

@@ -182,7 +182,7 @@ func (s *System) StartHubWith(ctx context.Context, hubBin string, hubOpts HubOpt
 	}
 	hub, ready, err := s.StartProcReady(HubProc, hubBin, hubOpts.Env, "dpc-hub ready",
 		"--name", "dpc-bench-hub", "--host", "127.0.0.1", "--port=-1", "--http-port=0",
-		"--metrics", metrics, "--data", filepath.Join(s.dir, "data"), "--log-format", "json")
+		"--metrics", metrics, "--web=", "--data", filepath.Join(s.dir, "data"), "--log-format", "json")
 	if err != nil {
 		return err
 	}

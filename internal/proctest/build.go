@@ -74,5 +74,10 @@ func Isolate(dir string) error {
 	if err := os.Setenv("DPC_HUB_MDNS", "false"); err != nil {
 		return fmt.Errorf("proctest: %w", err)
 	}
+	// Nor do they serve the web app on its fixed default port (:8443),
+	// where two hubs would collide; a test of it names a port.
+	if err := os.Setenv("DPC_HUB_WEB", ""); err != nil {
+		return fmt.Errorf("proctest: %w", err)
+	}
 	return os.Setenv("DPC_HOME", home)
 }
