@@ -15,6 +15,7 @@ import (
 	"github.com/dpc-project/dpc/broker"
 	"github.com/dpc-project/dpc/omq"
 	"github.com/dpc-project/dpc/trust"
+	"github.com/nats-io/nats.go"
 )
 
 func freePort(t *testing.T) int {
@@ -113,6 +114,21 @@ func startCluster(t *testing.T, n int) ([]*Hub, []Config, string) {
 	return hubs, cfgs, profile
 }
 
+// connectThrough connects to h alone as the owner whose profile is in
+// profile.
+func connectThrough(t *testing.T, h *Hub, profile string) *nats.Conn {
+	t.Helper()
+	c, err := trust.Connection{URLs: []string{h.LocalURL()}}.Resolve(profile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := connectWith(t, c)
+	if err != nil {
+		t.Fatalf("connect to %s: %v", h.LocalURL(), err)
+	}
+	return nc
+}
+
 // Three hubs form one cluster: a note saved through one is read through
 // another, and stays readable and writable when a hub is lost.
 func TestCluster_NotesSurviveAHub(t *testing.T) {
@@ -120,17 +136,7 @@ func TestCluster_NotesSurviveAHub(t *testing.T) {
 		t.Skip("a three-hub cluster")
 	}
 	hubs, _, profile := startCluster(t, 3)
-	through := func(h *Hub) *omq.Node {
-		c, err := trust.Connection{URLs: []string{h.LocalURL()}}.Resolve(profile)
-		if err != nil {
-			t.Fatal(err)
-		}
-		nc, err := connectWith(t, c)
-		if err != nil {
-			t.Fatalf("connect to %s: %v", h.LocalURL(), err)
-		}
-		return node(t, nc)
-	}
+	through := func(h *Hub) *omq.Node { return node(t, connectThrough(t, h, profile)) }
 	ctx := ctxT(t)
 	var rev uint64
 	if err := through(hubs[0]).Lookup("hub").Call(ctx, "save", omq.Args("plan.txt", "one", 0), &rev, omq.Timeout(10*time.Second)); err != nil {

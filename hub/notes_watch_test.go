@@ -125,17 +125,7 @@ func TestNotesWatch_Cluster(t *testing.T) {
 		t.Skip("a three-hub cluster")
 	}
 	hubs, _, profile := startCluster(t, 3)
-	through := func(h *Hub) *nats.Conn {
-		c, err := trust.Connection{URLs: []string{h.LocalURL()}}.Resolve(profile)
-		if err != nil {
-			t.Fatal(err)
-		}
-		nc, err := connectWith(t, c)
-		if err != nil {
-			t.Fatalf("connect to %s: %v", h.LocalURL(), err)
-		}
-		return nc
-	}
+	through := func(h *Hub) *nats.Conn { return connectThrough(t, h, profile) }
 	watcher := through(hubs[2])
 	events := make(chan *nats.Msg, 64)
 	if _, err := watcher.ChanSubscribe(notes.EventSubject("plan.txt"), events); err != nil {
