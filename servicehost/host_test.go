@@ -95,10 +95,10 @@ func TestService_CheckMatchesHandlersAndManifest(t *testing.T) {
 	}
 }
 
-// An instance id from the config is the one omq binds with, so that a
-// supervisor that chose it finds its process among the instances; one
-// that is not a subject token is refused.
-func TestBind_InstanceIDFromConfig(t *testing.T) {
+// workOnServer is a node on a server of its own and the work service
+// (1 ms a call) to bind on it.
+func workOnServer(t *testing.T) (*omq.Node, servicehost.Service) {
+	t.Helper()
 	srv := brokertest.Start(t)
 	n, err := omq.New(brokertest.Connect(t, srv))
 	if err != nil {
@@ -108,6 +108,14 @@ func TestBind_InstanceIDFromConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return n, svc
+}
+
+// An instance id from the config is the one omq binds with, so that a
+// supervisor that chose it finds its process among the instances; one
+// that is not a subject token is refused.
+func TestBind_InstanceIDFromConfig(t *testing.T) {
+	n, svc := workOnServer(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	inst, err := servicehost.Bind(ctx, n, svc, servicehost.Config{InstanceID: "work-replay-1"})
@@ -130,15 +138,7 @@ func TestBind_InstanceIDFromConfig(t *testing.T) {
 // metadata, where the agent that started it finds it; without one the
 // key is absent.
 func TestBind_MetricsURLInMetadata(t *testing.T) {
-	srv := brokertest.Start(t)
-	n, err := omq.New(brokertest.Connect(t, srv))
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc, err := services.Get("work", nil, services.Options{ServiceTime: time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
+	n, svc := workOnServer(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	const url = "http://127.0.0.1:40125/metrics"
